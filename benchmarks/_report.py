@@ -1,0 +1,34 @@
+"""Write one benchmark's section of BENCHMARKS.md (replacing its previous run), with machine and command."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def update_section(title: str, body: str, command: str, machine_desc: str) -> None:
+    date = datetime.date.today().isoformat()
+    section = f"## {title}\n\nCommand: `{command}`  \nMachine: {machine_desc}  \nDate: {date}\n\n{body.strip()}\n"
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEvery number here is written by the script named in its section.\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    tmp = BENCHMARKS.with_suffix(".md.tmp")
+    tmp.write_text(text.rstrip() + "\n")
+    os.replace(tmp, BENCHMARKS)

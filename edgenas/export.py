@@ -1,0 +1,106 @@
+"""Static subnet -> ONNX, checked by ``onnx.checker`` and by ONNX Runtime against PyTorch.
+
+The exporter is pinned (TorchScript-based, ``dynamo=False``: no onnxscript dependency and a
+stable op set for small CNNs) and so is the opset.  The graph has one float32 NCHW input named
+``input`` with a dynamic batch axis and returns ``logits``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from .errors import ExportError
+from .io import atomic_path, check_writable
+
+__all__ = ["OPSET", "ExportResult", "export_onnx", "onnx_parity", "ort_session"]
+
+OPSET = 17
+PARITY_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    max_abs_diff: float
+    opset: int
+    simplified: bool
+
+
+def ort_session(model: str | os.PathLike | bytes, threads: int = 1,
+                level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                optimized_path: str | os.PathLike | None = None) -> ort.InferenceSession:
+    """A CPU session with the deployment settings used everywhere (parity, latency)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = level
+    so.log_severity_level = 3
+    if optimized_path is not None:
+        so.optimized_model_filepath = str(optimized_path)
+    src = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+
+
+def onnx_parity(model: nn.Module, onnx_path: str | os.PathLike, resolution: int, batch: int = 3, seed: int = 0) -> float:
+    """Max |ORT - PyTorch| on a seeded random batch (a size the export did not trace with)."""
+    x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = model.eval()(x).numpy()
+    out = ort_session(onnx_path).run(None, {"input": x.numpy()})[0]
+    if out.shape != ref.shape:
+        raise ExportError(f"ONNX output shape {out.shape} differs from PyTorch {ref.shape}")
+    return float(np.max(np.abs(out - ref)))
+
+
+def _torch_export(model: nn.Module, resolution: int, path: Path, opset: int) -> None:
+    # batch 2 so the tracer cannot specialise the batch axis to 1
+    x = torch.zeros(2, 3, resolution, resolution)
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (x,), str(path), dynamo=False, opset_version=opset,
+            input_names=["input"], output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            do_constant_folding=True,
+        )
+
+
+def export_onnx(model: nn.Module, resolution: int, path: str | os.PathLike, *, opset: int = OPSET,
+                simplify: bool = False, tol: float = PARITY_TOL) -> ExportResult:
+    """Export ``model`` (a static subnet, in eval mode) and prove it matches PyTorch.
+
+    ``simplify`` runs onnxslim (constant folding, dead and identity node removal, shape-op
+    folding) and re-checks parity on the result.
+    Nothing is written at ``path`` unless parity holds.
+    """
+    path = check_writable(path)
+    model = model.eval()
+    with atomic_path(path) as tmp:
+        _torch_export(model, resolution, tmp, opset)
+        try:
+            onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ExportError(f"exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
+        if simplify:
+            import onnxslim
+
+            with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                onnx.save(onnxslim.slim(onnx.load(str(tmp))), str(tmp))
+            onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
+        diff = onnx_parity(model, tmp, resolution)
+        if not diff <= tol:
+            raise ExportError(f"ONNX Runtime output differs from PyTorch by {diff:.3g} (> {tol:g}); not written")
+    return ExportResult(path, diff, opset, simplify)

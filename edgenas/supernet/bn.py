@@ -1,0 +1,44 @@
+"""BatchNorm statistics recalibration: weight-shared subnets need their own running statistics."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+__all__ = ["noise_batches", "recalibrate_bn"]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Replace running mean/var of every BN layer by their exact average over ``batches``.
+
+    Runs the (active) model in train mode without gradients, with cumulative averaging
+    (``momentum=None``), then restores momentum and the previous mode.  Only statistics change.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(bn, bn.momentum) for bn in bns]
+    was_training = model.training
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    seen = 0
+    try:
+        for x in batches:
+            model(x)
+            seen += 1
+    finally:
+        for bn, momentum in saved:
+            bn.momentum = momentum
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("recalibrate_bn needs at least one batch")
+    return model
+
+
+def noise_batches(resolution: int, n: int = 2, batch: int = 16, seed: int = 0) -> list[torch.Tensor]:
+    """Seeded N(0, 1) images: BN statistics for untrained nets, so their outputs are not ~0."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, 3, resolution, resolution, generator=g) for _ in range(n)]

@@ -1,0 +1,171 @@
+"""The elastic supernet: every arch of a space runs inside it and can be copied out."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from ..io import atomic_path
+from ..space import Arch, SearchSpace, StageSpec, get_space
+from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv
+from .static import Head, MBConv, Stem, SubNet
+
+__all__ = ["Supernet", "init_weights"]
+
+CHECKPOINT_FORMAT = "edgenas.supernet"
+CHECKPOINT_VERSION = 1
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module, generator: torch.Generator) -> None:
+    """He fan-out convs and uniform linear layers, drawn from ``generator`` only.
+
+    Unlike OFA, a depthwise filter's fan-out is ``k*k`` (one output per group), not ``C*k*k``:
+    OFA's choice shrinks activations by ~sqrt(C) per block, so an untrained net in eval mode
+    outputs ~1e-10 and makes export parity and latency checks meaningless.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, DynamicConv2d, DynamicDWConv2d)):
+            w = m.weight
+            depthwise = isinstance(m, DynamicDWConv2d) or (isinstance(m, nn.Conv2d) and m.groups > 1)
+            fan_out = (1 if depthwise else w.shape[0]) * w.shape[2] * w.shape[3]
+            w.normal_(0.0, math.sqrt(2.0 / fan_out), generator=generator)
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()
+        elif isinstance(m, nn.Linear):
+            bound = 1.0 / math.sqrt(m.in_features)
+            m.weight.uniform_(-bound, bound, generator=generator)
+            m.bias.zero_()
+
+
+class Supernet(nn.Module):
+    """OFA-style MobileNetV3 supernet with elastic kernel size, expand ratio, depth and resolution.
+
+    ``activate(arch)`` selects the subnet that ``forward`` runs; ``extract(arch)`` returns it as a
+    static :class:`SubNet` with copied weights and BN statistics.
+    """
+
+    def __init__(self, space: str | SearchSpace, num_classes: int | None = None, seed: int = 0):
+        super().__init__()
+        self.space = get_space(space)
+        self.num_classes = num_classes or self.space.num_classes
+        sp, r = self.space, max(self.space.resolutions)
+        self.stem = Stem(sp.stem_spec(r))
+        self.first_block = MBConv(sp.first_block_spec(r))
+        blocks = []
+        for slot in range(sp.n_layers):
+            in_ch, out_ch, stride, stage = sp.slot_io(slot)
+            blocks.append(DynamicMBConv(in_ch, out_ch, stride, stage.act, stage.se, sp.ks_choices, sp.e_choices, sp.se_reduction, sp.divisor))
+        self.blocks = nn.ModuleList(blocks)
+        self.head = Head(sp.head_spec(r, self.num_classes))
+        self.reset_parameters(seed)
+        self.arch = self.activate(sp.max_arch())
+
+    def reset_parameters(self, seed: int) -> None:
+        init_weights(self, torch.Generator().manual_seed(seed))
+
+    def activate(self, arch: Arch | dict) -> Arch:
+        arch = self.space.arch(arch)
+        for slot, block in enumerate(self.blocks):
+            block.activate(arch.ks[slot], arch.e[slot])
+        self.arch = arch
+        self._slots = self.space.active_slots(arch)
+        return arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first_block(self.stem(x))
+        for slot in self._slots:
+            x = self.blocks[slot](x)
+        return self.head(x)
+
+    @torch.no_grad()
+    def extract(self, arch: Arch | dict | None = None) -> SubNet:
+        """A standalone copy of ``arch`` (default: the active arch), in the supernet's mode."""
+        arch = self.space.arch(arch) if arch is not None else self.arch
+        net = SubNet(self.space.net_spec(arch, self.num_classes)).to(next(self.parameters()).device)
+        net.stem.load_state_dict(self.stem.state_dict())
+        net.blocks[0].load_state_dict(self.first_block.state_dict())
+        for dst, slot in zip(net.blocks[1:], self.space.active_slots(arch)):
+            self.blocks[slot].copy_to(dst)
+        net.head.load_state_dict(self.head.state_dict())
+        return net.train(self.training)
+
+    def sort_channels(self, keep_bands: int = 0) -> None:
+        """Sort middle channels by importance so small expand ratios keep the best ones."""
+        for block in self.blocks:
+            block.sort_channels(keep_bands)
+
+    def bn_modules(self) -> list[nn.BatchNorm2d]:
+        return [m for m in self.modules() if isinstance(m, (nn.BatchNorm2d, DynamicBatchNorm2d))]
+
+    # ---- checkpoints -----------------------------------------------------------------------
+    def checkpoint(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "space": self.space.name,
+            "space_def": self.space.to_dict(),
+            "space_digest": self.space.digest(),
+            "num_classes": self.num_classes,
+            "state_dict": self.state_dict(),
+            **extra,
+        }
+
+    def save(self, path: str | os.PathLike, **extra: Any) -> Path:
+        """Write a checkpoint atomically; ``extra`` (optimizer state, epoch, ...) is stored beside."""
+        with atomic_path(path) as tmp:
+            torch.save(self.checkpoint(**extra), tmp)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> "Supernet":
+        ckpt = read_checkpoint(path, space, map_location)
+        net = cls(space_from_checkpoint(ckpt), ckpt["num_classes"])
+        net.load_state_dict(ckpt["state_dict"])
+        return net
+
+
+def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> dict[str, Any]:
+    """Load and check a supernet checkpoint; refuse one made for another space."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/foreign files
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not an edgenas supernet checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}; this edgenas reads {CHECKPOINT_VERSION}")
+    if space is not None:
+        space = get_space(space)
+        if ckpt["space_digest"] != space.digest():
+            what = "a different definition of" if ckpt["space"] == space.name else "space"
+            raise CheckpointError(
+                f"checkpoint {path} was made for {what} '{ckpt['space']}' (digest {ckpt['space_digest']}), "
+                f"not for space '{space.name}' (digest {space.digest()})"
+            )
+    return ckpt
+
+
+def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
+    """The registered space of that name if identical, else the definition stored in the file."""
+    data = dict(ckpt["space_def"])
+    data["stages"] = tuple(StageSpec(**s) for s in data["stages"])
+    for key in ("ks_choices", "e_choices", "d_choices", "resolutions"):
+        data[key] = tuple(data[key])
+    space = SearchSpace(**data)
+    try:
+        registered = get_space(space.name)
+    except KeyError:
+        return space
+    return registered if registered.digest() == space.digest() else space

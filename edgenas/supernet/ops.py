@@ -1,0 +1,207 @@
+"""Elastic (weight-sharing) operators: each holds the largest weights and slices what is active.
+
+Active input channels are read from the input tensor; active output channels, kernel size and
+expand ratio are set by :meth:`DynamicMBConv.activate`.  ``copy_to`` writes the active slice into
+the static module of the same shape, which is how extraction stays exact.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..space import make_divisible
+from .static import MBConv, build_act
+
+__all__ = ["DynamicBatchNorm2d", "DynamicConv2d", "DynamicDWConv2d", "DynamicMBConv", "DynamicSE", "copy_bn"]
+
+
+def _centre(big: int, small: int) -> slice:
+    start = (big - small) // 2
+    return slice(start, start + small)
+
+
+@torch.no_grad()
+def copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
+    n = dst.num_features
+    dst.weight.copy_(src.weight[:n])
+    dst.bias.copy_(src.bias[:n])
+    dst.running_mean.copy_(src.running_mean[:n])
+    dst.running_var.copy_(src.running_var[:n])
+    dst.num_batches_tracked.copy_(src.num_batches_tracked)
+
+
+class DynamicConv2d(nn.Module):
+    """Dense conv whose first ``out`` filters over the first ``in`` input channels are active."""
+
+    def __init__(self, max_in: int, max_out: int, kernel: int = 1, stride: int = 1):
+        super().__init__()
+        self.stride, self.kernel = stride, kernel
+        self.weight = nn.Parameter(torch.empty(max_out, max_in, kernel, kernel))
+
+    def active_weight(self, out_ch: int, in_ch: int) -> torch.Tensor:
+        return self.weight[:out_ch, :in_ch]
+
+    def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+        w = self.active_weight(out_ch, x.size(1)).contiguous()
+        return F.conv2d(x, w, None, self.stride, self.kernel // 2)
+
+
+class DynamicDWConv2d(nn.Module):
+    """Depthwise conv with elastic kernel size.
+
+    A smaller kernel is the centre of the next larger one passed through a learned
+    ``k^2 x k^2`` transformation (OFA's kernel transformation matrices, initialised to identity),
+    so kernels share weights without being forced to be plain crops of each other.
+    """
+
+    def __init__(self, max_ch: int, kernels: tuple[int, ...], stride: int):
+        super().__init__()
+        self.kernels = tuple(sorted(kernels))
+        self.stride = stride
+        kmax = self.kernels[-1]
+        self.weight = nn.Parameter(torch.empty(max_ch, 1, kmax, kmax))
+        self.transforms = nn.ParameterDict(
+            {f"{big}to{small}": nn.Parameter(torch.eye(small * small)) for small, big in zip(self.kernels, self.kernels[1:])}
+        )
+
+    def active_weight(self, channels: int, kernel: int) -> torch.Tensor:
+        w = self.weight[:channels]
+        for big, small in zip(reversed(self.kernels), reversed(self.kernels[:-1])):
+            if big <= kernel:
+                break
+            w = w[:, :, _centre(big, small), _centre(big, small)].reshape(channels, small * small)
+            w = F.linear(w, self.transforms[f"{big}to{small}"]).reshape(channels, 1, small, small)
+        return w
+
+    def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        c = x.size(1)
+        return F.conv2d(x, self.active_weight(c, kernel).contiguous(), None, self.stride, kernel // 2, 1, c)
+
+
+class DynamicBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm over the first ``C`` channels of the input; running stats are updated in place."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.size(1)
+        if c == self.num_features:
+            return super().forward(x)
+        momentum = 0.0
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        return F.batch_norm(
+            x, self.running_mean[:c], self.running_var[:c], self.weight[:c], self.bias[:c],
+            self.training or not self.track_running_stats, momentum, self.eps,
+        )
+
+
+class DynamicSE(nn.Module):
+    def __init__(self, max_ch: int, reduction: int, divisor: int):
+        super().__init__()
+        self.reduction, self.divisor = reduction, divisor
+        max_mid = make_divisible(max_ch // reduction, divisor)
+        self.reduce = nn.Conv2d(max_ch, max_mid, 1, bias=True)
+        self.expand = nn.Conv2d(max_mid, max_ch, 1, bias=True)
+
+    def mid(self, channels: int) -> int:
+        return make_divisible(channels // self.reduction, self.divisor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.size(1)
+        m = self.mid(c)
+        y = x.mean((2, 3), keepdim=True)
+        y = F.relu(F.conv2d(y, self.reduce.weight[:m, :c].contiguous(), self.reduce.bias[:m]))
+        y = F.conv2d(y, self.expand.weight[:c, :m].contiguous(), self.expand.bias[:c])
+        return x * F.hardsigmoid(y)
+
+    @torch.no_grad()
+    def copy_to(self, dst: nn.Module, channels: int) -> None:
+        m = self.mid(channels)
+        dst.reduce.weight.copy_(self.reduce.weight[:m, :channels])
+        dst.reduce.bias.copy_(self.reduce.bias[:m])
+        dst.expand.weight.copy_(self.expand.weight[:channels, :m])
+        dst.expand.bias.copy_(self.expand.bias[:channels])
+
+
+class DynamicMBConv(nn.Module):
+    """An MBConv slot of the supernet with elastic kernel size and expand ratio."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, act: str, se: bool, kernels: tuple[int, ...],
+                 expands: tuple[int | float, ...], se_reduction: int = 4, divisor: int = 8):
+        super().__init__()
+        self.in_ch, self.out_ch, self.stride, self.divisor = in_ch, out_ch, stride, divisor
+        self.kernels, self.expands = tuple(kernels), tuple(expands)
+        max_mid = self.mid_channels(in_ch, max(expands))
+        self.expand_conv = DynamicConv2d(in_ch, max_mid)
+        self.expand_bn = DynamicBatchNorm2d(max_mid)
+        self.dw = DynamicDWConv2d(max_mid, kernels, stride)
+        self.dw_bn = DynamicBatchNorm2d(max_mid)
+        self.act = build_act(act)
+        self.se = DynamicSE(max_mid, se_reduction, divisor) if se else None
+        self.project = DynamicConv2d(max_mid, out_ch)
+        self.project_bn = DynamicBatchNorm2d(out_ch)
+        self.residual = stride == 1 and in_ch == out_ch
+        self.kernel, self.expand = max(kernels), max(expands)
+
+    def mid_channels(self, in_ch: int, expand: int | float) -> int:
+        return make_divisible(round(in_ch * expand), self.divisor)
+
+    def activate(self, kernel: int, expand: int | float) -> None:
+        self.kernel, self.expand = kernel, expand
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mid = self.mid_channels(x.size(1), self.expand)
+        h = self.act(self.expand_bn(self.expand_conv(x, mid)))
+        h = self.act(self.dw_bn(self.dw(h, self.kernel)))
+        if self.se is not None:
+            h = self.se(h)
+        h = self.project_bn(self.project(h, self.out_ch))
+        return h + x if self.residual else h
+
+    @torch.no_grad()
+    def copy_to(self, dst: MBConv) -> None:
+        """Write the active weights into a static block of the active shape."""
+        s = dst.spec
+        dst.expand_conv.conv.weight.copy_(self.expand_conv.active_weight(s.mid_ch, s.in_ch))
+        copy_bn(dst.expand_conv.bn, self.expand_bn)
+        dst.dw.conv.weight.copy_(self.dw.active_weight(s.mid_ch, s.kernel))
+        copy_bn(dst.dw.bn, self.dw_bn)
+        if self.se is not None:
+            self.se.copy_to(dst.se, s.mid_ch)
+        dst.project.conv.weight.copy_(self.project.active_weight(s.out_ch, s.mid_ch))
+        copy_bn(dst.project.bn, self.project_bn)
+
+    @torch.no_grad()
+    def sort_channels(self, keep_bands: int = 0) -> None:
+        """Reorder middle channels by importance (L1 of the projection weights), OFA-style.
+
+        With ``keep_bands = k > 0`` the channels of the ``k + 1`` largest expand ratios already
+        trained stay in their nested bands (a channel used by a smaller subnet stays used), so
+        sorting after a phase does not undo what earlier phases learned.
+        """
+        importance = self.project.weight.abs().sum(dim=(0, 2, 3))
+        if keep_bands > 0:
+            bounds = [self.mid_channels(self.in_ch, e) for e in sorted(self.expands, reverse=True)]
+            right, offset = len(importance), -len(bounds) * 1e5
+            for left in bounds[: keep_bands + 1]:
+                importance[left:right] += offset
+                offset += 1e5
+                right = left
+        order = torch.argsort(importance, descending=True)
+        self.project.weight.copy_(self.project.weight[:, order])
+        for bn in (self.dw_bn, self.expand_bn):
+            for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+                t.copy_(t[order])
+        self.dw.weight.copy_(self.dw.weight[order])
+        self.expand_conv.weight.copy_(self.expand_conv.weight[order])
+        if self.se is not None:
+            se = self.se
+            se.expand.weight.copy_(se.expand.weight[order])
+            se.expand.bias.copy_(se.expand.bias[order])
+            se.reduce.weight.copy_(se.reduce.weight[:, order])
+            se_order = torch.argsort(se.expand.weight.abs().sum(dim=(0, 2, 3)), descending=True)
+            se.expand.weight.copy_(se.expand.weight[:, se_order])
+            se.reduce.weight.copy_(se.reduce.weight[se_order])
+            se.reduce.bias.copy_(se.reduce.bias[se_order])

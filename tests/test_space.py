@@ -1,0 +1,141 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgenas import Arch, ArchError, SpaceError, get_space, list_spaces
+from edgenas.space import make_divisible
+
+from helpers import SPACES
+
+
+def test_registry_lists_presets_and_rejects_unknown_names():
+    assert set(SPACES) <= set(list_spaces())
+    with pytest.raises(SpaceError, match="unknown space 'mobilenet'.*ofa-mbv3"):
+        get_space("mobilenet")
+
+
+def test_ofa_mbv3_matches_ofa_definition():
+    sp = get_space("ofa-mbv3")
+    assert [s.width for s in sp.stages] == [24, 40, 80, 112, 160]
+    assert [s.stride for s in sp.stages] == [2, 2, 2, 1, 2]
+    assert [s.act for s in sp.stages] == ["relu", "relu", "h_swish", "h_swish", "h_swish"]
+    assert [s.se for s in sp.stages] == [False, True, False, True, True]
+    assert sp.resolutions == tuple(range(128, 225, 4)) and len(sp.resolutions) == 25
+    assert (sp.ks_choices, sp.e_choices, sp.d_choices) == ((3, 5, 7), (3, 4, 6), (2, 3, 4))
+    assert sp.n_layers == 20 and sp.n_genes == 46
+
+
+def test_digest_identifies_the_definition():
+    assert len({get_space(n).digest() for n in SPACES}) == len(SPACES)
+    assert get_space("tiny").digest() == get_space("tiny").digest()
+
+
+@pytest.mark.parametrize("name", SPACES)
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_round_trips_for_random_archs(name, seed):
+    sp = get_space(name)
+    arch = sp.sample(np.random.default_rng(seed))
+    assert sp.decode(sp.encode(arch)) == arch
+    assert Arch.from_dict(arch.to_dict()) == arch
+    assert sp.arch(json.loads(arch.to_json())) == arch
+    assert hash(arch) == hash(Arch.from_dict(arch.to_dict()))
+
+
+@pytest.mark.parametrize("name", SPACES)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_every_vector_in_bounds_is_an_arch(name, data):
+    sp = get_space(name)
+    vec = np.array([data.draw(st.integers(0, int(n) - 1)) for n in sp.n_choices])
+    arch = sp.decode(vec)
+    assert np.array_equal(sp.encode(arch), vec)
+    assert sp.validate(arch) is arch
+
+
+def test_canonical_ignores_inactive_layers():
+    sp = get_space("ofa-mbv3")
+    a = sp.min_arch()  # depth 2 everywhere: slots 2, 3 of each stage are inactive
+    ks = list(a.ks)
+    ks[3] = 7
+    b = Arch(tuple(ks), a.e, a.d, a.r)
+    assert a != b
+    assert sp.canonical(a) == sp.canonical(b)
+    assert sp.canonical(sp.max_arch()) == sp.max_arch()
+
+
+def test_ofa_dict_with_list_resolution_and_missing_r():
+    sp = get_space("ofa-mbv3")
+    d = sp.max_arch().to_dict()
+    d["r"] = [160]
+    assert sp.arch(d).r == 160
+    del d["r"]
+    assert sp.arch(d).r == 224
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(ks=d["ks"][:-1]), r"'ks' has 19 entries; space 'ofa-mbv3' needs 20"),
+        (lambda d: d["e"].__setitem__(3, 5), r"'e'\[3\] = 5 is not one of \[3, 4, 6\]"),
+        (lambda d: d["d"].__setitem__(0, 1), r"'d'\[0\] = 1 is not one of \[2, 3, 4\]"),
+        (lambda d: d.update(r=225), r"resolution r = 225 is not one of"),
+        (lambda d: d.pop("e"), r"missing 'e'"),
+        (lambda d: d.update(w=1.2), r"unknown key\(s\) \['w'\]"),
+        (lambda d: d.update(ks="777"), r"'ks' must be a list"),
+        (lambda d: d["ks"].__setitem__(0, "7"), r"'ks' holds a non-number: '7'"),
+        (lambda d: d["ks"].__setitem__(0, 3.5), r"'ks' must hold integers"),
+    ],
+)
+def test_invalid_archs_name_field_and_value(mutate, message):
+    sp = get_space("ofa-mbv3")
+    d = sp.max_arch().to_dict()
+    mutate(d)
+    with pytest.raises(ArchError, match=message):
+        sp.arch(d)
+
+
+def test_decode_rejects_bad_vectors():
+    sp = get_space("tiny")
+    with pytest.raises(ArchError, match="shape"):
+        sp.decode(np.zeros(3, dtype=int))
+    vec = np.zeros(sp.n_genes, dtype=int)
+    vec[-1] = 7
+    with pytest.raises(ArchError, match=f"gene {sp.n_genes - 1} = 7 is outside 0..2"):
+        sp.decode(vec)
+
+
+def test_parse_arch_forms(tmp_path):
+    sp = get_space("tiny")
+    assert sp.parse_arch("max") == sp.max_arch()
+    assert sp.parse_arch("min") == sp.min_arch()
+    assert sp.parse_arch("random:7") == sp.parse_arch("random:7")
+    assert sp.parse_arch("random:7") != sp.parse_arch("random:8")
+    arch = sp.parse_arch("random:3")
+    f = tmp_path / "a.json"
+    f.write_text(arch.to_json())
+    assert sp.parse_arch(f"@{f}") == arch
+    assert sp.parse_arch(arch.to_json()) == arch
+    assert sp.parse_arch(json.dumps({"arch": arch.to_dict(), "top1": 0.9})) == arch
+    with pytest.raises(ArchError, match="not valid JSON"):
+        sp.parse_arch("{ks: [3]}")
+    with pytest.raises(ArchError, match="cannot read arch file"):
+        sp.parse_arch(f"@{tmp_path / 'missing.json'}")
+    with pytest.raises(ArchError, match="random:SEED"):
+        sp.parse_arch("random:abc")
+
+
+def test_sampling_is_seeded_and_canonical():
+    sp = get_space("ofa-mbv3")
+    a = sp.sample_vectors(np.random.default_rng(5), 64)
+    b = sp.sample_vectors(np.random.default_rng(5), 64)
+    assert np.array_equal(a, b)
+    assert np.array_equal(sp.canonical_vectors(a), a)
+    assert len({tuple(v) for v in a}) == 64
+
+
+def test_make_divisible_matches_ofa():
+    assert [make_divisible(v) for v in (16, 24 * 3, 40 * 4, 12, 3)] == [16, 72, 160, 16, 8]
