@@ -79,6 +79,69 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _protocol(args: argparse.Namespace) -> dict[str, int]:
+    return {k: getattr(args, k) for k in ("warmup", "rounds", "runs") if getattr(args, k) is not None}
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .latency.backends import get_backend
+    from .latency.profile import profile
+    from .space import get_space
+
+    space = get_space(args.space)
+    backend = get_backend(args.device, args.threads, args.runner, args.provider)
+    table, seconds = profile(space, args.resolution or space.resolutions, backend, args.out, num_classes=args.num_classes,
+                             precision=args.precision, protocol=_protocol(args), calibrate=args.calibrate, seed=args.seed)
+    cal = table.calibration or {}
+    result = {"path": str(args.out), "entries": len(table.entries), "seconds": round(seconds, 2), "space": space.name,
+              "resolutions": list(table.resolutions), "precision": table.meta["precision"], "provider": table.meta["provider"],
+              "threads": table.meta["threads"], "overhead_ms": table.overhead_ms,
+              "calibration": {k: cal[k] for k in ("scale", "offset_ms", "n_networks", "mape_before", "mape_after") if k in cal}}
+    _emit(args, result, [f"wrote {args.out}: {len(table.entries)} entries in {seconds:.1f} s",
+                         f"per-call overhead {table.overhead_ms:.4f} ms; calibration {result['calibration'] or 'none'}"])
+    return 0
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    from .latency.table import LatencyTable
+
+    space, arch = _space_and_arch(args)
+    table = LatencyTable.load(args.table, space)
+    ms, raw = table.predict(arch), table.predict(arch, calibrated=False)
+    result = {"latency_ms": ms, "uncalibrated_ms": raw, "resolution": arch.r, "space": space.name,
+              "precision": table.meta["precision"], "provider": table.meta["provider"], "threads": table.meta["threads"],
+              "cpu_model": table.meta["cpu_model"], "arch": arch.to_dict()}
+    _emit(args, result, [f"{ms:.3f} ms  ({table.meta['cpu_model']}, {table.meta['provider']}, {table.meta['threads']} thread(s), "
+                         f"{table.meta['precision']}, r={arch.r})"])
+    return 0
+
+
+def cmd_latency_validate(args: argparse.Namespace) -> int:
+    from .latency.backends import get_backend
+    from .latency.table import LatencyTable
+    from .latency.validate import validate
+
+    table = LatencyTable.load(args.table)
+    meta = table.meta
+    device = "remote" if meta["device"].get("device") == "remote" else meta["provider"]
+    runner = args.runner or meta["device"].get("runner") if device == "remote" else None
+    backend = get_backend(device, meta["threads"], runner, meta["provider"])
+    here = backend.info()["cpu_model"]
+    if here != meta["cpu_model"]:
+        print(f"edgenas: warning: table measured on '{meta['cpu_model']}', validating on '{here}'", file=sys.stderr)
+    prefix = args.out or str(args.table).removesuffix(".json") + ".validation"
+    rep = validate(table, backend, args.samples, prefix, seed=args.seed, passes=1 if args.no_noise_floor else 2)
+    o, nf = rep["overall"], rep["noise_floor"]
+    result = {k: rep[k] for k in ("overall", "uncalibrated", "by_resolution", "noise_floor", "report", "plot", "samples")}
+    lines = [f"{o['n']} networks: {o['within_5pct']:.0%} within ±5%, {o['within_10pct']:.0%} within ±10%, "
+             f"MAPE {o['mape']:.1%}, Spearman {o['spearman']:.3f}"]
+    if nf:
+        lines.append(f"noise floor (same networks measured twice): {nf['within_5pct']:.0%} within ±5%, MAPE {nf['mape']:.1%}")
+    lines.append(f"report {rep['report']}, plot {rep['plot']}")
+    _emit(args, result, lines)
+    return 0
+
+
 ARCH_HELP = "inline JSON {\"ks\":[...],\"e\":[...],\"d\":[...],\"r\":R}, @file.json, max, min or random:SEED"
 
 
@@ -108,11 +171,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights without a checkpoint")
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity re-checked)")
     p.add_argument("--out", required=True, help="output .onnx path")
+    p = add("profile", cmd_profile, "measure every block of a space on a device and write a latency table")
+    p.add_argument("--device", required=True, help="cpu, another ONNX Runtime provider (cuda, xnnpack, ...) or remote")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--runner", help="with --device remote: command that runs deploy/agent.py on the device")
+    p.add_argument("--provider", default="cpu", help="with --device remote: the provider to use there (default cpu)")
+    p.add_argument("--space", required=True)
+    p.add_argument("--resolution", type=int, nargs="+", help="input resolutions (default: all of the space)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
+    p.add_argument("--calibrate", type=int, default=10, help="whole networks measured to calibrate (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    for name, help in (("--warmup", "warm-up runs"), ("--rounds", "interleaved rounds"), ("--runs", "timed runs per round")):
+        p.add_argument(name, type=int, help=f"{help} (protocol default if omitted)")
+    p.add_argument("--out", required=True, help="table path (.json); an unfinished one is resumed")
+
+    p = add("latency", cmd_latency, "predicted latency of a subnet from a table (or: latency validate ...)")
+    p.add_argument("--table", required=True)
+    p.add_argument("--space", required=True)
+    p.add_argument("--arch", required=True, help=ARCH_HELP)
+
+    p = add("latency-validate", cmd_latency_validate, "measure random subnets end to end and compare with a table")
+    p.add_argument("--table", required=True)
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--runner", help="remote tables: override the runner command stored in the table")
+    p.add_argument("--no-noise-floor", action="store_true", help="measure once (skip the repeat pass)")
+    p.add_argument("--out", help="report prefix (default: TABLE.validation -> .json and .png)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["latency", "validate"]:  # `edgenas latency validate` is a sub-command of latency
+        argv = ["latency-validate", *argv[2:]]
     args = parser.parse_args(argv)
     if getattr(args, "num_classes", None) is not None and args.num_classes < 1:
         parser.error("--num-classes must be a positive integer")

@@ -64,17 +64,27 @@ def onnx_parity(model: nn.Module, onnx_path: str | os.PathLike, resolution: int,
     return float(np.max(np.abs(out - ref)))
 
 
-def _torch_export(model: nn.Module, resolution: int, path: Path, opset: int) -> None:
-    # batch 2 so the tracer cannot specialise the batch axis to 1
-    x = torch.zeros(2, 3, resolution, resolution)
+def to_onnx(model: nn.Module, input_shape: tuple[int, ...], f: str | os.PathLike | io.BytesIO, opset: int = OPSET,
+            output_name: str = "logits") -> None:
+    """The one export path (deployment models and latency-table blocks alike).
+
+    Traced with batch 2 so the tracer cannot specialise the batch axis to 1.
+    """
+    x = torch.zeros(2, *input_shape[1:])
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (x,), str(path), dynamo=False, opset_version=opset,
-            input_names=["input"], output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            model.eval(), (x,), f if isinstance(f, io.BytesIO) else str(f), dynamo=False, opset_version=opset,
+            input_names=["input"], output_names=[output_name],
+            dynamic_axes={"input": {0: "batch"}, output_name: {0: "batch"}},
             do_constant_folding=True,
         )
+
+
+def onnx_bytes(model: nn.Module, input_shape: tuple[int, ...], opset: int = OPSET, output_name: str = "logits") -> bytes:
+    buf = io.BytesIO()
+    to_onnx(model, input_shape, buf, opset, output_name)
+    return buf.getvalue()
 
 
 def export_onnx(model: nn.Module, resolution: int, path: str | os.PathLike, *, opset: int = OPSET,
@@ -88,7 +98,7 @@ def export_onnx(model: nn.Module, resolution: int, path: str | os.PathLike, *, o
     path = check_writable(path)
     model = model.eval()
     with atomic_path(path) as tmp:
-        _torch_export(model, resolution, tmp, opset)
+        to_onnx(model, (1, 3, resolution, resolution), tmp, opset)
         try:
             onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
         except onnx.checker.ValidationError as exc:

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""edgenas device agent: times ONNX models with ONNX Runtime and answers in JSON.
+
+Standalone on purpose: it needs only Python 3.8+, numpy and onnxruntime (no edgenas, no torch),
+so it can be copied to a phone or board (``deploy/agent.py`` is this file).  edgenas's local
+``cpu`` backend imports the same functions, so local and remote tables share one protocol.
+
+    python3 agent.py < request.json > response.json
+
+Request: ``{"op": "info" | "measure", "provider": "CPUExecutionProvider", "threads": 1,
+"protocol": {...}, "models": [{"key": ..., "onnx_b64": ...}, ...]}``.
+Response: ``{"ok": true, "device": {...}, "results": {key: {"median_ms": ..., ...}}}`` or
+``{"ok": false, "error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import platform
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import onnxruntime as ort
+
+AGENT_VERSION = 1
+
+#: warm-up runs, interleaved rounds, timed runs per round, re-measure an entry whose
+#: (p90 - p10) / median exceeds max_spread up to `retries` times, models measured together.
+DEFAULT_PROTOCOL = {"warmup": 10, "rounds": 5, "runs": 20, "max_spread": 0.1, "retries": 2, "chunk": 16}
+
+OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_info(provider: str = "CPUExecutionProvider", threads: int = 1) -> dict:
+    return {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+        "cpu_count": os.cpu_count(),
+        "ort_version": ort.__version__,
+        "provider": provider,
+        "available_providers": ort.get_available_providers(),
+        "threads": threads,
+        "agent_version": AGENT_VERSION,
+    }
+
+
+def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1, opt_level: str = "all",
+                 optimized_path: Optional[str] = None) -> ort.InferenceSession:
+    """A session with the measurement settings: fixed threads, no spinning, sequential."""
+    if provider not in ort.get_available_providers():
+        raise ValueError(f"provider {provider} is not available here; available: {', '.join(ort.get_available_providers())}")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = OPT_LEVELS[opt_level]
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    if optimized_path:
+        so.optimized_model_filepath = optimized_path
+    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so, providers=providers)
+
+
+def input_feed(sess: ort.InferenceSession, batch: int = 1, seed: int = 0) -> Dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for inp in sess.get_inputs():
+        shape = [d if isinstance(d, int) else batch for d in inp.shape]
+        dtype = np.uint8 if "uint8" in inp.type else np.int8 if "int8" in inp.type else np.float32
+        feed[inp.name] = rng.standard_normal(shape).astype(dtype)
+    return feed
+
+
+def summarize(samples_ms: List[float]) -> dict:
+    a = np.asarray(samples_ms, dtype=np.float64)
+    p10, median, p90 = np.percentile(a, [10, 50, 90])
+    return {
+        "median_ms": float(median), "p10_ms": float(p10), "p90_ms": float(p90), "mean_ms": float(a.mean()),
+        "min_ms": float(a.min()), "spread": float((p90 - p10) / median) if median > 0 else 0.0, "runs": int(a.size),
+    }
+
+
+def _time_chunk(sessions: Dict[str, ort.InferenceSession], feeds: Dict[str, dict], protocol: dict) -> Dict[str, List[float]]:
+    """Warm up every model, then time them round-robin so drifting load hits all alike."""
+    for key, sess in sessions.items():
+        for _ in range(protocol["warmup"]):
+            sess.run(None, feeds[key])
+    samples: Dict[str, List[float]] = {k: [] for k in sessions}
+    clock = time.perf_counter_ns
+    for _ in range(protocol["rounds"]):
+        for key, sess in sessions.items():
+            feed, out = feeds[key], samples[key]
+            for _ in range(protocol["runs"]):
+                t0 = clock()
+                sess.run(None, feed)
+                out.append((clock() - t0) / 1e6)
+    return samples
+
+
+def measure(models: Dict[str, object], provider: str = "CPUExecutionProvider", threads: int = 1,
+            protocol: Optional[dict] = None, opt_level: str = "all",
+            on_done: Optional[Callable[[str, dict], None]] = None) -> Dict[str, dict]:
+    """Median/p10/p90/spread of each model (ONNX bytes or path) at batch 1.
+
+    Models are measured in interleaved chunks; a chunk's noisy entries (spread above
+    ``max_spread``) are measured again and the quieter measurement is kept.
+    """
+    protocol = {**DEFAULT_PROTOCOL, **(protocol or {})}
+    keys, results = list(models), {}
+    for start in range(0, len(keys), protocol["chunk"]):
+        chunk = keys[start : start + protocol["chunk"]]
+        sessions = {k: make_session(models[k], provider, threads, opt_level) for k in chunk}
+        feeds = {k: input_feed(s) for k, s in sessions.items()}
+        stats = {k: summarize(v) for k, v in _time_chunk(sessions, feeds, protocol).items()}
+        for attempt in range(protocol["retries"]):
+            noisy = [k for k in chunk if stats[k]["spread"] > protocol["max_spread"]]
+            if not noisy:
+                break
+            again = _time_chunk({k: sessions[k] for k in noisy}, feeds, protocol)
+            for k in noisy:
+                s = summarize(again[k])
+                s["remeasured"] = attempt + 1
+                if s["spread"] < stats[k]["spread"]:
+                    stats[k] = s
+                else:
+                    stats[k]["remeasured"] = attempt + 1
+        for k in chunk:
+            results[k] = stats[k]
+            if on_done is not None:
+                on_done(k, stats[k])
+        del sessions
+    return results
+
+
+def handle(request: dict) -> dict:
+    provider = request.get("provider", "CPUExecutionProvider")
+    threads = int(request.get("threads", 1))
+    if request.get("op") == "info":
+        return {"ok": True, "device": device_info(provider, threads)}
+    if request.get("op") != "measure":
+        raise ValueError(f"unknown op {request.get('op')!r}")
+    models = {m["key"]: base64.b64decode(m["onnx_b64"]) for m in request["models"]}
+    results = measure(models, provider, threads, request.get("protocol"), request.get("opt_level", "all"))
+    return {"ok": True, "device": device_info(provider, threads), "results": results}
+
+
+def main() -> int:
+    try:
+        response = handle(json.load(sys.stdin))
+    except Exception as exc:  # the caller gets one JSON error line, never a traceback
+        response = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    json.dump(response, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return 0 if response["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

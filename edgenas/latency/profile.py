@@ -1,0 +1,151 @@
+"""``edgenas profile``: measure every block of a space on a device and write a latency table.
+
+The table is saved atomically after every chunk of blocks, so an interrupted run loses at most
+one chunk and the same command resumes it; it is marked complete only once every block and the
+calibration networks are measured.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import __version__
+from ..export import OPSET, onnx_bytes
+from ..io import check_writable
+from ..quantize import quantize_int8
+from ..space import Arch, SearchSpace, get_space
+from ..supernet.bn import noise_batches, recalibrate_bn
+from ..supernet.network import init_weights
+from ..supernet.static import SubNet
+from . import agent
+from .backends import Backend
+from .blocks import Block, block_onnx, empty_graph, enumerate_blocks
+from .table import EMPTY_KEY, LatencyError, LatencyTable
+
+__all__ = ["PRECISIONS", "measure_chunked", "network_model", "profile"]
+
+PRECISIONS = ("fp32", "int8")
+# fields that must agree for a half-finished table to be resumed
+_RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads", "cpu_model")
+
+
+def _maybe_int8(model: bytes, shape: tuple[int, ...], precision: str, seed: int) -> bytes:
+    if precision == "fp32":
+        return model
+    g = np.random.default_rng(seed)
+    return quantize_int8(model, [g.standard_normal(shape).astype(np.float32) for _ in range(4)])
+
+
+def block_model(block: Block, precision: str = "fp32", seed: int = 0) -> bytes:
+    return _maybe_int8(block_onnx(block, seed), block.input_shape, precision, seed)
+
+
+def network_model(space: SearchSpace, arch: Arch, num_classes: int | None = None, precision: str = "fp32", seed: int = 0) -> bytes:
+    """A whole subnet as deployed (seeded weights, BN statistics from noise), for end-to-end timing."""
+    net = SubNet(space.net_spec(arch, num_classes))
+    init_weights(net, torch.Generator().manual_seed(seed))
+    recalibrate_bn(net, noise_batches(arch.r, n=1, batch=4, seed=seed)).eval()
+    shape = (1, 3, arch.r, arch.r)
+    return _maybe_int8(onnx_bytes(net, shape), shape, precision, seed)
+
+
+def measure_chunked(backend: Backend, models: dict[str, bytes], protocol: dict[str, Any], desc: str,
+                    on_chunk=None, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Measure in interleaved chunks with a progress bar; ``on_chunk(results)`` after each."""
+    keys, results = list(models), {}
+    chunk = protocol["chunk"]
+    with tqdm(total=len(keys), desc=desc, unit="model", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(0, len(keys), chunk):
+            part = {k: models[k] for k in keys[start : start + chunk]}
+            got = backend.measure(part, protocol)
+            results.update(got)
+            if on_chunk is not None:
+                on_chunk(got)
+            bar.update(len(part))
+    return results
+
+
+def _new_meta(space: SearchSpace, resolutions: list[int], num_classes: int, precision: str, protocol: dict, info: dict) -> dict:
+    return {
+        "space": space.name, "space_digest": space.digest(), "resolutions": resolutions, "num_classes": num_classes,
+        "precision": precision, "units": "ms", "batch": 1, "opset": OPSET, "optimization_level": "all",
+        "provider": info["provider"], "threads": info["threads"], "cpu_model": info["cpu_model"],
+        "ort_version": info["ort_version"], "device": info, "protocol": protocol,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "edgenas_version": __version__, "complete": False,
+    }
+
+
+def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backend, out: str | os.PathLike, *,
+            num_classes: int | None = None, precision: str = "fp32", protocol: dict | None = None,
+            calibrate: int = 10, seed: int = 0, progress: bool = True) -> tuple[LatencyTable, float]:
+    """Measure (or resume measuring) a table; returns it and the seconds this call took."""
+    t0 = time.perf_counter()
+    space = get_space(space)
+    resolutions = sorted(set(int(r) for r in resolutions))
+    bad = [r for r in resolutions if r not in space.resolutions]
+    if not resolutions or bad:
+        raise LatencyError(f"resolution(s) {bad or '[]'} not in space '{space.name}' ({', '.join(map(str, space.resolutions))})")
+    if precision not in PRECISIONS:
+        raise LatencyError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+    num_classes = num_classes or space.num_classes
+    protocol = {**agent.DEFAULT_PROTOCOL, **(protocol or {})}
+    out = check_writable(out)
+    meta = _new_meta(space, resolutions, num_classes, precision, protocol, backend.info())
+
+    if out.exists():
+        table = LatencyTable.read(out)
+        for key in _RESUME_FIELDS:
+            if table.meta.get(key) != meta[key]:
+                raise LatencyError(
+                    f"{out} exists with a different {key} ({table.meta.get(key)!r}, now {meta[key]!r}); "
+                    "use another --out or remove the file"
+                )
+        if table.meta.get("complete"):
+            return table, time.perf_counter() - t0
+    else:
+        table = LatencyTable(meta)
+
+    blocks = {b.key: b for b in enumerate_blocks(space, resolutions, num_classes)}
+    todo = [k for k in table.missing_keys()]
+    if todo:
+        if progress:
+            print(f"profiling {len(todo)} of {len(blocks) + 1} entries ({space.name} at {resolutions}, {precision}, "
+                  f"{meta['provider']} x{meta['threads']} threads)", file=sys.stderr)
+
+        def save(got: dict[str, dict[str, Any]]) -> None:
+            table.entries.update(got)
+            table.save(out)
+
+        models = {}
+        for k in todo:  # export lazily per chunk would interleave torch and ORT; exports are fast
+            models[k] = empty_graph() if k == EMPTY_KEY else block_model(blocks[k], precision, seed)
+        measure_chunked(backend, models, protocol, "blocks", save, progress)
+
+    if calibrate and table.calibration is None:
+        rng = np.random.default_rng(seed + 1)
+        archs = [_random_arch(space, resolutions, rng, i) for i in range(calibrate)]
+        nets = {str(i): network_model(space, a, num_classes, precision, seed) for i, a in enumerate(archs)}
+        measured = measure_chunked(backend, nets, protocol, "calibration networks", progress=progress)
+        raw = table.predict_batch(np.stack([space.encode(a) for a in archs]), calibrated=False)
+        table.fit_calibration(raw, np.array([measured[str(i)]["median_ms"] for i in range(calibrate)]))
+    table.meta["complete"] = True
+    table.meta["profile_seconds"] = round(time.perf_counter() - t0 + table.meta.get("profile_seconds", 0.0), 1)
+    table.save(out)
+    return table, time.perf_counter() - t0
+
+
+def _random_arch(space: SearchSpace, resolutions: list[int], rng: np.random.Generator, i: int) -> Arch:
+    """A uniformly random arch at the i-th resolution of ``resolutions`` (cycled)."""
+    vec = space.sample_vectors(rng, 1)[0]
+    vec[-1] = space.resolutions.index(resolutions[i % len(resolutions)])
+    return space.decode(vec)

@@ -1,0 +1,177 @@
+"""Latency lookup tables: versioned JSON of measured blocks, and the predictor built on them.
+
+A network's latency is predicted as::
+
+    overhead + sum over its blocks of (block median - overhead)          (raw)
+    scale * raw + offset                                                 (calibrated, if fitted)
+
+where ``overhead`` is the per-``run`` cost of an empty graph (paid once per network, not once per
+block) and the calibration is a least-squares line fitted on whole networks measured end to end
+(blocks timed in isolation run with warmer caches than inside a network).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgeNASError
+from ..io import write_json
+from ..space import Arch, SearchSpace, get_space
+from .blocks import block_key, enumerate_blocks
+
+__all__ = ["LatencyError", "LatencyTable", "SCHEMA", "SCHEMA_VERSION"]
+
+SCHEMA = "edgenas.latency-table"
+SCHEMA_VERSION = 1
+EMPTY_KEY = "__empty__"
+
+
+class LatencyError(EdgeNASError):
+    """A latency table that is missing, corrupt, incomplete or made for something else."""
+
+
+@dataclass
+class LatencyTable:
+    meta: dict[str, Any]
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+
+    # ---- file format -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "meta": self.meta,
+                "calibration": self.calibration, "entries": self.entries}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "LatencyTable":
+        """Parse a table file without judging completeness (used to resume profiling)."""
+        path = Path(path)
+        if not path.is_file():
+            raise LatencyError(f"latency table not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LatencyError(f"latency table {path} is corrupt or truncated ({exc})") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise LatencyError(f"{path} is not an edgenas latency table")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise LatencyError(f"{path} has table schema version {data.get('schema_version')}; this edgenas reads {SCHEMA_VERSION}")
+        meta, entries = data.get("meta"), data.get("entries")
+        if not isinstance(meta, dict) or not isinstance(entries, dict):
+            raise LatencyError(f"latency table {path} lacks its 'meta' or 'entries' section")
+        for key in ("space", "space_digest", "resolutions", "precision", "num_classes", "units"):
+            if key not in meta:
+                raise LatencyError(f"latency table {path} metadata lacks '{key}'")
+        bad = [k for k, v in entries.items() if not isinstance(v, dict) or not isinstance(v.get("median_ms"), (int, float))]
+        if bad:
+            raise LatencyError(f"latency table {path} has malformed entries, e.g. {bad[0]!r}")
+        return cls(meta, entries, data.get("calibration"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, precision: str | None = None) -> "LatencyTable":
+        """Read a complete table and check it belongs to ``space`` (and ``precision``)."""
+        table = cls.read(path)
+        if not table.meta.get("complete"):
+            missing = len(table.missing_keys())
+            raise LatencyError(
+                f"latency table {path} is incomplete ({missing} blocks not measured yet); "
+                "re-run the same `edgenas profile` command to resume it"
+            )
+        if space is not None:
+            table.check_space(get_space(space), path)
+        if precision is not None and table.meta["precision"] != precision:
+            raise LatencyError(f"latency table {path} is for precision {table.meta['precision']}, not {precision}")
+        return table
+
+    def check_space(self, space: SearchSpace, where: Any = "latency table") -> None:
+        if self.meta["space"] != space.name or self.meta["space_digest"] != space.digest():
+            what = "a different definition of space" if self.meta["space"] == space.name else "space"
+            raise LatencyError(f"{where} was measured for {what} '{self.meta['space']}', not for space '{space.name}'")
+
+    # ---- content ---------------------------------------------------------------------------
+    @property
+    def space(self) -> SearchSpace:
+        sp = get_space(self.meta["space"])
+        self.check_space(sp)
+        return sp
+
+    @property
+    def resolutions(self) -> tuple[int, ...]:
+        return tuple(self.meta["resolutions"])
+
+    @property
+    def overhead_ms(self) -> float:
+        return float(self.entries[EMPTY_KEY]["median_ms"]) if EMPTY_KEY in self.entries else 0.0
+
+    def required_keys(self) -> list[str]:
+        blocks = enumerate_blocks(get_space(self.meta["space"]), self.resolutions, self.meta["num_classes"])
+        return [EMPTY_KEY] + [b.key for b in blocks]
+
+    def missing_keys(self) -> list[str]:
+        return [k for k in self.required_keys() if k not in self.entries]
+
+    # ---- prediction ------------------------------------------------------------------------
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fixed_ms[R], slot_ms[L, K, E, R], resolution index map) with overhead handled."""
+        if getattr(self, "_cache", None) is None:
+            sp, o = self.space, self.overhead_ms
+            num_classes = self.meta["num_classes"]
+            R = len(sp.resolutions)
+            fixed = np.full(R, np.nan)
+            slots = np.full((sp.n_layers, len(sp.ks_choices), len(sp.e_choices), R), np.nan)
+            for ri, r in enumerate(sp.resolutions):
+                if r not in self.resolutions:
+                    continue
+                ms = lambda spec: self.entries[block_key(spec)]["median_ms"] - o  # noqa: E731
+                fixed[ri] = o + ms(sp.stem_spec(r)) + ms(sp.first_block_spec(r)) + ms(sp.head_spec(r, num_classes))
+                for slot in range(sp.n_layers):
+                    for ki, k in enumerate(sp.ks_choices):
+                        for ei, e in enumerate(sp.e_choices):
+                            slots[slot, ki, ei, ri] = ms(sp.block_spec(slot, k, e, r))
+            self._cache = (fixed, slots)
+        return self._cache
+
+    def predict_batch(self, vectors: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Predicted latency (ms) of an (N, n_genes) array of arch vectors."""
+        sp = self.space
+        X = np.asarray(vectors, dtype=np.int64).reshape(-1, sp.n_genes)
+        fixed, slots = self._lookup()
+        ri = X[:, -1]
+        missing = np.isnan(fixed[ri])
+        if missing.any():
+            r = sp.resolutions[int(ri[np.argmax(missing)])]
+            raise LatencyError(f"resolution {r} is not in this latency table (measured: {', '.join(map(str, self.resolutions))})")
+        L = sp.n_layers
+        active = sp.active_mask(X)
+        per_slot = slots[np.arange(L)[None, :], X[:, :L], X[:, L : 2 * L], ri[:, None]]
+        raw = fixed[ri] + np.where(active, per_slot, 0.0).sum(1)
+        if calibrated and self.calibration:
+            return self.calibration["scale"] * raw + self.calibration["offset_ms"]
+        return raw
+
+    def predict(self, arch: Arch, calibrated: bool = True) -> float:
+        return float(self.predict_batch(self.space.encode(arch)[None], calibrated)[0])
+
+    def fit_calibration(self, raw_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
+        """Least-squares ``measured = scale * raw + offset`` on whole networks; stored in the table."""
+        raw_ms, measured_ms = np.asarray(raw_ms, float), np.asarray(measured_ms, float)
+        if raw_ms.size >= 2 and np.ptp(raw_ms) > 0:
+            scale, offset = np.polyfit(raw_ms, measured_ms, 1)
+        else:  # one network, or all alike: a pure ratio
+            scale, offset = float(np.sum(measured_ms) / np.sum(raw_ms)), 0.0
+        fitted = scale * raw_ms + offset
+        self.calibration = {
+            "scale": float(scale), "offset_ms": float(offset), "n_networks": int(raw_ms.size),
+            "mape_before": float(np.mean(np.abs(raw_ms / measured_ms - 1))),
+            "mape_after": float(np.mean(np.abs(fitted / measured_ms - 1))),
+            "points": [[float(a), float(b)] for a, b in zip(raw_ms, measured_ms)],
+        }
+        return self.calibration

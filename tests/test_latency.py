@@ -1,0 +1,203 @@
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgenas import get_space
+from edgenas.cli import main
+from edgenas.latency import LatencyError, LatencyTable, LocalBackend, RemoteBackend, enumerate_blocks, get_backend, network_keys
+from edgenas.latency.profile import block_model, profile
+from edgenas.latency.table import EMPTY_KEY
+
+FAST = {"warmup": 1, "rounds": 1, "runs": 3, "chunk": 8}
+AGENT = Path(__file__).resolve().parent.parent / "deploy" / "agent.py"
+
+
+class CountingBackend:
+    """Local backend that counts what it measures and can fail after some calls."""
+
+    def __init__(self, fail_after: int | None = None):
+        self.inner, self.calls, self.measured, self.fail_after = LocalBackend(), 0, [], fail_after
+
+    def info(self):
+        return self.inner.info()
+
+    def measure(self, models, protocol):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        self.measured += list(models)
+        return self.inner.measure(models, protocol)
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lat") / "tiny.json"
+    profile("tiny", [16, 24], LocalBackend(), out, protocol=FAST, calibrate=3, progress=False)
+    return out
+
+
+def test_blocks_cover_every_network():
+    sp = get_space("tiny")
+    keys = {b.key for b in enumerate_blocks(sp, sp.resolutions)}
+    # 3 resolutions x (stem + first block + head) + slots: stage firsts and repeats x (k, e)
+    assert len(keys) == len(set(keys))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert set(network_keys(sp, sp.sample(rng))) <= keys
+
+
+def test_table_is_complete_and_round_trips(tiny_table):
+    table = LatencyTable.load(tiny_table, "tiny")
+    assert not table.missing_keys() and table.meta["complete"]
+    meta = table.meta
+    for key in ("space_digest", "cpu_model", "ort_version", "provider", "threads", "optimization_level", "opset",
+                "precision", "units", "date", "protocol"):
+        assert key in meta, key
+    assert meta["units"] == "ms" and meta["threads"] == 1 and meta["resolutions"] == [16, 24]
+    for stats in table.entries.values():
+        assert stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"] and stats["runs"] >= 3
+    again = LatencyTable(**{k: v for k, v in json.loads(tiny_table.read_text()).items() if k in ("meta", "entries", "calibration")})
+    assert again.to_dict() == table.to_dict()
+    assert table.calibration["n_networks"] == 3
+
+
+def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
+    table = LatencyTable.load(tiny_table, "tiny")
+    sp = get_space("tiny")
+    vecs = sp.sample_vectors(np.random.default_rng(3), 300)
+    vecs[:, -1] = np.where(vecs[:, -1] == 1, 0, vecs[:, -1])  # only measured resolutions (16, 24)
+    batch = table.predict_batch(vecs)
+    raw = table.predict_batch(vecs, calibrated=False)
+    o = table.overhead_ms
+    for i in range(0, 300, 23):
+        arch = sp.decode(vecs[i])
+        assert table.predict(arch) == pytest.approx(batch[i], rel=1e-12)
+        by_hand = o + sum(table.entries[k]["median_ms"] - o for k in network_keys(sp, arch))
+        assert raw[i] == pytest.approx(by_hand, rel=1e-9)
+    cal = table.calibration
+    assert np.allclose(batch, cal["scale"] * raw + cal["offset_ms"])
+
+
+def test_missing_resolution_and_space_mismatch(tiny_table, tmp_path):
+    table = LatencyTable.load(tiny_table, "tiny")
+    sp = get_space("tiny")
+    with pytest.raises(LatencyError, match=r"resolution 20 is not in this latency table \(measured: 16, 24\)"):
+        table.predict(sp.max_arch(20))
+    with pytest.raises(LatencyError, match="measured for space 'tiny', not for space 'cifar-mbv3'"):
+        LatencyTable.load(tiny_table, "cifar-mbv3")
+    with pytest.raises(LatencyError, match="precision fp32, not int8"):
+        LatencyTable.load(tiny_table, "tiny", precision="int8")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lambda t: t[: len(t) // 2], "corrupt or truncated"),
+        (lambda t: json.dumps({"hello": 1}), "not an edgenas latency table"),
+        (lambda t: t.replace('"schema_version": 1', '"schema_version": 99'), "schema version 99"),
+        (lambda t: json.dumps({**json.loads(t), "entries": {"x": {"median": 1}}}), "malformed entries"),
+    ],
+)
+def test_corrupt_tables_are_refused(tiny_table, tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content(tiny_table.read_text()))
+    with pytest.raises(LatencyError, match=message):
+        LatencyTable.load(bad)
+
+
+def test_interrupted_profile_resumes_without_losing_entries(tmp_path):
+    out = tmp_path / "t.json"
+    with pytest.raises(KeyboardInterrupt):
+        profile("tiny", [16], CountingBackend(fail_after=2), out, protocol=FAST, calibrate=0, progress=False)
+    partial = LatencyTable.read(out)
+    assert not partial.meta["complete"] and len(partial.entries) == 2 * FAST["chunk"]
+    with pytest.raises(LatencyError, match="incomplete .* re-run the same `edgenas profile`"):
+        LatencyTable.load(out)
+    backend = CountingBackend()
+    table, _ = profile("tiny", [16], backend, out, protocol=FAST, calibrate=0, progress=False)
+    assert table.meta["complete"] and not table.missing_keys()
+    assert set(backend.measured).isdisjoint(partial.entries)  # finished entries were not re-measured
+    assert {k: table.entries[k] for k in partial.entries} == partial.entries
+    with pytest.raises(LatencyError, match="exists with a different threads"):
+        profile("tiny", [16], LocalBackend(threads=2), out, protocol=FAST, calibrate=0, progress=False)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_remote_agent_through_a_local_runner(tmp_path):
+    runner = f"{shlex.quote(sys.executable)} {shlex.quote(str(AGENT))}"
+    backend = RemoteBackend(runner)
+    info = backend.info()
+    assert info["device"] == "remote" and info["provider"] == "CPUExecutionProvider"
+    out = tmp_path / "remote.json"
+    table, _ = profile("tiny", [16], backend, out, protocol=FAST, calibrate=2, progress=False)
+    local = set(enumerate_blocks(get_space("tiny"), [16]))
+    assert set(table.entries) == {b.key for b in local} | {EMPTY_KEY}
+    assert table.meta["device"]["runner"] == runner
+
+
+def test_agent_imports_only_numpy_onnxruntime_and_stdlib():
+    import ast
+
+    tree = ast.parse(AGENT.read_text())
+    modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+    assert modules - set(sys.stdlib_module_names) - {"__future__"} == {"numpy", "onnxruntime"}
+
+
+@pytest.mark.parametrize(
+    "runner, message",
+    [
+        (f"{sys.executable} -c \"print('hello')\"", "returned no agent response"),
+        (f"{sys.executable} -c \"import sys; sys.exit(3)\"", r"no agent response \(exit 3\)"),
+        ("/nonexistent/ssh board", "runner command not found"),
+        (f"{sys.executable} -c \"print('{{\\\"ok\\\": false, \\\"error\\\": \\\"boom\\\"}}')\"", "device agent failed: boom"),
+    ],
+)
+def test_bad_runners_give_clear_errors(runner, message):
+    with pytest.raises(LatencyError, match=message):
+        RemoteBackend(runner).info()
+
+
+def test_unknown_device_lists_providers():
+    with pytest.raises(LatencyError, match="unknown device or execution provider 'tpu'; available here: .*cpu"):
+        get_backend("tpu")
+    with pytest.raises(LatencyError, match="needs --runner"):
+        get_backend("remote")
+
+
+def test_int8_blocks_are_quantized_and_profiled(tmp_path):
+    sp = get_space("tiny")
+    block = next(b for b in enumerate_blocks(sp, [16]) if b.key.startswith("mbconv") and "-se0-" not in b.key)
+    model = onnx.load_from_string(block_model(block, "int8"))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    table, _ = profile("tiny", [16], LocalBackend(), tmp_path / "int8.json", precision="int8", protocol=FAST, calibrate=0, progress=False)
+    assert table.meta["precision"] == "int8" and not table.missing_keys()
+
+
+def test_cli_profile_latency_and_validate(tmp_path, capsys):
+    out = tmp_path / "cli.json"
+    code = main(["profile", "--device", "cpu", "--space", "tiny", "--resolution", "16", "--warmup", "1", "--rounds", "1",
+                 "--runs", "3", "--calibrate", "2", "--out", str(out), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and {"path", "entries", "seconds"} <= set(data) and data["entries"] == len(LatencyTable.read(out).entries)
+
+    arch = get_space("tiny").min_arch(16)
+    assert main(["latency", "--table", str(out), "--space", "tiny", "--arch", arch.to_json(), "--json"]) == 0
+    ms = json.loads(capsys.readouterr().out)["latency_ms"]
+    assert ms == pytest.approx(LatencyTable.load(out).predict(arch))
+
+    assert main(["latency", "validate", "--table", str(out), "--samples", "4", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["overall"]["n"] == 4 and 0 <= rep["overall"]["within_10pct"] <= 1
+    assert Path(rep["report"]).is_file() and Path(rep["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["latency", "--table", str(out), "--space", "cifar-mbv3", "--arch", "min"]) == 2
+    assert "measured for space 'tiny'" in capsys.readouterr().err
+    assert main(["latency", "--table", str(tmp_path / "none.json"), "--space", "tiny", "--arch", "min"]) == 2
+    assert "latency table not found" in capsys.readouterr().err
