@@ -142,6 +142,56 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .train import Trainer, TrainConfig, load_config
+
+    if args.resume:
+        saved = Path(args.out) / "config.yaml"
+        if not saved.is_file():
+            raise EdgeNASError(f"--resume: {args.out} holds no run (no config.yaml)")
+        cfg = load_config(saved, {"device": args.device})
+    else:
+        overrides = {k: getattr(args, k) for k in ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed",
+                                                   "batch_size", "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images")}
+        overrides["compile"] = args.compile or None
+        cfg = load_config(args.config, overrides)
+    summary = Trainer(cfg, args.out, resume=args.resume).run()
+    result = {"out": str(args.out), "checkpoint": str(Path(args.out) / "latest.pt"), "best": str(Path(args.out) / "best.pt"), **summary}
+    _emit(args, result, [f"trained {cfg.space} on {cfg.data}: top1 max {summary.get('top1_max', float('nan')):.3f}, "
+                         f"min {summary.get('top1_min', float('nan')):.3f}; checkpoints in {args.out}"])
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import DataSplit, load_data, load_images
+    from .supernet import Supernet, read_checkpoint
+    from .train import Evaluator
+
+    space, arch = _space_and_arch(args)
+    ckpt = read_checkpoint(args.checkpoint, space)
+    net = Supernet.load(args.checkpoint, space)
+    trained = ckpt.get("data") or {}
+    if trained.get("spec") == args.data:  # the training data: evaluate on its held-out split
+        data = load_data(args.data, val_spec=trained["val_spec"], val_fraction=trained["val_fraction"],
+                         val_per_class=trained["val_per_class"], split=trained["split"], seed=trained["seed"])
+        calib = None
+    else:  # other data: all of it is evaluated; BN statistics come from (unlabelled) images of it
+        images, name, flip = load_images(args.data)
+        data = DataSplit(images, images, tuple(trained.get("mean", (0.5,) * 3)), tuple(trained.get("std", (0.25,) * 3)), flip, name)
+        calib = images
+    if trained.get("classes") and data.val.classes != trained["classes"]:
+        raise EdgeNASError(f"{args.data} has classes {data.val.classes[:5]}..., the checkpoint was trained on {trained['classes'][:5]}...")
+    if trained.get("mean"):  # normalise exactly as in training
+        data.mean, data.std = tuple(trained["mean"]), tuple(trained["std"])
+    ev = Evaluator(data, calib_images=args.calib_images, calib_data=calib, device=args.device)
+    top1 = ev.top1(net, arch, recalibrate=not args.no_recalibrate)
+    result = {"top1": top1, "n": ev.n, "recalibrated": not args.no_recalibrate, "space": space.name, "arch": arch.to_dict()}
+    _emit(args, result, [f"top1 {top1:.4f} on {ev.n} images ({'BN recalibrated' if not args.no_recalibrate else 'stored BN statistics'})"])
+    return 0
+
+
 ARCH_HELP = "inline JSON {\"ks\":[...],\"e\":[...],\"d\":[...],\"r\":R}, @file.json, max, min or random:SEED"
 
 
@@ -198,6 +248,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", help="remote tables: override the runner command stored in the table")
     p.add_argument("--no-noise-floor", action="store_true", help="measure once (skip the repeat pass)")
     p.add_argument("--out", help="report prefix (default: TABLE.validation -> .json and .png)")
+    p = add("train", cmd_train, "train a supernet with progressive shrinking (same command under torchrun for multi-GPU)")
+    p.add_argument("--space", help="search space (or 'space:' in --config)")
+    p.add_argument("--data", help="digits (default), cifar10, cifar100 or imagefolder:PATH (folder or .zip)")
+    p.add_argument("--val-data", help="separate validation data (default: split --data)")
+    p.add_argument("--config", help="YAML training config; flags override it")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from latest.pt")
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--val-per-class", type=int, help="hold out this many images per class")
+    p.add_argument("--split", choices=["random", "last"], help="which images per class are held out")
+    p.add_argument("--limit", type=int, help="use at most this many training images")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--random-subnets", type=int, help="random subnets per step besides largest and smallest")
+    p.add_argument("--teacher", help="supernet checkpoint whose largest subnet distils (default: in-place)")
+    p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs")
+    p.add_argument("--bn-calib-images", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    p.add_argument("--compile", action="store_true", help="torch.compile the supernet")
+
+    p = add("eval", cmd_eval, "top-1 of a subnet after BN recalibration")
+    p.add_argument("--space", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--arch", required=True, help=ARCH_HELP)
+    p.add_argument("--data", required=True, help="training data (its held-out split is used) or other labelled data")
+    p.add_argument("--calib-images", type=int, default=1000)
+    p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
+    p.add_argument("--device", default="cpu")
     return parser
 
 

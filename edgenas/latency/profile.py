@@ -80,6 +80,7 @@ def _new_meta(space: SearchSpace, resolutions: list[int], num_classes: int, prec
         "precision": precision, "units": "ms", "batch": 1, "opset": OPSET, "optimization_level": "all",
         "provider": info["provider"], "threads": info["threads"], "cpu_model": info["cpu_model"],
         "ort_version": info["ort_version"], "device": info, "protocol": protocol,
+        "clock": agent.resolve_clock(protocol, info["threads"]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "edgenas_version": __version__, "complete": False,
     }

@@ -1,0 +1,244 @@
+"""Datasets as in-memory uint8 tensors, deterministic splits, and batched augmentation.
+
+Every ``--data`` kind ends up as ``ImageData`` (uint8 NCHW images + int64 labels + class names):
+small enough for CIFAR-scale data to sit whole in GPU memory, where augmentation runs batched
+(one ``affine_grid``/``grid_sample`` does per-image random translation, flip and the resize to the
+step's resolution), so data loading never starves the GPU.  Decoding uses torchvision.
+
+``--data`` forms: ``digits`` (scikit-learn's bundled 8x8 digits: offline default), ``cifar10`` /
+``cifar100`` (torchvision, downloaded to a cache), ``imagefolder:PATH`` (a folder or a .zip of
+class folders).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import EdgeNASError
+
+__all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "load_data", "split_indices"]
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
+
+
+class DataError(EdgeNASError):
+    """Missing, empty or unreadable data."""
+
+
+@dataclass
+class ImageData:
+    images: torch.Tensor  # uint8 (N, 3, H, W)
+    labels: torch.Tensor  # int64 (N,)
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, idx: np.ndarray | torch.Tensor) -> "ImageData":
+        idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.images.device)
+        return ImageData(self.images[idx], self.labels[idx], self.classes)
+
+    def to(self, device: str | torch.device) -> "ImageData":
+        return ImageData(self.images.to(device), self.labels.to(device), self.classes)
+
+
+@dataclass
+class DataSplit:
+    train: ImageData
+    val: ImageData
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    flip: bool  # horizontal flips are label-preserving (not for digits)
+    name: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.train.classes)
+
+
+def split_indices(labels: np.ndarray, *, val_fraction: float = 0.1, val_per_class: int | None = None,
+                  mode: str = "random", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/val indices: per class, the last ``n`` (mode ``last``) or ``n`` seeded random."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n_val = val_per_class if val_per_class is not None else int(round(len(idx) * val_fraction))
+        if n_val >= len(idx):
+            raise DataError(f"class {c} has {len(idx)} images; cannot hold out {n_val} for validation")
+        if mode == "random":
+            idx = rng.permutation(idx)
+        elif mode != "last":
+            raise DataError(f"unknown split mode '{mode}' (random or last)")
+        train.append(idx[: len(idx) - n_val])
+        val.append(idx[len(idx) - n_val :])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _decode(data: bytes, name: str) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image
+
+    try:
+        return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except Exception:
+        raise DataError(f"cannot decode image {name}: corrupt or not an image") from None
+
+
+def _stack(images: list[torch.Tensor], names: list[str]) -> torch.Tensor:
+    sizes = Counter(tuple(im.shape[1:]) for im in images)
+    if len(sizes) > 1:  # resize to the most common size so the set stacks into one tensor
+        from torchvision.transforms.v2.functional import resize
+
+        size = list(sizes.most_common(1)[0][0])
+        images = [im if list(im.shape[1:]) == size else resize(im, size, antialias=True) for im in images]
+    return torch.stack(images)
+
+
+def _from_entries(entries: list[tuple[str, str]], read, where: str) -> ImageData:
+    """entries: (class name, file name) pairs; read(file) -> bytes."""
+    if not entries:
+        raise DataError(f"{where} holds no images in class folders (expected CLASS/IMAGE.jpg)")
+    classes = sorted({c for c, _ in entries})
+    index = {c: i for i, c in enumerate(classes)}
+    images = [_decode(read(f), f) for _, f in entries]
+    labels = torch.tensor([index[c] for c, _ in entries], dtype=torch.long)
+    return ImageData(_stack(images, [f for _, f in entries]), labels, classes)
+
+
+def _image_folder(path: Path) -> ImageData:
+    if not path.exists():
+        raise DataError(f"data path not found: {path}")
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path} is neither a folder nor a .zip of class folders")
+        with zipfile.ZipFile(path) as zf:
+            entries = []
+            for name in sorted(zf.namelist()):
+                parts = name.split("/")
+                if name.lower().endswith(IMAGE_EXTS) and len(parts) >= 2 and not parts[-1].startswith("."):
+                    entries.append((parts[-2], name))
+            return _from_entries(entries, zf.read, str(path))
+    entries = [(d.name, str(f)) for d in sorted(path.iterdir()) if d.is_dir() for f in sorted(d.iterdir())
+               if f.suffix.lower() in IMAGE_EXTS]
+    return _from_entries(entries, lambda f: Path(f).read_bytes(), str(path))
+
+
+def _digits() -> ImageData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(np.clip(d.images * 16, 0, 255).astype(np.uint8))[:, None].expand(-1, 3, -1, -1).contiguous()
+    return ImageData(x, torch.from_numpy(d.target.astype(np.int64)), [str(i) for i in range(10)])
+
+
+def _torchvision(name: str) -> ImageData:
+    from torchvision import datasets
+
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    root = CACHE / "datasets"
+    try:
+        ds = cls(root=str(root), train=True, download=True)
+    except Exception as exc:
+        raise DataError(
+            f"cannot load {name} into {root} ({type(exc).__name__}); offline? download it there once, "
+            "or use imagefolder:PATH with a folder or .zip of class folders"
+        ) from None
+    return ImageData(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets), list(ds.classes))
+
+
+def load_images(spec: str) -> tuple[ImageData, str, bool]:
+    """(data, name, flip allowed) for a ``--data`` string."""
+    if spec == "digits":
+        return _digits(), "digits", False
+    if spec in ("cifar10", "cifar100"):
+        return _torchvision(spec), spec, True
+    if spec.startswith("imagefolder:"):
+        path = Path(spec.split(":", 1)[1]).expanduser()
+        return _image_folder(path), f"imagefolder:{path}", True
+    raise DataError(f"unknown --data '{spec}'; use digits, cifar10, cifar100 or imagefolder:PATH")
+
+
+def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0.1, val_per_class: int | None = None,
+              split: str = "random", seed: int = 0, limit: int | None = None) -> DataSplit:
+    """Load ``spec`` and split it (or take validation data from ``val_spec``)."""
+    data, name, flip = load_images(spec)
+    if len(data.classes) < 2:
+        raise DataError(f"{name} has {len(data.classes)} class; at least 2 are needed")
+    if val_spec:
+        val, _, _ = load_images(val_spec)
+        if val.classes != data.classes:
+            extra = sorted(set(val.classes) ^ set(data.classes))
+            raise DataError(f"class folders differ between {spec} and {val_spec}: {extra[:5]}")
+        train = data
+    else:
+        tr, va = split_indices(data.labels.numpy(), val_fraction=val_fraction, val_per_class=val_per_class, mode=split, seed=seed)
+        train, val = data.subset(tr), data.subset(va)
+    if limit:
+        train = train.subset(np.random.default_rng(seed).permutation(len(train))[:limit])
+    x = train.images.float().div_(255)
+    mean = tuple(float(v) for v in x.mean(dim=(0, 2, 3)))
+    std = tuple(float(v) for v in x.std(dim=(0, 2, 3)).clamp_min(1e-3))
+    return DataSplit(train, val, mean, std, flip, name)
+
+
+def augment(images: torch.Tensor, resolution: int, mean, std, *, generator: torch.Generator | None = None,
+            flip: bool = True, translate: float = 0.125) -> torch.Tensor:
+    """uint8 batch -> normalised float batch at ``resolution``.
+
+    With a ``generator``: per-image random translation (up to ``translate`` of the side, reflected
+    borders) and horizontal flip, fused with the resize into one ``grid_sample``.  Without: a plain
+    resize (evaluation and BN calibration).
+    """
+    x = images.float().div_(255)
+    B = x.shape[0]
+    if generator is not None:
+        u = torch.rand(B, 3, generator=generator).to(x.device)
+        sx = torch.where((u[:, 0] < 0.5) & flip, -1.0, 1.0)
+        t = (u[:, 1:] * 2 - 1) * (2 * translate)
+        theta = torch.zeros(B, 2, 3, device=x.device)
+        theta[:, 0, 0], theta[:, 1, 1], theta[:, 0, 2], theta[:, 1, 2] = sx, 1.0, t[:, 0], t[:, 1]
+        grid = F.affine_grid(theta, [B, 3, resolution, resolution], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    elif x.shape[-1] != resolution or x.shape[-2] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+class Loader:
+    """Seeded batches of a (possibly device-resident) ``ImageData``: epoch e's order depends on (seed, e) only."""
+
+    def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world: int = 1):
+        if len(data) == 0:
+            raise DataError("no images to load")
+        self.data, self.batch_size, self.shuffle, self.seed, self.drop_last = data, batch_size, shuffle, seed, drop_last
+        self.rank, self.world = rank, world
+
+    def __len__(self) -> int:
+        n = len(self.data) // self.world
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.data)
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        else:
+            order = torch.arange(n)
+        per_rank = n // self.world
+        order = order[self.rank * per_rank : (self.rank + 1) * per_rank].to(self.data.images.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            yield self.data.images[idx], self.data.labels[idx]

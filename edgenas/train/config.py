@@ -1,0 +1,142 @@
+"""The whole training schedule as one value, read from YAML and/or CLI flags, written back resolved."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import EdgeNASError
+from ..space import SearchSpace, get_space
+
+__all__ = ["Phase", "TrainConfig", "default_phases", "load_config"]
+
+Choice = str | list  # "max", "all" or an explicit list of values
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One progressive-shrinking phase: which choices are elastic, for how long, at what LR."""
+
+    name: str
+    epochs: int
+    lr: float
+    ks: Choice = "all"
+    e: Choice = "all"
+    d: Choice = "all"
+
+    def choices(self, space: SearchSpace) -> dict[str, tuple]:
+        out = {}
+        for key, all_ in (("ks", space.ks_choices), ("e", space.e_choices), ("d", space.d_choices)):
+            value = getattr(self, key)
+            if value == "max":
+                out[key] = (max(all_),)
+            elif value == "all":
+                out[key] = tuple(all_)
+            else:
+                bad = [v for v in value if v not in all_]
+                if bad or not value:
+                    raise EdgeNASError(f"phase '{self.name}': {key} {value} not a subset of {list(all_)}")
+                out[key] = tuple(sorted(value))
+        return out
+
+
+def default_phases(space: SearchSpace, scale: float = 1.0) -> list[Phase]:
+    """OFA's order: full network, then elastic kernel, depth (two steps), expand (two steps)."""
+    ep = lambda n: max(1, round(n * scale))  # noqa: E731
+    d, e = space.d_choices, space.e_choices
+    phases = [Phase("full", ep(4), 0.1, "max", "max", "max"), Phase("kernel", ep(2), 0.03, "all", "max", "max")]
+    if len(d) > 2:
+        phases.append(Phase("depth-1", ep(1), 0.01, "all", "max", list(d[-2:])))
+    phases.append(Phase("depth", ep(2), 0.01, "all", "max", "all"))
+    if len(e) > 2:
+        phases.append(Phase("expand-1", ep(1), 0.01, "all", list(e[-2:]), "all"))
+    phases.append(Phase("expand", ep(2), 0.01, "all", "all", "all"))
+    return phases
+
+
+@dataclass
+class TrainConfig:
+    space: str
+    data: str = "digits"
+    val_data: str | None = None
+    val_fraction: float = 0.1
+    val_per_class: int | None = None
+    split: str = "random"
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 3e-5
+    label_smoothing: float = 0.1
+    random_subnets: int = 2
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
+    teacher: str | None = None
+    resolutions: list[int] | None = None
+    translate: float = 0.125
+    bn_calib_images: int = 1000
+    device: str = "auto"
+    bf16: bool | None = None  # None: on for CUDA
+    channels_last: bool | None = None
+    compile: bool = False
+    resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
+    epoch_scale: float = 1.0
+    phases: list[Phase] = field(default_factory=list)
+
+    def resolve(self) -> "TrainConfig":
+        space = get_space(self.space)
+        res = self.resolutions or list(space.resolutions)
+        bad = [r for r in res if r not in space.resolutions]
+        if bad:
+            raise EdgeNASError(f"resolutions {bad} are not in space '{space.name}' ({list(space.resolutions)})")
+        phases = self.phases or default_phases(space, self.epoch_scale)
+        for p in phases:
+            p.choices(space)
+        if self.batch_size < 1 or self.random_subnets < 0:
+            raise EdgeNASError("batch_size must be >= 1 and random_subnets >= 0")
+        return replace(self, resolutions=sorted(res), phases=phases)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["phases"] = [asdict(p) for p in self.phases]
+        return d
+
+    def dump(self, path: str | Path) -> None:
+        from ..io import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise EdgeNASError(f"unknown training config key(s) {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        try:
+            data["phases"] = [Phase(**p) for p in data.get("phases") or []]
+        except TypeError as exc:
+            raise EdgeNASError(f"bad phase in training config: {exc}") from None
+        return cls(**data)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """YAML file (optional) with CLI overrides (None values ignored) -> resolved config."""
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise EdgeNASError(f"cannot read config {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise EdgeNASError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise EdgeNASError(f"config {path} must be a YAML mapping")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if "space" not in data:
+        raise EdgeNASError("no space given (--space or 'space:' in the config)")
+    return TrainConfig.from_dict(data).resolve()

@@ -1,0 +1,70 @@
+"""Top-1 of subnets after BN recalibration, one arch or many (search evaluates thousands).
+
+Each arch is extracted (the supernet is never modified), its BN statistics recomputed on a fixed,
+seeded subset of training images at the arch's resolution, and evaluated on the validation set.
+Resized calibration and validation batches are cached per resolution across archs.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..data import DataSplit, ImageData, augment
+from ..space import Arch
+from ..supernet import Supernet, recalibrate_bn
+
+__all__ = ["Evaluator"]
+
+
+class Evaluator:
+    def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
+                 seed: int = 0, calib_data: ImageData | None = None, bf16: bool = False, channels_last: bool = False):
+        self.data, self.batch_size, self.device = data, batch_size, torch.device(device)
+        src = calib_data if calib_data is not None else data.train
+        n = min(calib_images, len(src))
+        self.calib = src.subset(np.sort(np.random.default_rng(seed).permutation(len(src))[:n]))
+        self.bf16, self.channels_last = bf16, channels_last
+        self._calib_cache: dict[int, list[torch.Tensor]] = {}
+        self._val_cache: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def _prep(self, images: torch.Tensor, r: int) -> torch.Tensor:
+        x = augment(images.to(self.device), r, self.data.mean, self.data.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _calib_batches(self, r: int) -> list[torch.Tensor]:
+        if r not in self._calib_cache:
+            imgs = self.calib.images
+            self._calib_cache[r] = [self._prep(imgs[i : i + self.batch_size], r) for i in range(0, len(imgs), self.batch_size)]
+        return self._calib_cache[r]
+
+    def _val_batches(self, r: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if r not in self._val_cache:
+            v, bs = self.data.val, self.batch_size
+            self._val_cache[r] = [(self._prep(v.images[i : i + bs], r), v.labels[i : i + bs].to(self.device))
+                                  for i in range(0, len(v), bs)]
+        return self._val_cache[r]
+
+    @torch.no_grad()
+    def top1(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> float:
+        sub = net.extract(arch).to(self.device)
+        if self.channels_last:
+            sub = sub.to(memory_format=torch.channels_last)
+        if recalibrate:
+            recalibrate_bn(sub, self._calib_batches(arch.r))
+        sub.eval()
+        correct = total = 0
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            for x, y in self._val_batches(arch.r):
+                correct += int((sub(x).argmax(1) == y).sum())
+                total += int(y.numel())
+        return correct / total
+
+    def top1_many(self, net: Supernet, archs: Sequence[Arch], recalibrate: bool = True) -> np.ndarray:
+        return np.array([self.top1(net, a, recalibrate) for a in archs])
+
+    @property
+    def n(self) -> int:
+        return len(self.data.val)

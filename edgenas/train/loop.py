@@ -1,0 +1,262 @@
+"""Progressive shrinking with the sandwich rule and in-place distillation; resumable, DDP-ready.
+
+Determinism: the data order of an epoch depends on (seed, epoch), each step's resolution,
+subnets and augmentation on (seed, step); dropout's global torch RNG is seeded once and stored in
+every checkpoint.  So a run resumed from ``latest.pt`` continues exactly as if never stopped.
+
+Multi-GPU: launch the same command under ``torchrun --nproc_per_node=N``.  Every rank samples the
+same subnets (seeded by the step), computes gradients on its shard of the batch, and gradients
+are averaged with one flat all-reduce per step; parameters a sampled subnet did not use count
+as zero gradients, so no DDP unused-parameter machinery is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..data import Loader, augment, load_data
+from ..errors import CheckpointError, EdgeNASError
+from ..space import get_space
+from ..supernet import Supernet, read_checkpoint
+from .config import TrainConfig
+from .evaluate import Evaluator
+from .sampling import sandwich, step_rng
+
+__all__ = ["Trainer", "kd_loss"]
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) on temperature-softened distributions, scaled by T^2."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student.float() / t, 1), F.log_softmax(teacher.float() / t, 1), reduction="batchmean", log_target=True) * t * t
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True):
+        self.cfg, self.out, self.progress = cfg, Path(out), progress
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if cfg.device == "auto":
+            self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        else:
+            self.device = torch.device(cfg.device)
+        cuda = self.device.type == "cuda"
+        self.bf16 = cuda if cfg.bf16 is None else cfg.bf16
+        self.channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+        resident = cuda if cfg.resident is None else cfg.resident
+
+        self.ckpt_path = self.out / "latest.pt"
+        if resume and not self.ckpt_path.is_file():
+            raise CheckpointError(f"--resume: no checkpoint {self.ckpt_path} to resume from")
+        if not resume and self.ckpt_path.exists():
+            raise EdgeNASError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+
+        self.space = get_space(cfg.space)
+        self.data = load_data(cfg.data, val_spec=cfg.val_data, val_fraction=cfg.val_fraction, val_per_class=cfg.val_per_class,
+                              split=cfg.split, seed=cfg.seed, limit=cfg.limit)
+        train = self.data.train.to(self.device) if resident else self.data.train
+        self.loader = Loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True, rank=self.rank, world=self.world)
+        if len(self.loader) == 0:
+            raise EdgeNASError(f"batch size {cfg.batch_size} x {self.world} rank(s) exceeds the {len(train)} training images")
+        self.evaluator = Evaluator(self.data, calib_images=cfg.bn_calib_images, device=self.device, seed=cfg.seed,
+                                   bf16=self.bf16, channels_last=self.channels_last)
+
+        torch.manual_seed(cfg.seed)  # dropout is the only consumer of torch's global RNG; its state is checkpointed
+        self.net = Supernet(self.space, self.data.num_classes, seed=cfg.seed).to(self.device)
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.model = torch.compile(self.net, dynamic=True) if cfg.compile else self.net
+        self.teacher = None
+        if cfg.teacher:
+            t = Supernet.load(cfg.teacher, self.space)
+            if t.num_classes != self.data.num_classes:
+                raise CheckpointError(f"teacher {cfg.teacher} has {t.num_classes} classes, the data {self.data.num_classes}")
+            self.teacher = t.extract(self.space.max_arch()).eval().to(self.device)
+
+        self.state = {"phase": 0, "epoch": 0, "step": 0, "best_top1": -1.0}
+        self._resume_opt = None
+        if resume:
+            ckpt = read_checkpoint(self.ckpt_path, self.space, map_location=str(self.device))
+            self.net.load_state_dict(ckpt["state_dict"])
+            self.state = {k: ckpt[k] for k in self.state}
+            self._resume_opt = ckpt["optimizer"]
+            torch.set_rng_state(ckpt["torch_rng"].cpu())
+        if self.rank == 0:
+            cfg.dump(self.out / "config.yaml")
+
+    # ---- one step --------------------------------------------------------------------------
+    def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> float:
+        cfg = self.cfg
+        rng = step_rng(cfg.seed, self.state["step"])
+        r = int(rng.choice(cfg.resolutions))
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        x = augment(x_u8, r, self.data.mean, self.data.std, generator=gen, flip=self.data.flip, translate=cfg.translate)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        archs = sandwich(self.space, phase, rng, cfg.random_subnets, r)
+        opt.zero_grad(set_to_none=True)
+        total, soft = 0.0, None
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if self.teacher is not None and len(archs) > 1:
+                with torch.no_grad():
+                    soft = self.teacher(x).float()
+            for i, arch in enumerate(archs):
+                self.net.activate(arch)
+                logits = self.model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                if i == 0 and soft is None:
+                    soft = logits.detach().float()
+                elif i > 0 and cfg.kd_weight > 0:
+                    loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
+                loss.backward()
+                total += float(loss.detach())
+        if self.world > 1:
+            self._all_reduce_grads()
+        opt.step()
+        self.state["step"] += 1
+        return total / len(archs)
+
+    def _all_reduce_grads(self) -> None:
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch._utils._flatten_dense_tensors(grads)
+        dist.all_reduce(flat)
+        flat /= self.world
+        for p, g in zip(params, torch._utils._unflatten_dense_tensors(flat, grads)):
+            p.grad = g
+
+    def _optimizer(self, phase) -> torch.optim.Optimizer:
+        decay = [p for p in self.net.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.net.parameters() if p.ndim <= 1]
+        return torch.optim.SGD([{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                               lr=phase.lr, momentum=self.cfg.momentum, nesterov=True)
+
+    def _set_lr(self, opt, phase, phase_step: int, phase_steps: int, first: bool) -> float:
+        warm = max(1, phase_steps // 10) if first else 0
+        if phase_step < warm:
+            lr = phase.lr * (phase_step + 1) / warm
+        else:
+            lr = 0.5 * phase.lr * (1 + math.cos(math.pi * (phase_step - warm) / max(1, phase_steps - warm)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        return lr
+
+    # ---- the run ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg, phases = self.cfg, self.cfg.phases
+        steps_per_epoch = len(self.loader)
+        total_epochs = sum(p.epochs for p in phases)
+        self._trim_metrics()
+        last: dict[str, Any] = {}
+        for pi in range(self.state["phase"], len(phases)):
+            phase = phases[pi]
+            start_epoch = self.state["epoch"] if pi == self.state["phase"] else 0
+            if start_epoch >= phase.epochs:
+                continue
+            if start_epoch == 0 and pi > 0:
+                prev_e = phases[pi - 1].choices(self.space)["e"]
+                if len(phase.choices(self.space)["e"]) > len(prev_e):
+                    self.net.sort_channels(keep_bands=len(prev_e) - 1)
+            opt = self._optimizer(phase)
+            if self._resume_opt is not None and start_epoch > 0:
+                opt.load_state_dict(self._resume_opt)
+            self._resume_opt = None
+            for epoch in range(start_epoch, phase.epochs):
+                epoch_index = sum(p.epochs for p in phases[:pi]) + epoch
+                self.net.train()
+                t0, losses = time.perf_counter(), []
+                bar = tqdm(self.loader.epoch(epoch_index), total=steps_per_epoch, file=sys.stderr, dynamic_ncols=True,
+                           disable=not self.progress or self.rank != 0,
+                           desc=f"{phase.name} {epoch + 1}/{phase.epochs} (epoch {epoch_index + 1}/{total_epochs})")
+                for i, (x, y) in enumerate(bar):
+                    lr = self._set_lr(opt, phase, epoch * steps_per_epoch + i, phase.epochs * steps_per_epoch, pi == 0)
+                    try:
+                        losses.append(self._step(phase, x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), opt))
+                    except torch.cuda.OutOfMemoryError:
+                        raise EdgeNASError(f"out of GPU memory at batch size {cfg.batch_size}; lower --batch-size") from None
+                    bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{lr:.4f}")
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - t0
+                images = steps_per_epoch * cfg.batch_size * self.world
+                self.state.update(phase=pi, epoch=epoch + 1)
+                last = {"phase": phase.name, "phase_index": pi, "epoch": epoch + 1, "epoch_index": epoch_index + 1,
+                        "step": self.state["step"], "lr": lr, "loss": sum(losses) / len(losses),
+                        "images_per_s": images / seconds, "train_seconds": seconds}
+                if self.rank == 0:
+                    last.update(self._evaluate())
+                    best = last["top1_max"] > self.state["best_top1"]
+                    if best:
+                        self.state["best_top1"] = last["top1_max"]
+                    self._save(opt, last, best)
+                    self._log(last)
+                if self.world > 1:
+                    dist.barrier()
+        return last
+
+    def _evaluate(self) -> dict[str, float]:
+        r = max(self.cfg.resolutions)
+        c = self.cfg.phases[self.state["phase"]].choices(self.space)
+        L, S = self.space.n_layers, self.space.n_stages
+        from ..space import Arch
+
+        smallest = Arch((min(c["ks"]),) * L, (min(c["e"]),) * L, (min(c["d"]),) * S, r)
+        t = time.perf_counter()
+        top_max, top_min = self.evaluator.top1_many(self.net, [self.space.max_arch(r), smallest])
+        return {"top1_max": float(top_max), "top1_min": float(top_min), "eval_seconds": time.perf_counter() - t}
+
+    def _save(self, opt, metrics: dict[str, Any], best: bool) -> None:
+        extra = dict(self.state, optimizer=opt.state_dict(), scaler=None, torch_rng=torch.get_rng_state(),
+                     config=self.cfg.to_dict(), metrics=metrics,
+                     data={"spec": self.cfg.data, "val_spec": self.cfg.val_data, "val_fraction": self.cfg.val_fraction,
+                           "val_per_class": self.cfg.val_per_class, "split": self.cfg.split, "seed": self.cfg.seed,
+                           "classes": self.data.train.classes, "mean": list(self.data.mean), "std": list(self.data.std)})
+        self.net.save(self.ckpt_path, **extra)
+        if best:
+            self.net.save(self.out / "best.pt", **extra)
+
+    def _metrics_rows(self) -> list[dict[str, Any]]:
+        path = self.out / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def _trim_metrics(self) -> None:
+        """Keep only the epochs the checkpoint holds (a crash may fall between log and save)."""
+        if self.rank != 0:
+            return
+        done = (self.state["phase"], self.state["epoch"])
+        rows = [r for r in self._metrics_rows() if (r["phase_index"], r["epoch"]) <= done]
+        self._write_metrics(rows)
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self._write_metrics(self._metrics_rows() + [row])
+        if self.progress:
+            print(f"[{row['phase']} {row['epoch']}] loss {row['loss']:.3f}  top1 max {row['top1_max']:.3f} "
+                  f"min {row['top1_min']:.3f}  {row['images_per_s']:.0f} images/s", file=sys.stderr)
+
+    def _write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        from ..io import atomic_path
+
+        with atomic_path(self.out / "metrics.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if rows:
+            with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)

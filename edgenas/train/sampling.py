@@ -1,0 +1,38 @@
+"""Sandwich-rule subnet sampling, seeded by the step so every DDP rank draws the same subnets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..space import Arch, SearchSpace
+from .config import Phase
+
+__all__ = ["sandwich", "step_rng"]
+
+
+def step_rng(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step])
+
+
+def _pick(rng: np.random.Generator, choices: tuple, n: int) -> tuple:
+    return tuple(choices[i] for i in rng.integers(0, len(choices), size=n))
+
+
+def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_random: int, r: int) -> list[Arch]:
+    """[largest, smallest, n_random random] archs of ``phase``'s choices at resolution ``r``, no duplicates.
+
+    The largest is always the space's max arch (the in-place distillation teacher); the
+    smallest uses the phase's smallest allowed choices; random ones draw each gene uniformly.
+    """
+    c = phase.choices(space)
+    L, S = space.n_layers, space.n_stages
+    archs = [space.max_arch(r), Arch((min(c["ks"]),) * L, (min(c["e"]),) * L, (min(c["d"]),) * S, r)]
+    for _ in range(n_random):
+        archs.append(Arch(_pick(rng, c["ks"], L), _pick(rng, c["e"], L), _pick(rng, c["d"], S), r))
+    unique, seen = [], set()
+    for a in archs:
+        key = space.canonical(a)
+        if key not in seen:
+            seen.add(key)
+            unique.append(a)
+    return unique

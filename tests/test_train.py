@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from edgenas import CheckpointError, EdgeNASError, Supernet, get_space
+from edgenas.cli import main
+from edgenas.data import load_data
+from edgenas.train import Evaluator, Phase, Trainer, TrainConfig, default_phases, kd_loss, load_config, sandwich, step_rng
+
+PHASES = [
+    {"name": "full", "epochs": 2, "lr": 0.1, "ks": "max", "e": "max", "d": "max"},
+    {"name": "kernel", "epochs": 1, "lr": 0.02, "ks": "all", "e": "max", "d": "max"},
+    {"name": "depth", "epochs": 1, "lr": 0.02, "ks": "all", "e": "max", "d": "all"},
+    {"name": "expand", "epochs": 1, "lr": 0.02, "ks": "all", "e": "all", "d": "all"},
+]
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(space="tiny", data="digits", batch_size=64, bn_calib_images=128, device="cpu", phases=PHASES)
+    base.update(kw)
+    return load_config(None, base)
+
+
+def test_default_schedule_follows_ofa_order():
+    names = [p.name for p in default_phases(get_space("ofa-mbv3"))]
+    assert names == ["full", "kernel", "depth-1", "depth", "expand-1", "expand"]
+    c = default_phases(get_space("ofa-mbv3"))[2].choices(get_space("ofa-mbv3"))
+    assert c == {"ks": (3, 5, 7), "e": (6,), "d": (3, 4)}
+    assert [p.name for p in default_phases(get_space("tiny"))] == ["full", "kernel", "depth", "expand"]
+
+
+def test_sandwich_is_seeded_by_step_and_respects_the_phase():
+    sp = get_space("ofa-mbv3")
+    phase = Phase("depth", 1, 0.1, "all", "max", "all")
+    a = sandwich(sp, phase, step_rng(0, 17), 3, 160)
+    b = sandwich(sp, phase, step_rng(0, 17), 3, 160)
+    c = sandwich(sp, phase, step_rng(0, 18), 3, 160)
+    assert a == b and a != c
+    assert a[0] == sp.max_arch(160)
+    assert a[1] == sp.arch({"ks": [3] * 20, "e": [6] * 20, "d": [2] * 5, "r": 160})
+    assert all(set(x.e) == {6} and x.r == 160 for x in a) and len(a) == 5
+    full = sandwich(sp, Phase("full", 1, 0.1, "max", "max", "max"), step_rng(0, 1), 3, 224)
+    assert full == [sp.max_arch(224)]  # every member is the max: train it once
+
+
+def test_kd_loss():
+    t = torch.randn(8, 10)
+    assert kd_loss(t, t).abs() < 1e-6
+    s = torch.randn(8, 10, requires_grad=True)
+    loss = kd_loss(s, t, temperature=2.0)
+    loss.backward()
+    assert loss > 0 and s.grad.abs().sum() > 0
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    cfg = tiny_config()
+    path = tmp_path / "c.yaml"
+    cfg.dump(path)
+    assert load_config(path, {}) == cfg
+    path.write_text(yaml.safe_dump({"space": "tiny", "learning_rate": 1}))
+    with pytest.raises(EdgeNASError, match=r"unknown training config key\(s\) \['learning_rate'\]"):
+        load_config(path, {})
+    with pytest.raises(EdgeNASError, match="not a subset"):
+        load_config(None, {"space": "tiny", "phases": [{"name": "x", "epochs": 1, "lr": 0.1, "ks": [9]}]})
+    with pytest.raises(EdgeNASError, match="resolutions \\[99\\]"):
+        load_config(None, {"space": "tiny", "resolutions": [99]})
+
+
+def test_training_runs_every_phase_and_resumes_exactly(tmp_path, monkeypatch):
+    full = Trainer(tiny_config(), tmp_path / "full", progress=False)
+    summary = full.run()
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in rows] == ["full", "full", "kernel", "depth", "expand"]
+    assert summary["top1_max"] > 0.3 and rows[-1]["images_per_s"] > 0  # 10 classes: chance is 0.1
+    for f in ("config.yaml", "metrics.csv", "latest.pt", "best.pt"):
+        assert (tmp_path / "full" / f).is_file()
+
+    # interrupt the same run mid-way through the depth phase, then resume it
+    steps = len(full.loader)
+    calls = {"n": 0}
+    real_step = Trainer._step
+
+    def flaky(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3 * steps + 5:  # dies in the 4th epoch
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "_step", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_config(), tmp_path / "cut", progress=False).run()
+    monkeypatch.setattr(Trainer, "_step", real_step)
+    ckpt = torch.load(tmp_path / "cut" / "latest.pt", weights_only=True)
+    assert (ckpt["phase"], ckpt["epoch"]) == (1, 1)  # the three finished epochs are kept
+    resumed = Trainer(tiny_config(), tmp_path / "cut", resume=True, progress=False)
+    resumed.run()
+    a, b = full.net.state_dict(), resumed.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    cut_rows = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert len(cut_rows) == 5
+
+    with pytest.raises(EdgeNASError, match="already holds a run"):
+        Trainer(tiny_config(), tmp_path / "full", progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Trainer(tiny_config(), tmp_path / "empty", resume=True, progress=False)
+
+
+def test_evaluation_recalibrates_without_touching_the_supernet():
+    data = load_data("digits", limit=200)
+    net = Supernet("tiny", num_classes=10)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ev = Evaluator(data, calib_images=64)
+    sp = get_space("tiny")
+    accs = ev.top1_many(net, [sp.max_arch(), sp.min_arch()])
+    assert accs.shape == (2,) and np.all((0 <= accs) & (accs <= 1))
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert ev.n == len(data.val)
+
+
+def test_cli_train_eval_and_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"limit": 256, "batch_size": 64, "bn_calib_images": 64, "phases": [PHASES[0], PHASES[3]]}))
+    run = tmp_path / "run"
+    assert main(["train", "--space", "tiny", "--data", "digits", "--config", str(cfg), "--device", "cpu", "--out", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["phase"] == "expand" and (run / "latest.pt").is_file()
+
+    assert main(["eval", "--space", "tiny", "--checkpoint", str(run / "latest.pt"), "--arch", "max", "--data", "digits", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert 0 <= res["top1"] <= 1 and res["n"] == len(load_data("digits").val)  # the held-out split
+
+    assert main(["eval", "--space", "cifar-mbv3", "--checkpoint", str(run / "latest.pt"), "--arch", "max", "--data", "digits"]) == 2
+    assert "made for space 'tiny'" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
+    assert "holds no run" in capsys.readouterr().err
+    assert main(["train", "--space", "tiny", "--data", f"imagefolder:{tmp_path / 'none'}", "--out", str(tmp_path / "r2")]) == 2
+    assert "data path not found" in capsys.readouterr().err
