@@ -96,7 +96,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     result = {"path": str(args.out), "entries": len(table.entries), "seconds": round(seconds, 2), "space": space.name,
               "resolutions": list(table.resolutions), "precision": table.meta["precision"], "provider": table.meta["provider"],
               "threads": table.meta["threads"], "overhead_ms": table.overhead_ms,
-              "calibration": {k: cal[k] for k in ("scale", "offset_ms", "n_networks", "mape_before", "mape_after") if k in cal}}
+              "calibration": {k: v for k, v in cal.items() if k != "points"}}
     _emit(args, result, [f"wrote {args.out}: {len(table.entries)} entries in {seconds:.1f} s",
                          f"per-call overhead {table.overhead_ms:.4f} ms; calibration {result['calibration'] or 'none'}"])
     return 0
@@ -192,6 +192,80 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .search import SearchRun, load_search_config
+
+    if args.resume:
+        saved = Path(args.out) / "config.yaml"
+        if not saved.is_file():
+            raise EdgeNASError(f"--resume: {args.out} holds no search run (no config.yaml)")
+        import yaml
+
+        data = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if not k.startswith("hv_")}
+        cfg = load_search_config(None, data)
+    else:
+        keys = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
+                "num_classes", "max_latency", "max_macs", "max_params", "min_top1", "resolutions", "device")
+        overrides = {k: getattr(args, k) for k in keys}
+        if args.no_baseline:
+            overrides["baseline"] = False
+        cfg = load_search_config(args.config, overrides)
+    summary = SearchRun(cfg, args.out, resume=args.resume).run()
+    lines = [f"{summary['evaluations']} archs evaluated in {summary['seconds']:.1f} s; front of {summary['front_size']} in {summary['front']}",
+             f"hypervolume {summary['hypervolume']:.4f}" + (f" (random search, same budget: {summary['baseline_hypervolume']:.4f})"
+                                                             if summary["baseline_hypervolume"] is not None else ""),
+             f"plots: {summary['plot_png']}, {summary['plot_html']}"]
+    _emit(args, summary, lines)
+    return 0
+
+
+def cmd_pick(args: argparse.Namespace) -> int:
+    from .search import pick
+
+    chosen = pick(args.run, "knee" if args.knee else "best", max_latency=args.max_latency, max_macs=args.max_macs,
+                  max_params=args.max_params, min_top1=args.min_top1)
+    if args.out:
+        from .io import write_json
+
+        write_json(args.out, chosen["arch"])
+    values = "  ".join(f"{k} {v:.4g}" for k, v in chosen.items() if isinstance(v, float))
+    _emit(args, chosen, [json.dumps(chosen["arch"]), values] + ([f"wrote {args.out} (use --arch @{args.out})"] if args.out else []))
+    return 0
+
+
+def cmd_predictor(args: argparse.Namespace) -> int:
+    from .data import load_data
+    from .search import AccuracyPredictor, SupernetAccuracy, sample_archs
+    from .supernet import Supernet, read_checkpoint
+    from .train import Evaluator
+
+    from .io import check_writable
+    from .space import get_space
+
+    space = get_space(args.space)
+    check_writable(args.out)
+    ckpt = read_checkpoint(args.checkpoint, space)
+    d = ckpt.get("data") or {}
+    if d.get("spec") != args.data:
+        raise EdgeNASError(f"--data {args.data} is not the data the checkpoint was trained on ({d.get('spec')}); "
+                           "the predictor must be fitted on its held-out split")
+    data = load_data(args.data, val_spec=d.get("val_spec"), val_fraction=d["val_fraction"], val_per_class=d.get("val_per_class"),
+                     split=d["split"], seed=d["seed"])
+    data.mean, data.std = tuple(d["mean"]), tuple(d["std"])
+    acc = SupernetAccuracy(Supernet.load(args.checkpoint, space), Evaluator(data, calib_images=args.calib_images, device=args.device))
+    X = sample_archs(space, args.samples, args.seed, args.resolution)
+    y = acc.top1_vectors(X)
+    pred = AccuracyPredictor.fit_with_holdout(space, X, y, args.holdout, args.seed)
+    pred.save(args.out)
+    rep = pred.report
+    h = rep["holdout"]
+    _emit(args, {"path": args.out, **rep}, [f"{rep['model']} on {len(X)} archs: held-out Kendall tau {h['kendall_tau']:.3f}, "
+                                            f"Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {args.out}"])
+    return 0
+
+
 ARCH_HELP = "inline JSON {\"ks\":[...],\"e\":[...],\"d\":[...],\"r\":R}, @file.json, max, min or random:SEED"
 
 
@@ -230,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, nargs="+", help="input resolutions (default: all of the space)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
     p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
-    p.add_argument("--calibrate", type=int, default=10, help="whole networks measured to calibrate (0: none)")
+    p.add_argument("--calibrate", type=int, default=30, help="whole networks measured end to end to calibrate (0: none)")
     p.add_argument("--seed", type=int, default=0)
     for name, help in (("--warmup", "warm-up runs"), ("--rounds", "interleaved rounds"), ("--runs", "timed runs per round")):
         p.add_argument(name, type=int, help=f"{help} (protocol default if omitted)")
@@ -276,6 +350,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-images", type=int, default=1000)
     p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
     p.add_argument("--device", default="cpu")
+    p = add("search", cmd_search, "multi-objective search (NSGA-II by default) over a space")
+    p.add_argument("--config", help="search recipe (YAML, see search/); flags override it")
+    p.add_argument("--space")
+    p.add_argument("--objectives", help="comma-separated: top1, latency, macs, params (default top1,latency)")
+    p.add_argument("--algorithm", help="nsga2 (default), nsga3, agemoea, random, reinforce")
+    p.add_argument("--pop-size", type=int)
+    p.add_argument("--generations", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--table", help="latency table (for the latency objective or --max-latency)")
+    p.add_argument("--checkpoint", help="supernet checkpoint: top1 from the supernet (with --data)")
+    p.add_argument("--data", help="the data the supernet was trained on")
+    p.add_argument("--predictor", help="accuracy predictor (edgenas predictor): fast top1")
+    p.add_argument("--num-classes", type=int)
+    for name in ("--max-latency", "--max-macs", "--max-params", "--min-top1"):
+        p.add_argument(name, help="constraint, e.g. 5ms, 300M, 3.5M, 0.8")
+    p.add_argument("--resolutions", type=int, nargs="+", help="resolutions to search (default: the table's, else all)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the random-search baseline run")
+    p.add_argument("--device", help="device for supernet evaluation (default cpu)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+    p = add("pick", cmd_pick, "choose a model from a search run's front")
+    p.add_argument("run", help="search run directory")
+    for name in ("--max-latency", "--max-macs", "--max-params", "--min-top1"):
+        p.add_argument(name)
+    p.add_argument("--knee", action="store_true", help="the knee point instead of the most accurate")
+    p.add_argument("--out", help="write the chosen arch (OFA JSON) here")
+
+    p = add("predictor", cmd_predictor, "fit an accuracy predictor on supernet evaluations")
+    p.add_argument("--space", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="the data the checkpoint was trained on")
+    p.add_argument("--samples", type=int, default=300)
+    p.add_argument("--holdout", type=float, default=0.2)
+    p.add_argument("--resolution", type=int, nargs="+", help="sample archs at these resolutions only")
+    p.add_argument("--calib-images", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="predictor file (.json)")
     return parser
 
 

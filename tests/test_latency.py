@@ -80,7 +80,10 @@ def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
         by_hand = o + sum(table.entries[k]["median_ms"] - o for k in network_keys(sp, arch))
         assert raw[i] == pytest.approx(by_hand, rel=1e-9)
     cal = table.calibration
-    assert np.allclose(batch, cal["scale"] * raw + cal["offset_ms"])
+    from edgenas.cost import cost_model
+
+    mparams = cost_model(sp).batch(vecs)[0] / 1e6
+    assert np.allclose(batch, cal["scale"] * raw + cal["per_mparam"] * mparams + cal["offset_ms"])
 
 
 def test_missing_resolution_and_space_mismatch(tiny_table, tmp_path):

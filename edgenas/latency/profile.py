@@ -88,7 +88,7 @@ def _new_meta(space: SearchSpace, resolutions: list[int], num_classes: int, prec
 
 def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backend, out: str | os.PathLike, *,
             num_classes: int | None = None, precision: str = "fp32", protocol: dict | None = None,
-            calibrate: int = 10, seed: int = 0, progress: bool = True) -> tuple[LatencyTable, float]:
+            calibrate: int = 30, seed: int = 0, progress: bool = True) -> tuple[LatencyTable, float]:
     """Measure (or resume measuring) a table; returns it and the seconds this call took."""
     t0 = time.perf_counter()
     space = get_space(space)
@@ -137,8 +137,8 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
         archs = [_random_arch(space, resolutions, rng, i) for i in range(calibrate)]
         nets = {str(i): network_model(space, a, num_classes, precision, seed) for i, a in enumerate(archs)}
         measured = measure_chunked(backend, nets, protocol, "calibration networks", progress=progress)
-        raw = table.predict_batch(np.stack([space.encode(a) for a in archs]), calibrated=False)
-        table.fit_calibration(raw, np.array([measured[str(i)]["median_ms"] for i in range(calibrate)]))
+        X = np.stack([space.encode(a) for a in archs])
+        table.fit_calibration(X, np.array([measured[str(i)]["median_ms"] for i in range(calibrate)]))
     table.meta["complete"] = True
     table.meta["profile_seconds"] = round(time.perf_counter() - t0 + table.meta.get("profile_seconds", 0.0), 1)
     table.save(out)

@@ -3,11 +3,12 @@
 A network's latency is predicted as::
 
     overhead + sum over its blocks of (block median - overhead)          (raw)
-    scale * raw + offset                                                 (calibrated, if fitted)
+    scale * raw + per_mparam * params / 1e6 + offset                     (calibrated, if fitted)
 
 where ``overhead`` is the per-``run`` cost of an empty graph (paid once per network, not once per
-block) and the calibration is a least-squares line fitted on whole networks measured end to end
-(blocks timed in isolation run with warmer caches than inside a network).
+block) and the calibration is a least-squares fit on whole networks measured end to end: a block
+timed alone runs with its weights hot in cache, inside a network they arrive cold, which costs
+roughly in proportion to the weight bytes (hence the parameter term).
 """
 
 from __future__ import annotations
@@ -154,24 +155,33 @@ class LatencyTable:
         per_slot = slots[np.arange(L)[None, :], X[:, :L], X[:, L : 2 * L], ri[:, None]]
         raw = fixed[ri] + np.where(active, per_slot, 0.0).sum(1)
         if calibrated and self.calibration:
-            return self.calibration["scale"] * raw + self.calibration["offset_ms"]
+            c = self.calibration
+            return c["scale"] * raw + c["per_mparam"] * self._mparams(X) + c["offset_ms"]
         return raw
+
+    def _mparams(self, X: np.ndarray) -> np.ndarray:
+        from ..cost import cost_model
+
+        return cost_model(self.space, self.meta["num_classes"]).batch(X)[0] / 1e6
 
     def predict(self, arch: Arch, calibrated: bool = True) -> float:
         return float(self.predict_batch(self.space.encode(arch)[None], calibrated)[0])
 
-    def fit_calibration(self, raw_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
-        """Least-squares ``measured = scale * raw + offset`` on whole networks; stored in the table."""
-        raw_ms, measured_ms = np.asarray(raw_ms, float), np.asarray(measured_ms, float)
-        if raw_ms.size >= 2 and np.ptp(raw_ms) > 0:
-            scale, offset = np.polyfit(raw_ms, measured_ms, 1)
-        else:  # one network, or all alike: a pure ratio
-            scale, offset = float(np.sum(measured_ms) / np.sum(raw_ms)), 0.0
-        fitted = scale * raw_ms + offset
-        self.calibration = {
-            "scale": float(scale), "offset_ms": float(offset), "n_networks": int(raw_ms.size),
-            "mape_before": float(np.mean(np.abs(raw_ms / measured_ms - 1))),
+    def fit_calibration(self, X: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
+        """Least-squares ``measured = scale * raw + per_mparam * Mparams + offset`` on whole networks."""
+        raw, mp = self.predict_batch(X, calibrated=False), self._mparams(X)
+        measured_ms = np.asarray(measured_ms, float)
+        if raw.size >= 6 and np.ptp(raw) > 0 and np.ptp(mp) > 0:
+            A = np.column_stack([raw, mp, np.ones_like(raw)])
+            (scale, per_mparam, offset), *_ = np.linalg.lstsq(A, measured_ms, rcond=None)
+        else:  # few networks: a pure ratio
+            scale, per_mparam, offset = float(np.sum(measured_ms) / np.sum(raw)), 0.0, 0.0
+        self.calibration = {"scale": float(scale), "per_mparam": float(per_mparam), "offset_ms": float(offset),
+                            "n_networks": int(raw.size)}
+        fitted = self.predict_batch(X)
+        self.calibration.update({
+            "mape_before": float(np.mean(np.abs(raw / measured_ms - 1))),
             "mape_after": float(np.mean(np.abs(fitted / measured_ms - 1))),
-            "points": [[float(a), float(b)] for a, b in zip(raw_ms, measured_ms)],
-        }
+            "points": [[float(a), float(b)] for a, b in zip(raw, measured_ms)],
+        })
         return self.calibration

@@ -1,0 +1,95 @@
+"""Objectives and constraints over arch vectors, each computed by the one code path that
+``edgenas stats``, ``edgenas latency`` and ``edgenas eval`` use for a single arch."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..cost import cost_model
+from ..errors import EdgeNASError
+from ..space import SearchSpace
+
+__all__ = ["Constraint", "Objective", "SearchError", "make_objective", "parse_limit", "OBJECTIVES"]
+
+OBJECTIVES = ("top1", "latency", "macs", "params")
+
+
+class SearchError(EdgeNASError):
+    """Bad search settings: unknown objective, unsatisfiable constraints, mismatched inputs."""
+
+
+class Accuracy(Protocol):
+    def top1_vectors(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Objective:
+    """``name`` as reported; pymoo minimises ``sign * value`` (top1 is maximised)."""
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray]
+    sign: float = 1.0
+    unit: str = ""
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.fn(X), dtype=np.float64)
+
+
+@dataclass
+class Constraint:
+    name: str  # the objective it bounds
+    limit: float
+    upper: bool = True  # value <= limit (else value >= limit)
+
+    def violation(self, values: np.ndarray) -> np.ndarray:
+        return values - self.limit if self.upper else self.limit - values
+
+    def __str__(self) -> str:
+        return f"{self.name} {'<=' if self.upper else '>='} {self.limit:g}"
+
+
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_limit(text: str | float, kind: str) -> float:
+    """'5ms', '5' (ms) for latency; '300M', '2.5G', '300e6' for MACs and params; '0.8' or '80%' for top1."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = text.strip().lower().replace("_", "")
+    if kind == "latency":
+        m = re.fullmatch(r"([0-9.]+(?:e-?[0-9]+)?)\s*(ms|s)?", t)
+        if m:
+            return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+    elif kind == "top1":
+        m = re.fullmatch(r"([0-9.]+)\s*(%)?", t)
+        if m:
+            return float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+    else:
+        m = re.fullmatch(r"([0-9.]+(?:e[0-9]+)?)\s*([kmg])?", t)
+        if m:
+            return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
+    raise SearchError(f"cannot read {kind} limit {text!r} (examples: 5ms, 300M, 2.5M, 0.75)")
+
+
+def make_objective(name: str, space: SearchSpace, *, num_classes: int | None = None, table=None,
+                   accuracy: Accuracy | None = None) -> Objective:
+    if name in ("macs", "params"):
+        cm = cost_model(space, num_classes or space.num_classes)
+        idx = 0 if name == "params" else 1
+        return Objective(name, lambda X: cm.batch(X)[idx].astype(np.float64))
+    if name == "latency":
+        if table is None:
+            raise SearchError("the latency objective or constraint needs --table (a latency table for this space)")
+        table.check_space(space, "--table")
+        if table.meta["num_classes"] != (num_classes or space.num_classes):
+            raise SearchError(f"--table was measured with {table.meta['num_classes']} classes, the search uses {num_classes}")
+        return Objective(name, table.predict_batch, unit="ms")
+    if name == "top1":
+        if accuracy is None:
+            raise SearchError("the top1 objective needs --checkpoint with --data (supernet) or --predictor")
+        return Objective(name, accuracy.top1_vectors, sign=-1.0)
+    raise SearchError(f"unknown objective '{name}'; choose from {', '.join(OBJECTIVES)}")

@@ -1,0 +1,171 @@
+"""Accuracy from the supernet (exact, slow) or from a surrogate fitted on supernet evaluations (fast).
+
+The surrogate file stores the evaluated archs and accuracies and the chosen model's name, and
+refits (deterministically) on load: no pickled code is ever loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from ..io import write_json
+from ..space import SearchSpace, get_space
+from .objectives import SearchError
+
+__all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "rank_metrics", "sample_archs"]
+
+
+def arch_features(space: SearchSpace, X: np.ndarray) -> np.ndarray:
+    """One-hot per gene of canonical vectors; inactive layers' ks/e genes are all-zero."""
+    X = space.canonical_vectors(np.asarray(X, dtype=np.int64).reshape(-1, space.n_genes))
+    offsets = np.concatenate([[0], np.cumsum(space.n_choices)[:-1]])
+    out = np.zeros((len(X), int(space.n_choices.sum())), dtype=np.float32)
+    rows = np.repeat(np.arange(len(X)), space.n_genes)
+    out[rows, (X + offsets).ravel()] = 1.0
+    L = space.n_layers
+    inactive = ~space.active_mask(X)
+    for base in (0, L):  # blank the genes of inactive layers
+        for slot in range(L):
+            cols = offsets[base + slot] + np.arange(space.n_choices[base + slot])
+            out[np.ix_(inactive[:, slot], cols)] = 0.0
+    return out
+
+
+def rank_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    return {"kendall_tau": float(kendalltau(pred, true).statistic), "spearman": float(spearmanr(pred, true).statistic),
+            "rmse": float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(true)) ** 2))), "n": int(len(true))}
+
+
+def sample_archs(space: SearchSpace, n: int, seed: int, resolutions: list[int] | None = None) -> np.ndarray:
+    """``n`` distinct random canonical arch vectors (optionally at given resolutions)."""
+    rng = np.random.default_rng(seed)
+    seen: dict[bytes, np.ndarray] = {}
+    for _ in range(100):
+        X = space.sample_vectors(rng, 2 * n)
+        if resolutions:
+            X[:, -1] = rng.choice([space.resolutions.index(r) for r in resolutions], size=len(X))
+        for x in X:
+            seen.setdefault(x.tobytes(), x)
+        if len(seen) >= n:
+            return np.stack(list(seen.values())[:n])
+    raise SearchError(f"space '{space.name}' has fewer than {n} distinct archs at these resolutions")
+
+
+class SupernetAccuracy:
+    """Top-1 of each arch from the supernet after BN recalibration (edgenas eval's code path)."""
+
+    def __init__(self, net, evaluator, progress: bool = True):
+        self.net, self.evaluator, self.progress = net, evaluator, progress
+        self.space = net.space
+
+    def top1_vectors(self, X: np.ndarray) -> np.ndarray:
+        from tqdm import tqdm
+
+        archs = [self.space.decode(x) for x in X]
+        it = tqdm(archs, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(archs) < 8, leave=False)
+        return np.array([self.evaluator.top1(self.net, a) for a in it])
+
+
+def _candidates(seed: int) -> dict[str, Any]:
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.neural_network import MLPRegressor
+
+    return {
+        "ridge": RidgeCV(alphas=np.logspace(-3, 3, 13)),
+        "gbm": GradientBoostingRegressor(n_estimators=400, max_depth=3, learning_rate=0.05, subsample=0.8, random_state=seed),
+        "rf": RandomForestRegressor(n_estimators=300, min_samples_leaf=2, random_state=seed, n_jobs=1),
+        "mlp": MLPRegressor(hidden_layer_sizes=(128, 64), alpha=1e-3, learning_rate_init=1e-3, max_iter=3000,
+                            random_state=seed, early_stopping=False),
+    }
+
+
+class AccuracyPredictor:
+    """scikit-learn surrogate of top-1 over arch features, chosen by cross-validated Kendall tau."""
+
+    def __init__(self, space: str | SearchSpace, model: str | None = None, seed: int = 0):
+        self.space, self.model_name, self.seed = get_space(space), model, seed
+        self.X = self.y = self.model = None
+        self.report: dict[str, Any] = {}
+
+    def _fit_model(self, name: str, X: np.ndarray, y: np.ndarray):
+        from sklearn.base import clone
+
+        model = clone(_candidates(self.seed)[name])
+        return model.fit(arch_features(self.space, X), y)
+
+    def select(self, X: np.ndarray, y: np.ndarray, folds: int = 5) -> dict[str, float]:
+        """Mean CV Kendall tau of each candidate; keeps the best."""
+        from sklearn.model_selection import KFold
+
+        scores = {}
+        for name in _candidates(self.seed):
+            taus = []
+            for tr, va in KFold(folds, shuffle=True, random_state=self.seed).split(X):
+                pred = self._fit_model(name, X[tr], y[tr]).predict(arch_features(self.space, X[va]))
+                taus.append(kendalltau(pred, y[va]).statistic)
+            scores[name] = float(np.nanmean(taus))
+        self.model_name = max(scores, key=scores.get)
+        return scores
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "AccuracyPredictor":
+        X, y = np.asarray(X, dtype=np.int64), np.asarray(y, dtype=np.float64)
+        if len(X) < 10:
+            raise SearchError(f"an accuracy predictor needs at least 10 evaluated archs, got {len(X)}")
+        if self.model_name is None:
+            self.report["cv_kendall_tau"] = self.select(X, y)
+        self.X, self.y = X, y
+        self.model = self._fit_model(self.model_name, X, y)
+        return self
+
+    def top1_vectors(self, X: np.ndarray) -> np.ndarray:
+        return np.clip(self.model.predict(arch_features(self.space, X)), 0.0, 1.0)
+
+    @classmethod
+    def fit_with_holdout(cls, space: SearchSpace, X: np.ndarray, y: np.ndarray, holdout: float = 0.2, seed: int = 0) -> "AccuracyPredictor":
+        """Select and score on a held-out part, then refit the chosen model on everything."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(X))
+        n_test = max(5, int(round(len(X) * holdout)))
+        test, train = order[:n_test], order[n_test:]
+        probe = cls(space, seed=seed).fit(X[train], y[train])
+        final = cls(space, probe.model_name, seed).fit(X, y)
+        final.report = {"model": probe.model_name, "cv_kendall_tau": probe.report["cv_kendall_tau"],
+                        "holdout": rank_metrics(probe.top1_vectors(X[test]), y[test]), "n_train": int(len(train)),
+                        "n_holdout": int(n_test), "seed": seed}
+        return final
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_json(path, {
+            "format": "edgenas.accuracy-predictor", "version": 1, "space": self.space.name, "space_digest": self.space.digest(),
+            "model": self.model_name, "seed": self.seed, "report": self.report,
+            "X": self.X.tolist(), "y": self.y.tolist(),
+        })
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None) -> "AccuracyPredictor":
+        import json
+
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError:
+            raise SearchError(f"accuracy predictor not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise SearchError(f"accuracy predictor {path} is corrupt ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != "edgenas.accuracy-predictor":
+            raise SearchError(f"{path} is not an edgenas accuracy predictor")
+        if space is not None:
+            sp = get_space(space)
+            if data["space"] != sp.name or data["space_digest"] != sp.digest():
+                raise SearchError(f"accuracy predictor {path} was fitted for space '{data['space']}', not for space '{sp.name}'")
+        pred = cls(data["space"], data["model"], data["seed"]).fit(np.array(data["X"]), np.array(data["y"]))
+        pred.report = data.get("report", {})
+        return pred

@@ -1,0 +1,224 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from edgenas import Supernet, get_space
+from edgenas.cli import main
+from edgenas.cost import stats
+from edgenas.latency import LatencyTable, LocalBackend
+from edgenas.latency.profile import profile
+from edgenas.search import (AccuracyPredictor, ArchCrossover, ArchMutation, ArchProblem, ArchSampling, SearchError,
+                            SearchRun, load_search_config, make_objective, pick, sample_archs)
+
+SP = get_space("tiny")
+FAST = {"warmup": 1, "rounds": 1, "runs": 3}
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t") / "tiny.json"
+    profile("tiny", [16, 24], LocalBackend(), out, protocol=FAST, calibrate=2, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def predictor_path(tmp_path_factory):
+    """A predictor fitted on a synthetic accuracy (bigger nets better, plus noise): fast and known."""
+    X = sample_archs(SP, 120, seed=0)
+    macs = np.log(stats_batch(X))
+    y = 0.5 + 0.4 * (macs - macs.min()) / np.ptp(macs) + np.random.default_rng(0).normal(0, 0.01, len(X))
+    out = tmp_path_factory.mktemp("p") / "pred.json"
+    AccuracyPredictor.fit_with_holdout(SP, X, y, 0.2, seed=0).save(out)
+    return out
+
+
+def stats_batch(X):
+    from edgenas.cost import cost_model
+
+    return cost_model(SP).batch(X)[1].astype(float)
+
+
+def config(table_path, predictor_path, **kw):
+    base = dict(space="tiny", objectives=["top1", "latency", "macs"], table=str(table_path), predictor=str(predictor_path),
+                pop_size=12, generations=4, seed=3)
+    base.update(kw)
+    return load_search_config(None, base)
+
+
+def test_operators_always_yield_valid_canonical_archs():
+    obj = make_objective("macs", SP)
+    problem = ArchProblem(SP, [obj], [], allowed_resolutions=[16, 24])
+    rng = np.random.default_rng(0)
+    X = ArchSampling()._do(problem, 64, random_state=rng)
+    kids = ArchCrossover()._do(problem, np.stack([X[:32], X[32:]]), random_state=rng).reshape(-1, SP.n_genes)
+    mutants = ArchMutation(rate=0.3)._do(problem, X, random_state=rng)
+    for V in (X, kids, mutants):
+        assert np.array_equal(SP.canonical_vectors(V), V)
+        for v in V:
+            arch = SP.validate(SP.decode(v))
+            assert arch.r in (16, 24)
+
+
+def test_predictor_reports_rank_quality_and_round_trips(predictor_path, tmp_path):
+    pred = AccuracyPredictor.load(predictor_path, "tiny")
+    rep = pred.report
+    assert rep["model"] in rep["cv_kendall_tau"] and rep["holdout"]["kendall_tau"] > 0.7
+    X = sample_archs(SP, 20, seed=9)
+    again = AccuracyPredictor.load(predictor_path)
+    assert np.array_equal(pred.top1_vectors(X), again.top1_vectors(X))
+    with pytest.raises(SearchError, match="fitted for space 'tiny', not for space 'cifar-mbv3'"):
+        AccuracyPredictor.load(predictor_path, "cifar-mbv3")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SearchError, match="corrupt"):
+        AccuracyPredictor.load(tmp_path / "bad.json")
+
+
+def read_front(run):
+    return json.loads((run / "front.json").read_text())
+
+
+def test_nsga2_run_outputs_and_consistency(tmp_path, table_path, predictor_path):
+    run = tmp_path / "run"
+    summary = SearchRun(config(table_path, predictor_path), run, progress=False).run()
+    for f in ("config.yaml", "archive.csv", "front.json", "hypervolume.csv", "pareto.png", "pareto.html", "summary.json"):
+        assert (run / f).is_file(), f
+    front = read_front(run)
+    assert front and all(set(m) == {"arch", "top1", "latency", "macs"} for m in front)
+    table = LatencyTable.load(table_path, "tiny")
+    pred = AccuracyPredictor.load(predictor_path, "tiny")
+    for m in front:  # same numbers as `edgenas stats` / `edgenas latency` for the same arch
+        arch = SP.arch(m["arch"])
+        assert m["macs"] == stats(SP, arch).macs
+        assert m["latency_ms" if "latency_ms" in m else "latency"] == pytest.approx(table.predict(arch), rel=1e-12)
+        assert m["top1"] == pytest.approx(pred.top1_vectors(SP.encode(arch)[None])[0], rel=1e-12)
+    F = np.array([[-m["top1"], m["latency"], m["macs"]] for m in front])
+    assert len(NonDominatedSorting().do(F, only_non_dominated_front=True)) == len(front)  # nobody dominated
+    with open(run / "archive.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["algorithm"] for r in rows} == {"nsga2", "random-baseline"}
+    assert sum(r["algorithm"] == "nsga2" for r in rows) == summary["evaluations"] <= 12 * 4
+    assert summary["baseline_hypervolume"] is not None and 0 < summary["hypervolume"] <= 1
+    assert "<html" in (run / "pareto.html").read_text()[:500].lower()
+
+
+def test_seeded_runs_reproduce(tmp_path, table_path, predictor_path):
+    a = SearchRun(config(table_path, predictor_path, baseline=False), tmp_path / "a", progress=False).run()
+    b = SearchRun(config(table_path, predictor_path, baseline=False), tmp_path / "b", progress=False).run()
+    c = SearchRun(config(table_path, predictor_path, baseline=False, seed=4), tmp_path / "c", progress=False).run()
+    assert read_front(tmp_path / "a") == read_front(tmp_path / "b")
+    assert a["hypervolume"] == b["hypervolume"]
+    assert (tmp_path / "a" / "archive.csv").read_text() != (tmp_path / "c" / "archive.csv").read_text()
+
+
+def test_constraints_are_respected(tmp_path, table_path, predictor_path):
+    macs = stats(SP, SP.max_arch(24)).macs
+    limit = 0.4 * macs
+    SearchRun(config(table_path, predictor_path, max_macs=limit, baseline=False), tmp_path / "r", progress=False).run()
+    front = read_front(tmp_path / "r")
+    assert front and all(m["macs"] <= limit for m in front)
+    with pytest.raises(SearchError, match="unsatisfiable: the smallest subnet"):
+        SearchRun(config(table_path, predictor_path, max_latency="0.00001ms"), tmp_path / "u", progress=False)
+    with pytest.raises(SearchError, match="min-top1 1.5 is unsatisfiable"):
+        SearchRun(config(table_path, predictor_path, min_top1=1.5), tmp_path / "u2", progress=False)
+
+
+def test_interrupted_search_resumes_to_the_same_result(tmp_path, table_path, predictor_path, monkeypatch):
+    full = tmp_path / "full"
+    SearchRun(config(table_path, predictor_path, baseline=False), full, progress=False).run()
+    cut = tmp_path / "cut"
+    real = SearchRun._generation_done
+    calls = {"n": 0}
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(SearchRun, "_generation_done", dies)
+    with pytest.raises(KeyboardInterrupt):
+        SearchRun(config(table_path, predictor_path, baseline=False), cut, progress=False).run()
+    monkeypatch.setattr(SearchRun, "_generation_done", real)
+    n_before = len((cut / "archive.csv").read_text().splitlines())
+    assert n_before > 1
+    with pytest.raises(SearchError, match="unfinished search; pass --resume"):
+        SearchRun(config(table_path, predictor_path, baseline=False), cut, progress=False)
+
+    evaluated = []
+    pred = AccuracyPredictor.load(predictor_path)
+    orig = pred.top1_vectors
+
+    def counting(X):
+        evaluated.extend(map(bytes, np.asarray(X)))
+        return orig(X)
+
+    pred.top1_vectors = counting
+    SearchRun(config(table_path, predictor_path, baseline=False), cut, resume=True, progress=False, accuracy=pred).run()
+    assert read_front(cut) == read_front(full)
+    assert (cut / "archive.csv").read_text() == (full / "archive.csv").read_text()
+    assert len(evaluated) == len((full / "archive.csv").read_text().splitlines()) - n_before  # nothing evaluated twice
+
+
+@pytest.mark.parametrize("algorithm", ["random", "reinforce", "nsga3", "agemoea"])
+def test_other_algorithms(tmp_path, table_path, predictor_path, algorithm):
+    import importlib.util
+
+    if algorithm == "agemoea" and importlib.util.find_spec("numba") is None:
+        with pytest.raises(SearchError, match="agemoea needs numba"):
+            SearchRun(config(table_path, predictor_path, algorithm=algorithm, baseline=False), tmp_path / "a", progress=False).run()
+        return
+    s = SearchRun(config(table_path, predictor_path, algorithm=algorithm, baseline=False), tmp_path / algorithm, progress=False).run()
+    assert s["evaluations"] > 0 and s["front_size"] > 0
+
+
+def test_supernet_accuracy_objective(tmp_path, table_path):
+    ckpt = tmp_path / "sn.pt"
+    Supernet("tiny", seed=0).save(ckpt, data={"spec": "digits", "val_spec": None, "val_fraction": 0.1, "val_per_class": None,
+                                              "split": "random", "seed": 0, "mean": [0.5] * 3, "std": [0.3] * 3})
+    cfg = load_search_config(None, dict(space="tiny", objectives=["top1", "params"], checkpoint=str(ckpt), data="digits",
+                                        pop_size=4, generations=2, calib_images=64, baseline=False))
+    s = SearchRun(cfg, tmp_path / "sn", progress=False).run()
+    assert s["evaluations"] <= 8 and all(0 <= m["top1"] <= 1 for m in read_front(tmp_path / "sn"))
+
+
+def test_pick(tmp_path, table_path, predictor_path, capsys):
+    run = tmp_path / "run"
+    SearchRun(config(table_path, predictor_path), run, progress=False).run()
+    front = read_front(run)
+    lat = sorted(m["latency"] for m in front)
+    budget = lat[len(lat) // 2]
+    chosen = pick(run, max_latency=f"{budget}ms")
+    assert chosen["latency"] <= budget
+    assert chosen["top1"] == max(m["top1"] for m in front if m["latency"] <= budget)
+    assert pick(run, "knee")["arch"] in [m["arch"] for m in front]
+    with pytest.raises(SearchError, match="no front member has latency <="):
+        pick(run, max_latency="0.000001ms")
+    with pytest.raises(SearchError, match="has no front.json"):
+        pick(tmp_path)
+    assert main(["pick", str(run), "--max-latency", f"{budget}ms", "--out", str(tmp_path / "a.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["arch"] == json.loads((tmp_path / "a.json").read_text())
+    assert main(["stats", "--space", "tiny", "--arch", f"@{tmp_path / 'a.json'}"]) == 0
+
+
+def test_cli_search_and_bad_input(tmp_path, table_path, predictor_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["search", "--space", "tiny", "--objectives", "top1,latency", "--table", str(table_path), "--predictor",
+                 str(predictor_path), "--pop-size", "8", "--generations", "2", "--out", str(out), "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["front_size"] > 0
+
+    def bad(*argv):
+        assert main(["search", "--space", "tiny", "--out", str(tmp_path / "x"), *argv]) == 2
+        return capsys.readouterr().err
+
+    assert "unknown objective 'flops'" in bad("--objectives", "top1,flops", "--predictor", str(predictor_path))
+    assert "unknown algorithm 'pso'" in bad("--algorithm", "pso", "--objectives", "macs,params")
+    assert "needs --table" in bad("--objectives", "macs,latency")
+    assert "needs --checkpoint with --data" in bad("--objectives", "top1,macs")
+    assert main(["search", "--space", "cifar-mbv3", "--objectives", "macs,latency", "--table", str(table_path), "--out", str(tmp_path / "y")]) == 2
+    assert "measured for space 'tiny', not for space 'cifar-mbv3'" in capsys.readouterr().err
+    assert main(["search", "--space", "cifar-mbv3", "--objectives", "top1,macs", "--predictor", str(predictor_path), "--out", str(tmp_path / "z")]) == 2
+    assert "fitted for space 'tiny'" in capsys.readouterr().err
+    assert "cannot read macs limit" in bad("--objectives", "macs,params", "--max-macs", "lots")
