@@ -69,7 +69,7 @@ def main() -> None:
         saved[r["space"]] = {k: v for k, v in r.items() if k != "report"} | {
             "overall": r["report"]["overall"], "uncalibrated": r["report"]["uncalibrated"],
             "by_resolution": r["report"]["by_resolution"], "noise_floor": r["report"]["noise_floor"],
-            "calibration": r["report"]["calibration"],
+            "calibration": r["report"]["calibration"], "drift": r["report"]["drift"],
         }
     store.write_text(json.dumps(saved, indent=2) + "\n")
 
@@ -90,7 +90,10 @@ def main() -> None:
         lines.append(f"| {s['space']} all, uncalibrated sum of blocks | {s['uncalibrated']['n']} | {fmt(s['uncalibrated'])} |")
         nf = s["noise_floor"]
         lines.append(f"| {s['space']} noise floor: same networks measured twice | {nf['n']} | {fmt(nf)} |")
-    lines += ["", "Calibration (fitted on 30 other random networks measured end to end, stored in each table): " + "; ".join(
+    lines += ["", "Device drift (the table's calibration networks re-measured during validation, ratio to their profiling-time "
+              "median): " + "; ".join(f"{s['space']}: median {s['drift']['p50']:.3f}, 5-95% {s['drift']['p5']:.3f}..{s['drift']['p95']:.3f}"
+                                      for s in saved.values() if s.get("drift", {}).get("n"))]
+    lines += ["", "Calibration (fitted on 30 other random networks measured end to end interleaved with the blocks, stored in each table): " + "; ".join(
         f"{s['space']}: measured = {s['calibration']['scale']:.3f} x raw + {s['calibration']['per_mparam']:.3f} ms/Mparam "
         f"x params + {s['calibration']['offset_ms']:.3f} ms" for s in saved.values())]
     update_section("Latency tables", "\n".join(lines), "python benchmarks/latency_tables.py", machine())

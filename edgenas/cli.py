@@ -54,28 +54,71 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from .cost import stats
-    from .export import export_onnx
-    from .io import check_writable
-    from .supernet import Supernet, noise_batches, recalibrate_bn
+def _export_target(args: argparse.Namespace):
+    """(space, arch, checkpoint, table) from --space/--arch or from a search run (--from RUN)."""
+    from .space import get_space
 
-    space, arch = _space_and_arch(args)
-    check_writable(args.out)
-    if args.checkpoint:
-        net = Supernet.load(args.checkpoint, space)
-        if args.num_classes and args.num_classes != net.num_classes:
-            raise EdgeNASError(f"--num-classes {args.num_classes} contradicts the checkpoint's {net.num_classes} classes")
-        model = net.extract(arch).eval()
-    else:  # seeded random weights, BN statistics from seeded noise: for latency work before training
-        model = Supernet(space, args.num_classes, seed=args.seed).extract(arch)
-        recalibrate_bn(model, noise_batches(arch.r, seed=args.seed)).eval()
-    res = export_onnx(model, arch.r, args.out, simplify=args.simplify)
-    st = stats(space, arch, model.spec.head.num_classes)
-    result = {"path": str(res.path), "max_abs_diff": res.max_abs_diff, "opset": res.opset, "simplified": res.simplified,
-              **st.to_dict(), "space": space.name, "arch": arch.to_dict()}
-    _emit(args, result, [f"wrote {res.path} (opset {res.opset})", f"max |ORT - PyTorch| = {res.max_abs_diff:.3g}",
-                         f"params {st.params:,}  macs {st.macs:,}  resolution {arch.r}"])
+    if not args.from_run:
+        if not args.space or not args.arch:
+            raise EdgeNASError("export needs --space and --arch, or --from RUN")
+        space, arch = _space_and_arch(args)
+        return space, arch, args.checkpoint, args.table
+    from pathlib import Path
+
+    from .io import read_yaml
+    from .search import pick
+
+    chosen = pick(args.from_run, args.pick, max_latency=args.max_latency, max_macs=args.max_macs, max_params=args.max_params,
+                  min_top1=args.min_top1)
+    cfg = read_yaml(Path(args.from_run) / "config.yaml", "search run config")
+    space = get_space(cfg["space"])
+    ckpt = args.checkpoint or cfg.get("checkpoint")
+    if not ckpt and cfg.get("predictor"):
+        from .search import AccuracyPredictor
+
+        ckpt = AccuracyPredictor.load(cfg["predictor"], space).report.get("checkpoint")
+    return space, space.arch(chosen["arch"]), ckpt, args.table or cfg.get("table")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .deploy import export_subnet
+    from .latency.backends import get_backend
+
+    space, arch, checkpoint, table = _export_target(args)
+    tables = {"fp32": table, "int8": args.int8_table} if args.check else {}
+    backend = get_backend(args.device, args.threads, args.runner, args.provider) if args.check else None
+    r = export_subnet(space, arch, args.out, checkpoint=checkpoint, data=args.data, num_classes=args.num_classes, seed=args.seed,
+                      simplify=args.simplify, int8=args.int8, calib_images=args.calib_images, ort_format=args.ort,
+                      mobile=args.mobile_report, check_tables=tables, backend=backend)
+    lines = [f"wrote {r['path']} (opset {r['opset']}, {r['size_bytes'] / 1e6:.2f} MB)", f"max |ORT - PyTorch| = {r['max_abs_diff']:.3g}",
+             f"params {r['params']:,}  macs {r['macs']:,}  resolution {arch.r}"]
+    if "top1_fp32" in r:
+        lines.append(f"top1 fp32 {r['top1_fp32']:.4f} on {r['n']} held-out images")
+    if "int8_path" in r:
+        lines.append(f"wrote {r['int8_path']} (int8 QDQ, {r['int8_size_bytes'] / 1e6:.2f} MB)" + (
+            f"; top1 int8 {r['top1_int8']:.4f} ({100 * (r['top1_int8'] - r['top1_fp32']):+.2f} points)" if "top1_int8" in r else ""))
+    lines += [f"wrote {o['ort']} and {o['required_operators']}" for o in r.get("ort", [])]
+    lines += [f"{ep}: {m['supported_nodes']}/{m['nodes']} nodes, {m['partitions']} partition(s), {m['suitability']}"
+              + (f", unsupported {m['unsupported_ops']}" if m["unsupported_ops"] else "") for ep, m in r.get("mobile", {}).items() if "nodes" in m]
+    lines += [_check_line(c) for c in r.get("check", [])]
+    _emit(args, r, lines)
+    return 0
+
+
+def _check_line(c: dict) -> str:
+    line = (f"{c['model']}: measured {c['measured_ms']:.3f} ms, predicted {c['predicted_ms']:.3f} ms ({100 * c['error']:+.1f}%), "
+            f"{c['size_bytes'] / 1e6:.2f} MB")
+    return line + (f", top1 {c['top1']:.4f}" if "top1" in c else "")
+
+
+def cmd_deploy_check(args: argparse.Namespace) -> int:
+    from .deploy import deploy_check
+    from .latency.backends import get_backend
+    from .latency.table import LatencyTable
+
+    backend = get_backend(args.device, args.threads, args.runner, args.provider)
+    c = deploy_check(args.model, LatencyTable.load(args.table), backend, args.data)
+    _emit(args, c, [_check_line(c)])
     return 0
 
 
@@ -145,7 +188,7 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .train import Trainer, TrainConfig, load_config
+    from .train import Trainer, load_config
 
     if args.resume:
         saved = Path(args.out) / "config.yaml"
@@ -165,28 +208,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import DataSplit, load_data, load_images
+    from .data import checkpoint_data
     from .supernet import Supernet, read_checkpoint
     from .train import Evaluator
 
     space, arch = _space_and_arch(args)
     ckpt = read_checkpoint(args.checkpoint, space)
-    net = Supernet.load(args.checkpoint, space)
-    trained = ckpt.get("data") or {}
-    if trained.get("spec") == args.data:  # the training data: evaluate on its held-out split
-        data = load_data(args.data, val_spec=trained["val_spec"], val_fraction=trained["val_fraction"],
-                         val_per_class=trained["val_per_class"], split=trained["split"], seed=trained["seed"])
-        calib = None
-    else:  # other data: all of it is evaluated; BN statistics come from (unlabelled) images of it
-        images, name, flip = load_images(args.data)
-        data = DataSplit(images, images, tuple(trained.get("mean", (0.5,) * 3)), tuple(trained.get("std", (0.25,) * 3)), flip, name)
-        calib = images
-    if trained.get("classes") and data.val.classes != trained["classes"]:
-        raise EdgeNASError(f"{args.data} has classes {data.val.classes[:5]}..., the checkpoint was trained on {trained['classes'][:5]}...")
-    if trained.get("mean"):  # normalise exactly as in training
-        data.mean, data.std = tuple(trained["mean"]), tuple(trained["std"])
-    ev = Evaluator(data, calib_images=args.calib_images, calib_data=calib, device=args.device)
-    top1 = ev.top1(net, arch, recalibrate=not args.no_recalibrate)
+    data = checkpoint_data(ckpt.get("data"), args.data)
+    own = args.data == (ckpt.get("data") or {}).get("spec")
+    ev = Evaluator(data, calib_images=args.calib_images, calib_data=None if own else data.val, device=args.device)
+    top1 = ev.top1(Supernet.load(args.checkpoint, space), arch, recalibrate=not args.no_recalibrate)
     result = {"top1": top1, "n": ev.n, "recalibrated": not args.no_recalibrate, "space": space.name, "arch": arch.to_dict()}
     _emit(args, result, [f"top1 {top1:.4f} on {ev.n} images ({'BN recalibrated' if not args.no_recalibrate else 'stored BN statistics'})"])
     return 0
@@ -201,9 +232,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         saved = Path(args.out) / "config.yaml"
         if not saved.is_file():
             raise EdgeNASError(f"--resume: {args.out} holds no search run (no config.yaml)")
-        import yaml
+        from .io import read_yaml
 
-        data = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if not k.startswith("hv_")}
+        data = {k: v for k, v in read_yaml(saved, "search run config").items() if not k.startswith("hv_")}
         cfg = load_search_config(None, data)
     else:
         keys = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
@@ -236,34 +267,44 @@ def cmd_pick(args: argparse.Namespace) -> int:
 
 
 def cmd_predictor(args: argparse.Namespace) -> int:
-    from .data import load_data
+    from .data import checkpoint_data
+    from .io import check_writable
     from .search import AccuracyPredictor, SupernetAccuracy, sample_archs
+    from .space import get_space
     from .supernet import Supernet, read_checkpoint
     from .train import Evaluator
-
-    from .io import check_writable
-    from .space import get_space
 
     space = get_space(args.space)
     check_writable(args.out)
     ckpt = read_checkpoint(args.checkpoint, space)
-    d = ckpt.get("data") or {}
-    if d.get("spec") != args.data:
-        raise EdgeNASError(f"--data {args.data} is not the data the checkpoint was trained on ({d.get('spec')}); "
-                           "the predictor must be fitted on its held-out split")
-    data = load_data(args.data, val_spec=d.get("val_spec"), val_fraction=d["val_fraction"], val_per_class=d.get("val_per_class"),
-                     split=d["split"], seed=d["seed"])
-    data.mean, data.std = tuple(d["mean"]), tuple(d["std"])
+    if args.data and args.data != (ckpt.get("data") or {}).get("spec"):
+        raise EdgeNASError(f"--data {args.data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
+    data = checkpoint_data(ckpt.get("data"))
     acc = SupernetAccuracy(Supernet.load(args.checkpoint, space), Evaluator(data, calib_images=args.calib_images, device=args.device))
     X = sample_archs(space, args.samples, args.seed, args.resolution)
     y = acc.top1_vectors(X)
     pred = AccuracyPredictor.fit_with_holdout(space, X, y, args.holdout, args.seed)
+    pred.report["checkpoint"] = str(args.checkpoint)
     pred.save(args.out)
     rep = pred.report
     h = rep["holdout"]
     _emit(args, {"path": args.out, **rep}, [f"{rep['model']} on {len(X)} archs: held-out Kendall tau {h['kendall_tau']:.3f}, "
                                             f"Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {args.out}"])
     return 0
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from .quickstart import quickstart, report
+
+    result = quickstart(args.out, epoch_scale=args.epoch_scale, max_latency=args.max_latency, seed=args.seed)
+    _emit(args, result, [report(result)])
+    return 0
+
+
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu (default), another ORT provider, or remote")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runner", help="with --device remote: command that runs deploy/agent.py on the device")
+    p.add_argument("--provider", default="cpu", help="with --device remote: provider on the device")
 
 
 ARCH_HELP = "inline JSON {\"ks\":[...],\"e\":[...],\"d\":[...],\"r\":R}, @file.json, max, min or random:SEED"
@@ -282,19 +323,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("spaces", cmd_spaces, "list the registered search spaces")
 
+    p = add("quickstart", cmd_quickstart, "the whole pipeline on the offline default (tiny space, digits, this CPU)")
+    p.add_argument("--out", default="edgenas-quickstart", help="working directory (re-running skips finished steps)")
+    p.add_argument("--max-latency", type=float, help="latency budget in ms for the pick (default: the front's median)")
+    p.add_argument("--epoch-scale", type=float, default=2.5, help="scale the training schedule")
+    p.add_argument("--seed", type=int, default=0)
+
     p = add("stats", cmd_stats, "parameters and MACs of a subnet")
     p.add_argument("--space", required=True)
     p.add_argument("--arch", required=True, help=ARCH_HELP)
     p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
 
     p = add("export", cmd_export, "extract a subnet, export it to ONNX and check ORT against PyTorch")
-    p.add_argument("--space", required=True)
-    p.add_argument("--arch", required=True, help=ARCH_HELP)
+    p.add_argument("--space")
+    p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--from", dest="from_run", metavar="RUN", help="export the model picked from a search run")
+    p.add_argument("--pick", default="best", choices=["best", "knee"], help="with --from: which front member")
+    for name in ("--max-latency", "--max-macs", "--max-params", "--min-top1"):
+        p.add_argument(name, help="with --from: budget for the pick")
     p.add_argument("--checkpoint", help="supernet checkpoint (default: seeded random weights)")
+    p.add_argument("--data", help="evaluation/calibration data (default: the checkpoint's training data)")
     p.add_argument("--num-classes", type=int, help="classifier size without a checkpoint (default: the space's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights without a checkpoint")
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity re-checked)")
+    p.add_argument("--int8", action="store_true", help="also write MODEL.int8.onnx (static QDQ, calibrated on training images)")
+    p.add_argument("--calib-images", type=int, default=256, help="training images for int8 calibration")
+    p.add_argument("--ort", action="store_true", help="also convert to ORT format for ONNX Runtime Mobile")
+    p.add_argument("--mobile-report", action="store_true", help="report which ops NNAPI / CoreML would take")
+    p.add_argument("--check", action="store_true", help="measure the exported model(s) on the device (deploy check)")
+    p.add_argument("--table", help="latency table for --check (with --from: the run's table by default)")
+    p.add_argument("--int8-table", help="int8 latency table to check the int8 model against")
+    _device_args(p)
     p.add_argument("--out", required=True, help="output .onnx path")
+
+    p = add("deploy-check", cmd_deploy_check, "measure an exported model on a device vs its predicted latency")
+    p.add_argument("model", help="ONNX model exported by edgenas")
+    p.add_argument("--table", required=True, help="latency table of the device (same precision as the model)")
+    p.add_argument("--data", help="labelled data for top-1: the training data (its held-out split) or other data (all of it)")
+    _device_args(p)
+
     p = add("profile", cmd_profile, "measure every block of a space on a device and write a latency table")
     p.add_argument("--device", required=True, help="cpu, another ONNX Runtime provider (cuda, xnnpack, ...) or remote")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
@@ -381,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("predictor", cmd_predictor, "fit an accuracy predictor on supernet evaluations")
     p.add_argument("--space", required=True)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", required=True, help="the data the checkpoint was trained on")
+    p.add_argument("--data", help="the data the checkpoint was trained on (default: as recorded in it)")
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--holdout", type=float, default=0.2)
     p.add_argument("--resolution", type=int, nargs="+", help="sample archs at these resolutions only")
@@ -395,8 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["latency", "validate"]:  # `edgenas latency validate` is a sub-command of latency
-        argv = ["latency-validate", *argv[2:]]
+    if argv[:2] in (["latency", "validate"], ["deploy", "check"]):  # two-word commands
+        argv = [f"{argv[0]}-{argv[1]}", *argv[2:]]
     args = parser.parse_args(argv)
     if getattr(args, "num_classes", None) is not None and args.num_classes < 1:
         parser.error("--num-classes must be a positive integer")

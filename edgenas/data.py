@@ -12,11 +12,10 @@ class folders).
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 from .errors import EdgeNASError
 
-__all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "load_data", "split_indices"]
+__all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "checkpoint_data", "load_data", "split_indices"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
@@ -61,6 +60,7 @@ class DataSplit:
     std: tuple[float, float, float]
     flip: bool  # horizontal flips are label-preserving (not for digits)
     name: str
+    info: dict = field(default_factory=dict)  # how to rebuild this split: stored in checkpoints and models
 
     @property
     def num_classes(self) -> int:
@@ -189,7 +189,32 @@ def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0
     x = train.images.float().div_(255)
     mean = tuple(float(v) for v in x.mean(dim=(0, 2, 3)))
     std = tuple(float(v) for v in x.std(dim=(0, 2, 3)).clamp_min(1e-3))
-    return DataSplit(train, val, mean, std, flip, name)
+    info = {"spec": spec, "val_spec": val_spec, "val_fraction": val_fraction, "val_per_class": val_per_class, "split": split,
+            "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std)}
+    return DataSplit(train, val, mean, std, flip, name, info)
+
+
+def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
+    """The data a supernet checkpoint was trained on (``info`` = its ``data`` record), split as in training.
+
+    With ``spec`` naming other data, all of it becomes the evaluation set (and the pool BN
+    statistics are recalibrated on); normalisation always follows the checkpoint.
+    """
+    info = info or {}
+    spec = spec or info.get("spec")
+    if not spec:
+        raise DataError("the checkpoint records no training data; give --data")
+    if spec == info.get("spec"):
+        data = load_data(spec, val_spec=info.get("val_spec"), val_fraction=info.get("val_fraction", 0.1),
+                         val_per_class=info.get("val_per_class"), split=info.get("split", "random"), seed=info.get("seed", 0))
+    else:
+        images, name, flip = load_images(spec)
+        data = DataSplit(images, images, (0.5,) * 3, (0.25,) * 3, flip, name, dict(info))
+    if info.get("classes") and data.val.classes != info["classes"]:
+        raise DataError(f"{spec} has classes {data.val.classes[:5]}..., the checkpoint was trained on {info['classes'][:5]}...")
+    if info.get("mean"):
+        data.mean, data.std = tuple(info["mean"]), tuple(info["std"])
+    return data
 
 
 def augment(images: torch.Tensor, resolution: int, mean, std, *, generator: torch.Generator | None = None,

@@ -23,7 +23,7 @@ from torch import nn
 from .errors import ExportError
 from .io import atomic_path, check_writable
 
-__all__ = ["OPSET", "ExportResult", "export_onnx", "onnx_parity", "ort_session"]
+__all__ = ["OPSET", "ExportResult", "export_onnx", "onnx_parity", "ort_session", "read_metadata", "set_metadata"]
 
 OPSET = 17
 PARITY_TOL = 1e-4
@@ -37,20 +37,11 @@ class ExportResult:
     simplified: bool
 
 
-def ort_session(model: str | os.PathLike | bytes, threads: int = 1,
-                level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                optimized_path: str | os.PathLike | None = None) -> ort.InferenceSession:
-    """A CPU session with the deployment settings used everywhere (parity, latency)."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = level
-    so.log_severity_level = 3
-    if optimized_path is not None:
-        so.optimized_model_filepath = str(optimized_path)
-    src = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+def ort_session(model: str | os.PathLike | bytes, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session with the deployment settings (the latency agent's, so parity and timing agree)."""
+    from .latency.agent import make_session
+
+    return make_session(model if isinstance(model, bytes) else str(model), "CPUExecutionProvider", threads)
 
 
 def onnx_parity(model: nn.Module, onnx_path: str | os.PathLike, resolution: int, batch: int = 3, seed: int = 0) -> float:
@@ -87,8 +78,25 @@ def onnx_bytes(model: nn.Module, input_shape: tuple[int, ...], opset: int = OPSE
     return buf.getvalue()
 
 
+def set_metadata(path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for k, v in metadata.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """edgenas metadata of an exported model (space, arch, resolution, preprocessing, classes)."""
+    try:
+        meta = ort_session(path).get_modelmeta().custom_metadata_map
+    except Exception as exc:
+        raise ExportError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0][:200]}") from None
+    return dict(meta)
+
+
 def export_onnx(model: nn.Module, resolution: int, path: str | os.PathLike, *, opset: int = OPSET,
-                simplify: bool = False, tol: float = PARITY_TOL) -> ExportResult:
+                simplify: bool = False, tol: float = PARITY_TOL, metadata: dict[str, str] | None = None) -> ExportResult:
     """Export ``model`` (a static subnet, in eval mode) and prove it matches PyTorch.
 
     ``simplify`` runs onnxslim (constant folding, dead and identity node removal, shape-op
@@ -110,6 +118,8 @@ def export_onnx(model: nn.Module, resolution: int, path: str | os.PathLike, *, o
                 warnings.simplefilter("ignore")
                 onnx.save(onnxslim.slim(onnx.load(str(tmp))), str(tmp))
             onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
+        if metadata:
+            set_metadata(tmp, metadata)
         diff = onnx_parity(model, tmp, resolution)
         if not diff <= tol:
             raise ExportError(f"ONNX Runtime output differs from PyTorch by {diff:.3g} (> {tol:g}); not written")

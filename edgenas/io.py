@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from .errors import EdgeNASError
 
-__all__ = ["atomic_path", "check_writable", "write_json"]
+__all__ = ["atomic_path", "check_writable", "read_yaml", "write_json"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -48,3 +48,18 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
     return Path(path)
+
+
+def read_yaml(path: str | os.PathLike, what: str = "config") -> dict[str, Any]:
+    """A YAML mapping (``safe_load`` only), with one clear error for a missing or malformed file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise EdgeNASError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise EdgeNASError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise EdgeNASError(f"{what} {path} must be a YAML mapping")
+    return data

@@ -65,8 +65,11 @@ def test_export_json_contract(capsys, tmp_path):
 
 def test_export_from_checkpoint(capsys, tmp_path):
     ckpt = Supernet("tiny", seed=5).save(tmp_path / "sn.pt")
-    data = run_json(capsys, "export", "--space", "tiny", "--arch", "min", "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.onnx"))
-    assert data["max_abs_diff"] <= 1e-4
+    data = run_json(capsys, "export", "--space", "tiny", "--arch", "min", "--checkpoint", str(ckpt), "--data", "digits",
+                    "--out", str(tmp_path / "m.onnx"))
+    assert data["max_abs_diff"] <= 1e-4 and 0 <= data["top1_fp32"] <= 1
+    code, _, err = run(capsys, "export", "--space", "tiny", "--arch", "min", "--checkpoint", str(ckpt), "--out", str(tmp_path / "k.onnx"))
+    assert code == 2 and "records no training data" in err
     code, _, err = run(capsys, "export", "--space", "tiny", "--arch", "min", "--checkpoint", str(ckpt), "--num-classes", "3", "--out", str(tmp_path / "n.onnx"))
     assert code == 2 and "contradicts" in err
 

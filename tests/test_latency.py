@@ -64,6 +64,7 @@ def test_table_is_complete_and_round_trips(tiny_table):
     again = LatencyTable(**{k: v for k, v in json.loads(tiny_table.read_text()).items() if k in ("meta", "entries", "calibration")})
     assert again.to_dict() == table.to_dict()
     assert table.calibration["n_networks"] == 3
+    assert [table.entries[f"network:{i}"]["median_ms"] > 0 for i in range(3)] == [True] * 3
 
 
 def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
@@ -139,7 +140,8 @@ def test_remote_agent_through_a_local_runner(tmp_path):
     out = tmp_path / "remote.json"
     table, _ = profile("tiny", [16], backend, out, protocol=FAST, calibrate=2, progress=False)
     local = set(enumerate_blocks(get_space("tiny"), [16]))
-    assert set(table.entries) == {b.key for b in local} | {EMPTY_KEY}
+    assert set(table.entries) == {b.key for b in local} | {EMPTY_KEY, "network:0", "network:1"}
+    assert table.calibration["n_networks"] == 2
     assert table.meta["device"]["runner"] == runner
 
 

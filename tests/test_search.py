@@ -107,7 +107,7 @@ def test_nsga2_run_outputs_and_consistency(tmp_path, table_path, predictor_path)
 def test_seeded_runs_reproduce(tmp_path, table_path, predictor_path):
     a = SearchRun(config(table_path, predictor_path, baseline=False), tmp_path / "a", progress=False).run()
     b = SearchRun(config(table_path, predictor_path, baseline=False), tmp_path / "b", progress=False).run()
-    c = SearchRun(config(table_path, predictor_path, baseline=False, seed=4), tmp_path / "c", progress=False).run()
+    SearchRun(config(table_path, predictor_path, baseline=False, seed=4), tmp_path / "c", progress=False).run()
     assert read_front(tmp_path / "a") == read_front(tmp_path / "b")
     assert a["hypervolume"] == b["hypervolume"]
     assert (tmp_path / "a" / "archive.csv").read_text() != (tmp_path / "c" / "archive.csv").read_text()
@@ -174,14 +174,26 @@ def test_other_algorithms(tmp_path, table_path, predictor_path, algorithm):
     assert s["evaluations"] > 0 and s["front_size"] > 0
 
 
-def test_supernet_accuracy_objective(tmp_path, table_path):
+@pytest.mark.parametrize("algorithm, pop", [("nsga2", 4), ("surrogate", 10)])
+def test_supernet_accuracy_objective(tmp_path, algorithm, pop):
     ckpt = tmp_path / "sn.pt"
     Supernet("tiny", seed=0).save(ckpt, data={"spec": "digits", "val_spec": None, "val_fraction": 0.1, "val_per_class": None,
                                               "split": "random", "seed": 0, "mean": [0.5] * 3, "std": [0.3] * 3})
     cfg = load_search_config(None, dict(space="tiny", objectives=["top1", "params"], checkpoint=str(ckpt), data="digits",
-                                        pop_size=4, generations=2, calib_images=64, baseline=False))
+                                        pop_size=pop, generations=2, calib_images=64, baseline=False, algorithm=algorithm))
     s = SearchRun(cfg, tmp_path / "sn", progress=False).run()
-    assert s["evaluations"] <= 8 and all(0 <= m["top1"] <= 1 for m in read_front(tmp_path / "sn"))
+    assert s["evaluations"] <= 2 * pop and all(0 <= m["top1"] <= 1 for m in read_front(tmp_path / "sn"))
+    if algorithm == "surrogate":  # every front member was evaluated by the supernet, not the predictor
+        from edgenas.data import checkpoint_data
+        from edgenas.train import Evaluator
+        from edgenas.supernet import read_checkpoint
+
+        ev = Evaluator(checkpoint_data(read_checkpoint(ckpt).get("data")), calib_images=64)
+        net = Supernet.load(ckpt)
+        m = read_front(tmp_path / "sn")[0]
+        assert m["top1"] == ev.top1(net, SP.arch(m["arch"]))
+    with pytest.raises(SearchError, match="pop-size >= 10"):
+        load_search_config(None, dict(space="tiny", objectives=["top1", "params"], checkpoint=str(ckpt), algorithm="surrogate", pop_size=4))
 
 
 def test_pick(tmp_path, table_path, predictor_path, capsys):

@@ -138,3 +138,34 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
     assert "holds no run" in capsys.readouterr().err
     assert main(["train", "--space", "tiny", "--data", f"imagefolder:{tmp_path / 'none'}", "--out", str(tmp_path / "r2")]) == 2
     assert "data path not found" in capsys.readouterr().err
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    """The same command under torchrun (gloo on CPU): ranks shard the data and stay in sync."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"space": "tiny", "data": "digits", "limit": 256, "batch_size": 32, "bn_calib_images": 64,
+                                   "phases": [PHASES[0] | {"epochs": 1}, PHASES[3]]}))
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "edgenas.cli", "train", "--config", str(cfg),
+                          "--device", "cpu", "--out", str(run), "--json"], capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in rows] == ["full", "expand"]
+    assert rows[0]["step"] == 256 // (32 * 2)  # each rank took half of every epoch
+    assert torch.load(run / "latest.pt", weights_only=True)["phase"] == 1
+
+
+def test_bf16_and_channels_last_paths_train(tmp_path):
+    """The GPU settings (bf16 autocast, channels_last, device-resident data) run on CPU as well."""
+    cfg = tiny_config(bf16=True, channels_last=True, resident=True, limit=256, phases=[PHASES[0] | {"epochs": 1}, PHASES[3]])
+    t = Trainer(cfg, tmp_path / "bf16", progress=False)
+    assert t.bf16 and t.channels_last
+    summary = t.run()
+    assert summary["phase"] == "expand" and np.isfinite(summary["loss"]) and summary["images_per_s"] > 0

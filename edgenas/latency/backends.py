@@ -49,7 +49,11 @@ class LocalBackend:
         return {**agent.device_info(self.provider, self.threads), "device": "local"}
 
     def measure(self, models: dict[str, bytes], protocol: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        return agent.measure(models, self.provider, self.threads, protocol)
+        try:
+            return agent.measure(models, self.provider, self.threads, protocol)
+        except Exception as exc:  # ORT raises its own types for graphs a provider cannot run
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise LatencyError(f"{self.provider} could not run the model(s): {detail}") from None
 
 
 class RemoteBackend:

@@ -11,7 +11,6 @@ import datetime
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -29,13 +28,14 @@ from ..supernet.static import SubNet
 from . import agent
 from .backends import Backend
 from .blocks import Block, block_onnx, empty_graph, enumerate_blocks
-from .table import EMPTY_KEY, LatencyError, LatencyTable
+from .table import EMPTY_KEY, NETWORK_PREFIX, LatencyError, LatencyTable
 
 __all__ = ["PRECISIONS", "measure_chunked", "network_model", "profile"]
 
 PRECISIONS = ("fp32", "int8")
 # fields that must agree for a half-finished table to be resumed
-_RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads", "cpu_model")
+_RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads",
+                  "cpu_model", "seed", "calibration_networks")
 
 
 def _maybe_int8(model: bytes, shape: tuple[int, ...], precision: str, seed: int) -> bytes:
@@ -82,7 +82,7 @@ def _new_meta(space: SearchSpace, resolutions: list[int], num_classes: int, prec
         "ort_version": info["ort_version"], "device": info, "protocol": protocol,
         "clock": agent.resolve_clock(protocol, info["threads"]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "edgenas_version": __version__, "complete": False,
+        "edgenas_version": __version__, "complete": False, "seed": None,
     }
 
 
@@ -102,6 +102,9 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
     protocol = {**agent.DEFAULT_PROTOCOL, **(protocol or {})}
     out = check_writable(out)
     meta = _new_meta(space, resolutions, num_classes, precision, protocol, backend.info())
+    rng = np.random.default_rng(seed + 1)
+    meta["seed"] = seed
+    meta["calibration_networks"] = [_random_arch(space, resolutions, rng, i).to_dict() for i in range(calibrate)]
 
     if out.exists():
         table = LatencyTable.read(out)
@@ -117,32 +120,45 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
         table = LatencyTable(meta)
 
     blocks = {b.key: b for b in enumerate_blocks(space, resolutions, num_classes)}
-    todo = [k for k in table.missing_keys()]
+    archs = table.calibration_archs()
+    todo = _interleave([k for k in table.missing_keys() if not k.startswith(NETWORK_PREFIX)],
+                       [k for k in table.missing_keys() if k.startswith(NETWORK_PREFIX)])
     if todo:
         if progress:
-            print(f"profiling {len(todo)} of {len(blocks) + 1} entries ({space.name} at {resolutions}, {precision}, "
-                  f"{meta['provider']} x{meta['threads']} threads)", file=sys.stderr)
+            print(f"profiling {len(todo)} of {len(table.required_keys())} entries ({space.name} at {resolutions}, {precision}, "
+                  f"{meta['provider']} x{meta['threads']} threads; {len(archs)} whole networks interleaved for calibration)",
+                  file=sys.stderr)
 
         def save(got: dict[str, dict[str, Any]]) -> None:
             table.entries.update(got)
             table.save(out)
 
-        models = {}
-        for k in todo:  # export lazily per chunk would interleave torch and ORT; exports are fast
-            models[k] = empty_graph() if k == EMPTY_KEY else block_model(blocks[k], precision, seed)
-        measure_chunked(backend, models, protocol, "blocks", save, progress)
+        def model(k: str) -> bytes:
+            if k == EMPTY_KEY:
+                return empty_graph()
+            if k.startswith(NETWORK_PREFIX):
+                return network_model(space, archs[int(k[len(NETWORK_PREFIX):])], num_classes, precision, seed)
+            return block_model(blocks[k], precision, seed)
 
-    if calibrate and table.calibration is None:
-        rng = np.random.default_rng(seed + 1)
-        archs = [_random_arch(space, resolutions, rng, i) for i in range(calibrate)]
-        nets = {str(i): network_model(space, a, num_classes, precision, seed) for i, a in enumerate(archs)}
-        measured = measure_chunked(backend, nets, protocol, "calibration networks", progress=progress)
+        measure_chunked(backend, {k: model(k) for k in todo}, protocol, "blocks", save, progress)
+
+    if archs:
         X = np.stack([space.encode(a) for a in archs])
-        table.fit_calibration(X, np.array([measured[str(i)]["median_ms"] for i in range(calibrate)]))
+        table.fit_calibration(X, np.array([table.entries[f"{NETWORK_PREFIX}{i}"]["median_ms"] for i in range(len(archs))]))
     table.meta["complete"] = True
     table.meta["profile_seconds"] = round(time.perf_counter() - t0 + table.meta.get("profile_seconds", 0.0), 1)
     table.save(out)
     return table, time.perf_counter() - t0
+
+
+def _interleave(blocks: list[str], networks: list[str]) -> list[str]:
+    """Spread the calibration networks evenly among the blocks: both then see the same machine state."""
+    if not networks:
+        return blocks
+    out, step = [], max(1, -(-len(blocks) // len(networks)))
+    for i, net in enumerate(networks):
+        out += blocks[i * step : (i + 1) * step] + [net]
+    return out + blocks[len(networks) * step :]
 
 
 def _random_arch(space: SearchSpace, resolutions: list[int], rng: np.random.Generator, i: int) -> Arch:

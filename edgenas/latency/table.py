@@ -31,6 +31,7 @@ __all__ = ["LatencyError", "LatencyTable", "SCHEMA", "SCHEMA_VERSION"]
 SCHEMA = "edgenas.latency-table"
 SCHEMA_VERSION = 1
 EMPTY_KEY = "__empty__"
+NETWORK_PREFIX = "network:"  # whole calibration networks, measured interleaved with the blocks
 
 
 class LatencyError(EdgeNASError):
@@ -114,7 +115,12 @@ class LatencyTable:
 
     def required_keys(self) -> list[str]:
         blocks = enumerate_blocks(get_space(self.meta["space"]), self.resolutions, self.meta["num_classes"])
-        return [EMPTY_KEY] + [b.key for b in blocks]
+        nets = [f"{NETWORK_PREFIX}{i}" for i in range(len(self.meta.get("calibration_networks", [])))]
+        return [EMPTY_KEY] + [b.key for b in blocks] + nets
+
+    def calibration_archs(self) -> list[Arch]:
+        sp = get_space(self.meta["space"])
+        return [sp.arch(a) for a in self.meta.get("calibration_networks", [])]
 
     def missing_keys(self) -> list[str]:
         return [k for k in self.required_keys() if k not in self.entries]

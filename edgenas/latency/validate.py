@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 from ..io import atomic_path, write_json
 from .backends import Backend
 from .profile import _random_arch, measure_chunked, network_model
-from .table import LatencyTable
+from .table import NETWORK_PREFIX, LatencyTable
 
 __all__ = ["accuracy_metrics", "validate"]
 
@@ -52,10 +52,17 @@ def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: st
     if progress:
         print(f"exporting {samples} random {space.name} subnets ({precision})", file=sys.stderr)
     nets = {str(i): network_model(space, a, num_classes, precision, seed=i) for i, a in enumerate(archs)}
-    runs = []
+    # the table's calibration networks again, interleaved: how much the device itself drifted since profiling
+    calib = {f"{NETWORK_PREFIX}{i}": network_model(space, a, num_classes, precision, table.meta.get("seed", 0))
+             for i, a in enumerate(table.calibration_archs())}
+    order = list(nets) + list(calib)
+    rng.shuffle(order)
+    runs, drift = [], []
     for p in range(passes):
-        got = measure_chunked(backend, nets, protocol, f"networks pass {p + 1}/{passes}", progress=progress)
+        got = measure_chunked(backend, {k: {**nets, **calib}[k] for k in order}, protocol, f"networks pass {p + 1}/{passes}",
+                              progress=progress)
         runs.append(np.array([got[str(i)]["median_ms"] for i in range(samples)]))
+        drift += [got[k]["median_ms"] / table.entries[k]["median_ms"] for k in calib]
     measured = runs[0]
 
     r_of = np.array([a.r for a in archs])
@@ -67,6 +74,8 @@ def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: st
         "uncalibrated": accuracy_metrics(raw, measured),
         "by_resolution": {str(r): accuracy_metrics(predicted[r_of == r], measured[r_of == r]) for r in res},
         "noise_floor": accuracy_metrics(runs[1], runs[0]) if passes > 1 else None,
+        "drift": {"what": "calibration networks re-measured now / when profiled", "n": len(drift),
+                  **({f"p{q}": float(np.percentile(drift, q)) for q in (5, 50, 95)} if drift else {})},
         "networks": [
             {"arch": a.to_dict(), "predicted_ms": float(p), "raw_ms": float(q), "measured_ms": [float(run[i]) for run in runs]}
             for i, (a, p, q) in enumerate(zip(archs, predicted, raw))

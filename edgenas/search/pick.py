@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-
+from ..io import read_yaml
 from .objectives import SearchError, parse_limit
 
 __all__ = ["pick"]
@@ -58,5 +57,5 @@ def pick(run: str | Path, strategy: str = "best", **limits: Any) -> dict[str, An
         chosen = front[int(np.argmin(dist))]
     else:
         raise SearchError(f"unknown pick strategy '{strategy}' (best or knee)")
-    cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
+    cfg = read_yaml(run / "config.yaml", "search run config") if (run / "config.yaml").exists() else {}
     return {**chosen, "space": cfg.get("space"), "strategy": strategy, "run": str(run)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from .reinforce import ReinforceController
 
 __all__ = ["ALGORITHMS", "SearchConfig", "SearchRun", "load_search_config"]
 
-ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce")
+ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
 _LIMITS = {"max_latency": ("latency", True), "max_macs": ("macs", True), "max_params": ("params", True), "min_top1": ("top1", False)}
 
 
@@ -69,8 +68,11 @@ class SearchConfig:
                 raise SearchError(f"unknown objective '{o}'; choose from {', '.join(OBJECTIVES)}")
         if self.algorithm not in ALGORITHMS:
             raise SearchError(f"unknown algorithm '{self.algorithm}'; choose from {', '.join(ALGORITHMS)}")
-        if self.algorithm == "reinforce" and ("top1" not in self.objectives or len(self.objectives) < 2):
-            raise SearchError("--algorithm reinforce needs top1 and a cost objective (latency, macs or params)")
+        if self.algorithm in ("reinforce", "surrogate") and ("top1" not in self.objectives or len(self.objectives) < 2):
+            raise SearchError(f"--algorithm {self.algorithm} needs top1 and a cost objective (latency, macs or params)")
+        if self.algorithm == "surrogate" and (not self.checkpoint or self.pop_size < 10):
+            raise SearchError("--algorithm surrogate evaluates front members with the supernet: give --checkpoint and --data, "
+                              "and --pop-size >= 10 (archs per round)")
         if self.pop_size < 2 or self.generations < 1:
             raise SearchError("pop_size must be >= 2 and generations >= 1")
         if self.resolutions:
@@ -84,14 +86,9 @@ class SearchConfig:
 
 
 def load_search_config(path: str | None, overrides: dict[str, Any]) -> SearchConfig:
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as exc:
-            raise SearchError(f"cannot read search recipe {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise SearchError(f"search recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    from ..io import read_yaml
+
+    data = read_yaml(path, "search recipe") if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(SearchConfig)}
     unknown = sorted(set(data) - known)
@@ -151,18 +148,15 @@ class SearchRun:
         if cfg.checkpoint:
             if not cfg.data:
                 raise SearchError("top1 from a supernet checkpoint needs --data (the data it was trained on)")
-            from ..data import load_data
+            from ..data import checkpoint_data
             from ..supernet import Supernet, read_checkpoint
             from ..train import Evaluator
             from .predictor import SupernetAccuracy
 
             ckpt = read_checkpoint(cfg.checkpoint, self.space)
-            d = ckpt.get("data") or {}
-            same = d.get("spec") == cfg.data
-            data = load_data(cfg.data, val_spec=d.get("val_spec") if same else None, val_fraction=d.get("val_fraction", 0.1),
-                             val_per_class=d.get("val_per_class") if same else None, split=d.get("split", "random"), seed=d.get("seed", 0))
-            if d.get("mean"):
-                data.mean, data.std = tuple(d["mean"]), tuple(d["std"])
+            if cfg.data != (ckpt.get("data") or {}).get("spec"):
+                raise SearchError(f"--data {cfg.data} is not the data the checkpoint was trained on ({(ckpt.get('data') or {}).get('spec')})")
+            data = checkpoint_data(ckpt.get("data"))
             net = Supernet.load(cfg.checkpoint, self.space)
             return SupernetAccuracy(net, Evaluator(data, calib_images=cfg.calib_images, device=cfg.device), self.progress)
         return None
@@ -311,6 +305,50 @@ class SearchRun:
             curve.append(self._generation_done(g + 1, bar))
         return curve
 
+    def _run_surrogate(self, bar) -> list[tuple[int, int, float]]:
+        """MSuNAS-style: NSGA-II on a predictor, the best unseen front members evaluated for real, refit, repeat.
+
+        Round 1 evaluates ``pop_size`` random archs with the supernet; each later round
+        evaluates ``pop_size`` archs spread along the predictor's front.  Only real
+        evaluations enter the archive and the front.
+        """
+        from pymoo.algorithms.moo.nsga2 import NSGA2
+        from pymoo.optimize import minimize
+
+        from .predictor import AccuracyPredictor
+
+        cfg = self.cfg
+        X = sample_archs(self.space, cfg.pop_size, cfg.seed, self.resolutions)
+        curve = []
+        for rnd in range(cfg.generations):
+            self.problem.quantities(X)  # real evaluation (supernet), recorded in the archive
+            curve.append(self._generation_done(rnd + 1, bar))
+            if rnd == cfg.generations - 1:
+                break
+            seen = np.stack([r["vector"] for r in self.archive if r["algorithm"] == self._algo_label])
+            top1 = np.array([r["top1"] for r in self.archive if r["algorithm"] == self._algo_label])
+            pred = AccuracyPredictor(self.space, seed=cfg.seed).fit(seen, top1)
+            objs = [Objective(o.name, pred.top1_vectors, o.sign) if o.name == "top1" else o for o in self.objectives]
+            inner = ArchProblem(self.space, objs, self.constraints, self.problem.extra, allowed_resolutions=self.resolutions)
+            algo = NSGA2(pop_size=cfg.pop_size, sampling=ArchSampling(), crossover=ArchCrossover(), mutation=ArchMutation(),
+                         eliminate_duplicates=ArchDuplicates(self.space))
+            res = minimize(inner, algo, ("n_gen", 20), seed=cfg.seed + rnd + 1, verbose=False)
+            known = {x.tobytes() for x in seen}
+            front, F = self.space.canonical_vectors(np.atleast_2d(res.X)), np.atleast_2d(res.F)
+            fresh = sorted((i for i, x in enumerate(front) if x.tobytes() not in known), key=lambda i: F[i, 0])
+            if len(fresh) > cfg.pop_size:  # spread along the predicted front
+                fresh = [fresh[j] for j in np.linspace(0, len(fresh) - 1, cfg.pop_size).astype(int)]
+            chosen = [front[i] for i in fresh]
+            taken = known | {x.tobytes() for x in chosen}
+            for x in sample_archs(self.space, cfg.pop_size * 4, cfg.seed + 1000 + rnd, self.resolutions):
+                if len(chosen) >= cfg.pop_size:  # top up with random unseen archs: every round spends pop_size
+                    break
+                if x.tobytes() not in taken:
+                    chosen.append(x)
+                    taken.add(x.tobytes())
+            X = np.stack(chosen)
+        return curve
+
     def _generation_done(self, gen: int, bar) -> tuple[int, int, float]:
         rows = [r for r in self.archive if r["algorithm"] == self._algo_label]
         hv = self.hypervolume(rows)
@@ -339,6 +377,8 @@ class SearchRun:
                     curves[label] = self._run_random(bar, seed)
                 elif label == "reinforce":
                     curves[label] = self._run_reinforce(bar)
+                elif label == "surrogate":
+                    curves[label] = self._run_surrogate(bar)
                 else:
                     curves[label] = self._run_pymoo(bar)
         return self._finish(curves, time.perf_counter() - t0)

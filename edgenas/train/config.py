@@ -126,16 +126,9 @@ class TrainConfig:
 
 def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
     """YAML file (optional) with CLI overrides (None values ignored) -> resolved config."""
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as exc:
-            raise EdgeNASError(f"cannot read config {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise EdgeNASError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise EdgeNASError(f"config {path} must be a YAML mapping")
+    from ..io import read_yaml
+
+    data = read_yaml(path, "training config") if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "space" not in data:
         raise EdgeNASError("no space given (--space or 'space:' in the config)")

@@ -48,13 +48,18 @@ class Evaluator:
         return self._val_cache[r]
 
     @torch.no_grad()
-    def top1(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> float:
+    def calibrated_subnet(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> torch.nn.Module:
+        """The static subnet of ``arch`` with BN statistics recomputed for it (what is evaluated and exported)."""
         sub = net.extract(arch).to(self.device)
         if self.channels_last:
             sub = sub.to(memory_format=torch.channels_last)
         if recalibrate:
             recalibrate_bn(sub, self._calib_batches(arch.r))
-        sub.eval()
+        return sub.eval()
+
+    @torch.no_grad()
+    def top1(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> float:
+        sub = self.calibrated_subnet(net, arch, recalibrate)
         correct = total = 0
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             for x, y in self._val_batches(arch.r):

@@ -98,6 +98,8 @@ class Trainer:
             self.state = {k: ckpt[k] for k in self.state}
             self._resume_opt = ckpt["optimizer"]
             torch.set_rng_state(ckpt["torch_rng"].cpu())
+            if self.device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), self.device)
         if self.rank == 0:
             cfg.dump(self.out / "config.yaml")
 
@@ -141,6 +143,15 @@ class Trainer:
         flat /= self.world
         for p, g in zip(params, torch._utils._unflatten_dense_tensors(flat, grads)):
             p.grad = g
+
+    def _check_in_sync(self) -> None:
+        """All ranks must hold the same weights (same subnets, averaged gradients); fail loudly if not."""
+        v = torch.stack([p.detach().double().sum() for p in self.net.parameters()]).sum().reshape(1)
+        lo, hi = v.clone(), v.clone()
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+        if not torch.equal(lo, hi):
+            raise EdgeNASError(f"DDP ranks hold different weights (checksums {float(lo)} vs {float(hi)})")
 
     def _optimizer(self, phase) -> torch.optim.Optimizer:
         decay = [p for p in self.net.parameters() if p.ndim > 1]
@@ -200,6 +211,8 @@ class Trainer:
                 last = {"phase": phase.name, "phase_index": pi, "epoch": epoch + 1, "epoch_index": epoch_index + 1,
                         "step": self.state["step"], "lr": lr, "loss": sum(losses) / len(losses),
                         "images_per_s": images / seconds, "train_seconds": seconds}
+                if self.world > 1:
+                    self._check_in_sync()
                 if self.rank == 0:
                     last.update(self._evaluate())
                     best = last["top1_max"] > self.state["best_top1"]
@@ -223,11 +236,9 @@ class Trainer:
         return {"top1_max": float(top_max), "top1_min": float(top_min), "eval_seconds": time.perf_counter() - t}
 
     def _save(self, opt, metrics: dict[str, Any], best: bool) -> None:
-        extra = dict(self.state, optimizer=opt.state_dict(), scaler=None, torch_rng=torch.get_rng_state(),
-                     config=self.cfg.to_dict(), metrics=metrics,
-                     data={"spec": self.cfg.data, "val_spec": self.cfg.val_data, "val_fraction": self.cfg.val_fraction,
-                           "val_per_class": self.cfg.val_per_class, "split": self.cfg.split, "seed": self.cfg.seed,
-                           "classes": self.data.train.classes, "mean": list(self.data.mean), "std": list(self.data.std)})
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        extra = dict(self.state, optimizer=opt.state_dict(), scaler=None, torch_rng=torch.get_rng_state(), cuda_rng=cuda_rng,
+                     config=self.cfg.to_dict(), metrics=metrics, data=self.data.info)
         self.net.save(self.ckpt_path, **extra)
         if best:
             self.net.save(self.out / "best.pt", **extra)

@@ -1,0 +1,226 @@
+"""What goes to the device: int8 and ORT-format models, mobile EP report, and the on-device check.
+
+Every exported model carries its space, arch, resolution, preprocessing and class names as ONNX
+metadata, so ``deploy check`` can predict its latency from a table and ``deploy/infer.py`` can
+preprocess exactly as training did, with nothing else shipped beside the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .data import DataSplit, augment
+from .errors import ExportError
+from .export import ort_session, read_metadata, set_metadata
+from .io import atomic_path
+from .latency.table import LatencyError, LatencyTable
+from .quantize import quantize_int8
+from .space import Arch, get_space
+
+__all__ = ["deploy_check", "export_subnet", "model_metadata", "mobile_report", "onnx_top1", "quantize_model", "to_ort_format"]
+
+
+def model_metadata(space_name: str, arch: Arch, precision: str = "fp32", data: DataSplit | None = None) -> dict[str, str]:
+    meta = {"edgenas.space": space_name, "edgenas.arch": arch.to_json(), "edgenas.resolution": str(arch.r),
+            "edgenas.precision": precision}
+    if data is not None:
+        meta["edgenas.mean"], meta["edgenas.std"] = json.dumps(list(data.mean)), json.dumps(list(data.std))
+        meta["edgenas.preprocess"] = "rgb uint8 / 255, bilinear antialiased resize to resolution, (x - mean) / std, NCHW"
+        meta["edgenas.classes"] = json.dumps(list(data.train.classes))
+        meta["edgenas.data"] = json.dumps(data.info)
+    return meta
+
+
+def onnx_top1(model_path: str | os.PathLike, data: DataSplit, resolution: int, batch: int = 256, threads: int = 2) -> float:
+    """Top-1 of an ONNX model on the validation split, preprocessed as in training."""
+    sess = ort_session(model_path, threads=threads)
+    correct = 0
+    val = data.val
+    for i in range(0, len(val), batch):
+        x = augment(val.images[i : i + batch], resolution, data.mean, data.std).numpy()
+        pred = sess.run(None, {"input": x})[0].argmax(1)
+        correct += int((pred == val.labels[i : i + batch].numpy()).sum())
+    return correct / len(val)
+
+
+def calibration_batches(data: DataSplit, resolution: int, n_images: int = 256, batch: int = 32, seed: int = 0) -> list[np.ndarray]:
+    """Real training images (seeded subset), preprocessed as at inference, for int8 calibration."""
+    if data is None or len(data.train) == 0:
+        raise ExportError("int8 quantization needs calibration data: give --data (the training data)")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(data.train))[:n_images])
+    imgs = data.train.images[idx]
+    return [augment(imgs[i : i + batch], resolution, data.mean, data.std).numpy() for i in range(0, len(imgs), batch)]
+
+
+def quantize_model(fp32_path: str | os.PathLike, out: str | os.PathLike, calibration: list[np.ndarray]) -> Path:
+    """Static QDQ int8 (per-channel weights) of an exported model; metadata carried over."""
+    meta = read_metadata(fp32_path)
+    q = quantize_int8(Path(fp32_path).read_bytes(), calibration, per_channel=True)
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(q)
+        set_metadata(tmp, {**meta, "edgenas.precision": "int8"})
+    return Path(out)
+
+
+def to_ort_format(onnx_path: str | os.PathLike) -> dict[str, str]:
+    """ORT format for ONNX Runtime Mobile: ``MODEL.ort`` and ``MODEL.required_operators.config``."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    src = Path(onnx_path)
+    with tempfile.TemporaryDirectory(prefix="edgenas-ort-") as tmp:
+        work = Path(tmp) / src.name
+        shutil.copyfile(src, work)
+        level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)
+        try:
+            convert_onnx_models_to_ort(work, Path(tmp) / "out", optimization_styles=[OptimizationStyle.Fixed])
+        except Exception as exc:
+            raise ExportError(f"ORT format conversion failed: {str(exc).splitlines()[0][:200]}") from None
+        finally:
+            logging.getLogger().setLevel(level)
+        produced = {p.suffix: p for p in (Path(tmp) / "out").iterdir()}
+        if ".ort" not in produced:
+            raise ExportError(f"ORT format conversion of {src} produced no .ort file")
+        ort_path, cfg_path = src.with_suffix(".ort"), src.with_suffix(".required_operators.config")
+        with atomic_path(ort_path) as t:
+            shutil.copyfile(produced[".ort"], t)
+        config = next((p for p in produced.values() if p.name.endswith(".config")), None)
+        if config is not None:
+            with atomic_path(cfg_path) as t:
+                shutil.copyfile(config, t)
+    return {"ort": str(ort_path), "required_operators": str(cfg_path) if config is not None else ""}
+
+
+def mobile_report(onnx_path: str | os.PathLike) -> dict[str, Any]:
+    """How much of the model NNAPI and CoreML would take (ORT's usability checker, batch fixed to 1)."""
+    import onnxruntime as ort
+    from onnxruntime.tools.mobile_helpers import usability_checker as uc
+    from onnxruntime.tools.onnx_model_utils import make_dim_param_fixed
+
+    model = onnx.load(str(onnx_path))
+    for inp in model.graph.input:
+        for dim in inp.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                make_dim_param_fixed(model.graph, dim.dim_param, 1)
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fixed = Path(tmp) / "fixed.onnx"
+        onnx.save(model, str(fixed))
+        shaped = uc.ModelProtoWithShapeInfo(fixed).model_with_shape_info
+        checks = {
+            "nnapi": lambda m: uc.check_nnapi_partitions(m, True),
+            "coreml_neuralnetwork": lambda m: uc.check_coreml_partitions(m, True, "coreml_supported_neuralnetwork_ops.md"),
+            "coreml_mlprogram": lambda m: uc.check_coreml_partitions(m, True, "coreml_supported_mlprogram_ops.md"),
+        }
+        for name, check in checks.items():
+            info = check(shaped)
+            report[name] = {"supported_nodes": info.num_supported_nodes, "nodes": info.num_nodes,
+                            "partitions": info.num_partitions, "unsupported_ops": sorted(info.unsupported_ops),
+                            "suitability": info.suitability().name}
+    xnn = "XnnpackExecutionProvider" in ort.get_available_providers()
+    report["xnnpack"] = {"checked": False, "reason": "ORT's usability checker covers NNAPI and CoreML only" +
+                         ("" if xnn else "; this onnxruntime build has no XNNPACK EP to try the model on")}
+    return report
+
+
+def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, data: str | DataSplit | None = None) -> dict[str, Any]:
+    """Measure an exported model on the table's device: latency vs prediction, size, accuracy.
+
+    ``data`` (a ``--data`` string) is split and normalised exactly as recorded in the model: its
+    training data gives the held-out split; other data is evaluated whole.
+    """
+    path = Path(model_path)
+    if not path.is_file():
+        raise ExportError(f"model not found: {path}")
+    meta = read_metadata(path)
+    if "edgenas.arch" not in meta:
+        raise ExportError(f"{path} was not exported by edgenas (no arch metadata): cannot predict its latency")
+    space = get_space(meta["edgenas.space"])
+    arch = space.arch(json.loads(meta["edgenas.arch"]))
+    table.check_space(space, "--table")
+    precision = meta.get("edgenas.precision", "fp32")
+    if table.meta["precision"] != precision:
+        raise LatencyError(f"{path} is a {precision} model but the table holds {table.meta['precision']} latencies")
+    if isinstance(data, str):
+        from .data import checkpoint_data
+
+        data = checkpoint_data(json.loads(meta.get("edgenas.data", "{}")), data)
+    measured = backend.measure({path.name: path.read_bytes()}, table.meta["protocol"])[path.name]
+    predicted = table.predict(arch)
+    result = {
+        "model": str(path), "precision": precision, "space": space.name, "arch": arch.to_dict(),
+        "size_bytes": path.stat().st_size, "measured_ms": measured["median_ms"], "measured_p90_ms": measured["p90_ms"],
+        "predicted_ms": predicted, "error": predicted / measured["median_ms"] - 1,
+        "device": {k: backend.info().get(k) for k in ("device", "cpu_model", "provider", "threads", "hostname")},
+    }
+    if data is not None:
+        result["top1"] = onnx_top1(path, data, arch.r)
+        result["n"] = len(data.val)
+    return result
+
+
+def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str | None = None, data: str | None = None,
+                  num_classes: int | None = None, seed: int = 0, simplify: bool = False, int8: bool = False,
+                  calib_images: int = 256, bn_images: int = 1000, ort_format: bool = False, mobile: bool = False,
+                  check_tables: dict[str, str | None] | None = None, backend=None) -> dict[str, Any]:
+    """Extract, export (fp32, optionally int8 / ORT format), evaluate and check one subnet: ``edgenas export``.
+
+    With a checkpoint, the subnet's BN statistics are recalibrated on ``bn_images`` training images
+    exactly as ``edgenas eval`` does (same seeded subset), so the exported model scores what eval reports.
+    """
+    from .cost import stats
+    from .data import checkpoint_data, load_data
+    from .export import export_onnx
+    from .io import check_writable
+    from .supernet import Supernet, noise_batches, read_checkpoint, recalibrate_bn
+    from .train import Evaluator
+
+    out = check_writable(out)
+    split = None
+    if checkpoint:
+        ckpt = read_checkpoint(checkpoint, space)
+        net = Supernet.load(checkpoint, space)
+        if num_classes and num_classes != net.num_classes:
+            raise ExportError(f"--num-classes {num_classes} contradicts the checkpoint's {net.num_classes} classes")
+        if not (ckpt.get("data") or data):
+            raise ExportError(f"{checkpoint} records no training data: give --data, whose images recalibrate the subnet's BN statistics")
+        split = checkpoint_data(ckpt.get("data"), data)
+        # the supernet's shared BN statistics are wrong for any subnet but the largest: recalibrate, as evaluation does
+        model = Evaluator(split, calib_images=bn_images, seed=seed).calibrated_subnet(net, arch).cpu()
+    else:  # seeded random weights, BN statistics from seeded noise: for latency work before training
+        if int8 and not data:
+            raise ExportError("--int8 needs calibration images: give --checkpoint (its training data) or --data")
+        model = Supernet(space, num_classes, seed=seed).extract(arch)
+        recalibrate_bn(model, noise_batches(arch.r, seed=seed)).eval()
+        split = load_data(data) if data else None
+    res = export_onnx(model, arch.r, out, simplify=simplify, metadata=model_metadata(space.name, arch, "fp32", split))
+    st = stats(space, arch, model.spec.head.num_classes)
+    r: dict[str, Any] = {"path": str(res.path), "max_abs_diff": res.max_abs_diff, "opset": res.opset, "simplified": res.simplified,
+                         **st.to_dict(), "space": space.name, "arch": arch.to_dict(), "size_bytes": out.stat().st_size}
+    models = {"fp32": out}
+    if split is not None and len(split.val):
+        r["top1_fp32"], r["n"] = onnx_top1(out, split, arch.r), len(split.val)
+    if int8:
+        qpath = out.with_name(out.stem + ".int8.onnx")
+        quantize_model(out, qpath, calibration_batches(split, arch.r, calib_images))
+        r.update(int8_path=str(qpath), int8_size_bytes=qpath.stat().st_size)
+        models["int8"] = qpath
+        if "top1_fp32" in r:
+            r["top1_int8"] = onnx_top1(qpath, split, arch.r)
+    if ort_format:
+        r["ort"] = [to_ort_format(m) for m in models.values()]
+    if mobile:
+        r["mobile"] = mobile_report(out)
+    if check_tables:
+        r["check"] = [deploy_check(m, LatencyTable.load(check_tables[p]), backend, split)
+                      for p, m in models.items() if check_tables.get(p)]
+    return r

@@ -1,0 +1,133 @@
+"""``edgenas quickstart``: the whole pipeline on the embedded default, offline, on this CPU.
+
+profile this CPU (fp32 and int8 tables of the ``tiny`` space) -> train the supernet on scikit-learn's
+digits -> fit an accuracy predictor on supernet evaluations -> NSGA-II over top-1, latency, MACs ->
+pick the most accurate model under a latency budget -> export fp32 and int8 -> measure both on this
+CPU against the prediction.  Every step keeps its output in ``--out``; re-running skips what is
+finished (and resumes an interrupted training).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .deploy import export_subnet
+from .latency.backends import LocalBackend
+from .latency.profile import profile
+from .search import AccuracyPredictor, SearchRun, SupernetAccuracy, load_search_config, pick, sample_archs
+from .space import get_space
+from .supernet import Supernet
+from .train import Evaluator, Trainer, load_config
+
+__all__ = ["quickstart"]
+
+STEPS = 7
+
+
+def _say(i: int, text: str) -> None:
+    print(f"\n[{i}/{STEPS}] {text}", file=sys.stderr, flush=True)
+
+
+def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str = "digits", epoch_scale: float = 2.5,
+               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0) -> dict[str, Any]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sp = get_space(space)
+    t0 = time.perf_counter()
+    backend = LocalBackend("cpu", 1)
+
+    _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8")
+    tables = {}
+    for precision in ("fp32", "int8"):
+        tables[precision] = out / f"latency_{space}_{precision}.json"
+        profile(sp, sp.resolutions, backend, tables[precision], precision=precision, seed=seed)
+
+    _say(2, f"training the '{space}' supernet on {data} (progressive shrinking)")
+    run = out / "supernet"
+    # digits has 1,617 training images: batch 64 gives 25 steps an epoch
+    cfg = load_config(None, {"space": space, "data": data, "seed": seed, "device": "cpu", "epoch_scale": epoch_scale, "batch_size": 64})
+    done = (run / "latest.pt").exists() and _finished(run, cfg)
+    if not done:
+        Trainer(cfg, run, resume=(run / "latest.pt").exists()).run()
+    ckpt = run / "latest.pt"
+
+    _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet")
+    pred_path = out / "predictor.json"
+    if not pred_path.exists():
+        from .data import checkpoint_data
+        from .supernet import read_checkpoint
+
+        split = checkpoint_data(read_checkpoint(ckpt, sp).get("data"))
+        acc = SupernetAccuracy(Supernet.load(ckpt, sp), Evaluator(split, calib_images=500))
+        X = sample_archs(sp, predictor_samples, seed)
+        pred = AccuracyPredictor.fit_with_holdout(sp, X, acc.top1_vectors(X), 0.2, seed)
+        pred.report["checkpoint"] = str(ckpt)
+        pred.save(pred_path)
+    pred = AccuracyPredictor.load(pred_path, sp)
+
+    _say(4, "searching the top-1 / latency / MACs front (NSGA-II, with a random-search baseline)")
+    search_dir = out / "search"
+    if not (search_dir / "summary.json").exists():
+        scfg = load_search_config(None, {"space": space, "objectives": ["top1", "latency", "macs"], "table": str(tables["fp32"]),
+                                         "predictor": str(pred_path), "pop_size": 40, "generations": 25, "seed": seed})
+        SearchRun(scfg, search_dir, resume=(search_dir / "config.yaml").exists()).run()
+    import json
+
+    summary = json.loads((search_dir / "summary.json").read_text())
+    front = json.loads((search_dir / "front.json").read_text())
+
+    lat = np.array([m["latency"] for m in front])
+    budget = float(max_latency) if max_latency is not None else float(np.median(lat))
+    _say(5, f"picking the most accurate model under {budget:.3f} ms")
+    chosen = pick(search_dir, "best", max_latency=budget)
+    arch = sp.arch(chosen["arch"])
+
+    _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images), then")
+    _say(7, "measuring both on this CPU against the prediction and on the held-out images")
+    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=str(ckpt), int8=True,
+                        check_tables={"fp32": str(tables["fp32"]), "int8": str(tables["int8"])}, backend=backend)
+    checks = {Path(c["model"]).name: c for c in res["check"]}
+    result = {
+        "out": str(out), "seconds": round(time.perf_counter() - t0, 1), "budget_ms": budget, "arch": arch.to_dict(),
+        "predicted_top1": chosen["top1"], "search_hypervolume": summary["hypervolume"],
+        "baseline_hypervolume": summary["baseline_hypervolume"], "predictor": pred.report.get("holdout"),
+        "models": {p: {"path": str(c["model"]), "size_bytes": c["size_bytes"], "measured_ms": c["measured_ms"],
+                       "predicted_ms": c["predicted_ms"], "error": c["error"], "top1": c.get("top1")}
+                   for p, c in zip(("fp32", "int8"), checks.values())},
+        "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
+        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": str(ckpt),
+    }
+    return result
+
+
+def _finished(run: Path, cfg) -> bool:
+    import torch
+
+    ck = torch.load(run / "latest.pt", map_location="cpu", weights_only=True)
+    return ck["phase"] == len(cfg.phases) - 1 and ck["epoch"] >= cfg.phases[-1].epochs
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = [f"{'model':<6} {'top-1':>7} {'measured':>10} {'predicted':>10} {'error':>7} {'size':>9}"]
+    for p, m in result["models"].items():
+        top1 = f"{m['top1']:.3f}" if m["top1"] is not None else "-"
+        rows.append(f"{p:<6} {top1:>7} {m['measured_ms']:>8.3f}ms {m['predicted_ms']:>8.3f}ms {100 * m['error']:>+6.1f}% "
+                    f"{m['size_bytes'] / 1e3:>7.1f}kB")
+    pr = result["predictor"] or {}
+    hv = result["search_hypervolume"]
+    base = result["baseline_hypervolume"]
+    rows += [
+        "",
+        f"picked under {result['budget_ms']:.3f} ms: {result['arch']}",
+        f"accuracy predictor: held-out Kendall tau {pr.get('kendall_tau', float('nan')):.3f}; "
+        f"search hypervolume {hv:.4f} vs random search {base:.4f}",
+        f"models: {result['models']['fp32']['path']}, {result['models']['int8']['path']}",
+        f"plots:  {result['plot_png']}, {result['plot_html']}",
+        f"done in {result['seconds']:.0f} s; run `python3 deploy/infer.py {result['models']['fp32']['path']} IMAGE` to classify an image",
+    ]
+    return "\n".join(rows)

@@ -1,0 +1,168 @@
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from torchvision.io import encode_png
+
+from edgenas import get_space
+from edgenas.cli import main
+from edgenas.data import augment, load_data
+from edgenas.deploy import deploy_check, export_subnet, mobile_report
+from edgenas.errors import EdgeNASError
+from edgenas.latency import LatencyError, LatencyTable, LocalBackend, RemoteBackend
+from edgenas.latency.profile import profile
+from edgenas.train import Trainer, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SP = get_space("tiny")
+FAST = {"warmup": 2, "rounds": 2, "runs": 5}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A tiny supernet trained briefly on digits (full network only: clearly above chance)."""
+    out = tmp_path_factory.mktemp("sn")
+    cfg = load_config(None, {"space": "tiny", "data": "digits", "device": "cpu", "batch_size": 64, "bn_calib_images": 128,
+                             "resolutions": [24], "phases": [{"name": "full", "epochs": 3, "lr": 0.1, "ks": "max", "e": "max", "d": "max"}]})
+    Trainer(cfg, out, progress=False).run()
+    return out / "latest.pt"
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("tables")
+    out = {}
+    for precision in ("fp32", "int8"):
+        out[precision] = d / f"{precision}.json"
+        profile("tiny", [24], LocalBackend(), out[precision], precision=precision, protocol=FAST, calibrate=4, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("exp") / "m.onnx"
+    return export_subnet(SP, SP.max_arch(24), out, checkpoint=str(trained), int8=True, ort_format=True)
+
+
+def test_int8_export_reports_accuracy_before_and_after(exported):
+    assert exported["max_abs_diff"] <= 1e-4
+    assert exported["top1_fp32"] > 0.5  # trained: far above the 0.1 of chance
+    assert abs(exported["top1_int8"] - exported["top1_fp32"]) < 0.1
+    q = onnx.load(exported["int8_path"])
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in q.graph.node}
+    meta = {p.key: p.value for p in q.metadata_props}
+    assert meta["edgenas.precision"] == "int8" and json.loads(meta["edgenas.arch"]) == SP.max_arch(24).to_dict()
+    assert exported["int8_size_bytes"] < exported["size_bytes"]
+
+
+def test_ort_format_conversion(exported):
+    for conv, model in zip(exported["ort"], (exported["path"], exported["int8_path"])):
+        assert Path(conv["ort"]).read_bytes()[4:8] == b"ORTM"
+        assert Path(conv["required_operators"]).is_file() and "Conv" in Path(conv["required_operators"]).read_text()
+        x = np.random.default_rng(0).standard_normal((1, 3, 24, 24)).astype(np.float32)
+        a = ort.InferenceSession(conv["ort"], providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        b = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        assert np.abs(a - b).max() <= 1e-4
+
+
+def test_mobile_report(exported):
+    rep = mobile_report(exported["path"])
+    for ep in ("nnapi", "coreml_neuralnetwork", "coreml_mlprogram"):
+        assert 0 <= rep[ep]["supported_nodes"] <= rep[ep]["nodes"] and rep[ep]["suitability"] in ("YES", "MAYBE", "NO")
+    assert rep["xnnpack"]["checked"] is False and rep["xnnpack"]["reason"]
+
+
+def test_inference_example_preprocesses_like_training(exported, tmp_path):
+    data = load_data("digits")
+    img = data.val.images[:1]
+    png = tmp_path / "digit.png"
+    png.write_bytes(encode_png(img[0]).numpy().tobytes())
+    sys.path.insert(0, str(ROOT / "deploy"))
+    try:
+        import infer
+    finally:
+        sys.path.pop(0)
+    clf = infer.Classifier(exported["path"])
+    ours = infer.preprocess(infer.load_image(str(png)), 24, clf.mean, clf.std)
+    ref = augment(img, 24, data.mean, data.std).numpy()
+    assert np.abs(ours - ref).max() < 1e-5
+    res = subprocess.run([sys.executable, str(ROOT / "deploy" / "infer.py"), exported["path"], str(png), "--top", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    expected = str(int(np.argmax(clf(infer.load_image(str(png))))))
+    assert res.stdout.startswith(f"{png}: {expected} ")
+    assert len(res.stdout.split(",")) == 3
+
+
+def test_deploy_check_through_a_local_runner(exported, tables):
+    runner = f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'deploy' / 'agent.py'))}"
+    c = deploy_check(exported["path"], LatencyTable.load(tables["fp32"]), RemoteBackend(runner), "digits")
+    assert c["measured_ms"] > 0 and c["predicted_ms"] > 0 and c["device"]["device"] == "remote"
+    assert c["size_bytes"] == Path(exported["path"]).stat().st_size and 0.5 < c["top1"] <= 1
+    q = deploy_check(exported["int8_path"], LatencyTable.load(tables["int8"]), LocalBackend())
+    assert q["precision"] == "int8" and q["measured_ms"] > 0
+
+
+def test_deploy_bad_input(exported, tables, tmp_path):
+    with pytest.raises(LatencyError, match="is a int8 model but the table holds fp32"):
+        deploy_check(exported["int8_path"], LatencyTable.load(tables["fp32"]), LocalBackend())
+    with pytest.raises(LatencyError, match="runner command not found"):
+        deploy_check(exported["path"], LatencyTable.load(tables["fp32"]), RemoteBackend("/nonexistent/adb shell"))
+    plain = tmp_path / "plain.onnx"
+    m = onnx.load(exported["path"])
+    del m.metadata_props[:]
+    onnx.save(m, str(plain))
+    with pytest.raises(EdgeNASError, match="not exported by edgenas"):
+        deploy_check(plain, LatencyTable.load(tables["fp32"]), LocalBackend())
+    with pytest.raises(EdgeNASError, match="needs calibration images"):
+        export_subnet(SP, SP.min_arch(), tmp_path / "q.onnx", int8=True)
+
+
+def test_export_from_search_run_in_one_step(trained, tables, tmp_path, capsys):
+    pred = tmp_path / "pred.json"
+    assert main(["predictor", "--space", "tiny", "--checkpoint", str(trained), "--samples", "24", "--resolution", "24",
+                 "--calib-images", "64", "--out", str(pred)]) == 0
+    run = tmp_path / "run"
+    assert main(["search", "--space", "tiny", "--objectives", "top1,latency", "--table", str(tables["fp32"]), "--predictor", str(pred),
+                 "--pop-size", "8", "--generations", "2", "--no-baseline", "--out", str(run)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "picked.onnx"
+    assert main(["export", "--from", str(run), "--pick", "knee", "--check", "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["arch"] == pick_arch(run) and res["check"][0]["predicted_ms"] > 0 and "top1" in res["check"][0]
+    # the exported subnet (BN recalibrated like eval) scores what `edgenas eval` reports for that arch
+    assert main(["eval", "--space", "tiny", "--checkpoint", str(trained), "--arch", json.dumps(res["arch"]), "--data", "digits", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert abs(ev["top1"] - res["top1_fp32"]) <= 2 / ev["n"]
+    assert main(["deploy", "check", str(out), "--table", str(tables["fp32"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["measured_ms"] > 0
+    assert main(["export", "--from", str(tmp_path), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "has no front.json" in capsys.readouterr().err
+
+
+def pick_arch(run):
+    from edgenas.search import pick
+
+    return pick(run, "knee")["arch"]
+
+
+def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
+    """The one-command main job, at reduced scale: every step produces its artefact and the models check out."""
+    from edgenas.quickstart import quickstart, report
+
+    res = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30)
+    for p in ("fp32", "int8"):
+        m = res["models"][p]
+        assert Path(m["path"]).is_file() and m["measured_ms"] > 0 and m["predicted_ms"] > 0 and 0 <= m["top1"] <= 1
+    assert Path(res["plot_png"]).is_file() and Path(res["plot_html"]).is_file()
+    assert res["models"]["fp32"]["top1"] > 0.3  # trained, even briefly: well above chance (0.1)
+    text = report(res)
+    assert "fp32" in text and "int8" in text and "measured" in text
+    again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30)  # finished steps are reused
+    assert again["arch"] == res["arch"]
