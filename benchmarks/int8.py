@@ -27,6 +27,42 @@ WORK = Path(__file__).resolve().parent / "_work" / "int8"
 CKPT = Path(__file__).resolve().parent / "_work" / "train_cpu" / "run" / "latest.pt"
 
 
+def variants(fp32: bytes, calib: list) -> dict[str, bytes]:
+    """Alternatives to edgenas's QDQ per-channel: ORT pre-processing, per-tensor, QOperator, Conv/Gemm only."""
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    logging.getLogger().setLevel(logging.ERROR)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            b = next(self.it, None)
+            return None if b is None else {"input": b}
+
+    tmp = Path(tempfile.mkdtemp(dir=WORK))
+    (tmp / "f.onnx").write_bytes(fp32)
+    quant_pre_process(str(tmp / "f.onnx"), str(tmp / "pre.onnx"))
+    base = dict(activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    settings = {
+        "int8 QDQ per-channel after quant_pre_process": dict(quant_format=QuantFormat.QDQ, per_channel=True),
+        "int8 QDQ per-tensor after quant_pre_process": dict(quant_format=QuantFormat.QDQ, per_channel=False),
+        "int8 QOperator per-channel after quant_pre_process": dict(quant_format=QuantFormat.QOperator, per_channel=True),
+        "int8 QDQ Conv/Gemm only after quant_pre_process": dict(quant_format=QuantFormat.QDQ, per_channel=True,
+                                                               op_types_to_quantize=["Conv", "Gemm"]),
+    }
+    out = {}
+    for i, (name, kw) in enumerate(settings.items()):
+        quantize_static(str(tmp / "pre.onnx"), str(tmp / f"{i}.onnx"), Reader(), **base, **kw)
+        out[name] = (tmp / f"{i}.onnx").read_bytes()
+    return out
+
+
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -34,8 +70,9 @@ def main() -> None:
     arch = sp.max_arch(224)
     fp32 = network_model(sp, arch)
     g = np.random.default_rng(0)
-    int8 = quantize_int8(fp32, [g.standard_normal((1, 3, 224, 224)).astype(np.float32) for _ in range(8)])
-    res = agent.measure({"fp32": fp32, "int8": int8}, protocol={"rounds": 10, "runs": 20})
+    calib = [g.standard_normal((1, 3, 224, 224)).astype(np.float32) for _ in range(8)]
+    models = {"fp32": fp32, "int8": quantize_int8(fp32, calib), **variants(fp32, calib)}
+    res = agent.measure(models, protocol={"rounds": 10, "runs": 15})
     ratio = res["fp32"]["median_ms"] / res["int8"]["median_ms"]
 
     tiny = get_space("tiny")
@@ -48,8 +85,17 @@ def main() -> None:
         "Targets: int8 >= 1.5x faster than fp32 for the largest ofa-mbv3 subnet at 224; accuracy drop <= 1 point.",
         "",
         f"Largest ofa-mbv3 subnet at 224, batch 1, 1 thread, measured interleaved in one run: fp32 "
-        f"**{res['fp32']['median_ms']:.2f} ms**, int8 (QDQ, per-channel) **{res['int8']['median_ms']:.2f} ms**: "
-        f"**{ratio:.2f}x**.",
+        f"**{res['fp32']['median_ms']:.2f} ms**, int8 (QDQ, per-channel, as `edgenas export --int8`) "
+        f"**{res['int8']['median_ms']:.2f} ms**: **{ratio:.2f}x** (target missed on this CPU, which has AVX512-VNNI).",
+        "",
+        "Other ORT quantization settings tried in the same run (none is faster; edgenas ships the first):",
+        "",
+        "| variant | median ms | speed-up vs fp32 |",
+        "|---|---|---|",
+        *[f"| {k} | {v['median_ms']:.2f} | {res['fp32']['median_ms'] / v['median_ms']:.2f}x |" for k, v in res.items() if k != "fp32"],
+        "",
+        "The network is depthwise-heavy (7x7 depthwise at high resolution) with h-swish and squeeze-excite: ORT's int8",
+        "kernels gain little on the depthwise convs, and the Q/DQ pairs around the float h-swish/SE ops cost time.",
         "",
         "Accuracy, tiny supernet trained on digits (held-out 179 images), int8 calibrated on 256 training images:",
         "",

@@ -36,12 +36,17 @@ def quantize_int8(model: bytes, calibration: Iterable[np.ndarray] | None, per_ch
             batch = next(self._it, None)
             return None if batch is None else {input_name: batch}
 
-    logging.getLogger("onnxruntime").setLevel(logging.ERROR)
+    root = logging.getLogger()  # ORT's quantizer logs advice on the root logger: keep the CLI output clean
+    level = root.level
+    root.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="edgenas-q-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(model)
-        quantize_static(
-            str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        )
+        try:
+            quantize_static(
+                str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            )
+        finally:
+            root.setLevel(level)
         return dst.read_bytes()

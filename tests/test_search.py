@@ -121,6 +121,10 @@ def test_constraints_are_respected(tmp_path, table_path, predictor_path):
     assert front and all(m["macs"] <= limit for m in front)
     with pytest.raises(SearchError, match="unsatisfiable: the smallest subnet"):
         SearchRun(config(table_path, predictor_path, max_latency="0.00001ms"), tmp_path / "u", progress=False)
+    small = stats(SP, SP.min_arch(16)).macs
+    with pytest.raises(SearchError, match="no evaluated arch satisfies all of .* together"):  # each alone is satisfiable
+        SearchRun(config(table_path, predictor_path, max_macs=small * 1.01, min_top1=0.89, baseline=False), tmp_path / "c",
+                  progress=False).run()
     with pytest.raises(SearchError, match="min-top1 1.5 is unsatisfiable"):
         SearchRun(config(table_path, predictor_path, min_top1=1.5), tmp_path / "u2", progress=False)
 

@@ -56,7 +56,7 @@ class SearchConfig:
     references: list[dict[str, Any]] = field(default_factory=list)
     reinforce_w: float = -0.07
     reinforce_lr: float = 0.2
-    calib_images: int = 500
+    calib_images: int = 1000  # as edgenas eval and export: front values equal theirs
     device: str = "cpu"
 
     def validate(self) -> "SearchConfig":
@@ -386,6 +386,11 @@ class SearchRun:
     def _finish(self, curves: dict[str, list], seconds: float) -> dict[str, Any]:
         main_rows = [r for r in self.archive if r["algorithm"] == self.cfg.algorithm]
         front = [main_rows[i] for i in self.front_indices(main_rows)]
+        if not front and main_rows:
+            self._write_archive()
+            closest = min(main_rows, key=lambda r: sum(max(0.0, float(c.violation(np.array([r[c.name]]))[0])) for c in self.constraints))
+            raise SearchError(f"no evaluated arch satisfies all of {', '.join(map(str, self.constraints))} together; they may "
+                              f"contradict each other (closest: {', '.join(f'{c.name} {closest[c.name]:.4g}' for c in self.constraints)})")
         front.sort(key=lambda r: r[self.objectives[-1].name])
         members = [{"arch": self.space.decode(r["vector"]).to_dict(), **{o.name: r[o.name] for o in self.objectives}} for r in front]
         write_json(self.out / "front.json", members)
