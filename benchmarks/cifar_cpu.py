@@ -11,19 +11,12 @@ supernet (which needs a GPU).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from edgenas import Supernet, get_space
-from edgenas.data import checkpoint_data
-from edgenas.search import AccuracyPredictor, SupernetAccuracy, sample_archs
-from edgenas.supernet import read_checkpoint
-from edgenas.train import Evaluator, Trainer, load_config
-
 from _report import machine, update_section
+from _runs import fit_predictor, train
 
 ROOT = Path(__file__).resolve().parent.parent
 ZIP = ROOT.parent / "shared" / "data" / "cifar10" / "train.zip"
@@ -34,21 +27,9 @@ def main() -> None:
     if not ZIP.is_file():
         sys.exit(f"needs {ZIP}")
     shutil.rmtree(WORK, ignore_errors=True)
-    cfg = load_config(None, {"space": "tiny", "data": f"imagefolder:{ZIP}", "val_per_class": 500, "split": "last",
-                             "batch_size": 256, "epoch_scale": 0.5, "device": "cpu", "bn_calib_images": 1000})
-    t = time.perf_counter()
-    Trainer(cfg, WORK / "run").run()
-    train_s = time.perf_counter() - t
-    rows = [json.loads(x) for x in (WORK / "run" / "metrics.jsonl").read_text().splitlines()]
-
-    sp = get_space("tiny")
-    ckpt = WORK / "run" / "latest.pt"
-    data = checkpoint_data(read_checkpoint(ckpt, sp).get("data"))
-    t = time.perf_counter()
-    X = sample_archs(sp, 300, seed=2)
-    y = SupernetAccuracy(Supernet.load(ckpt, sp), Evaluator(data, calib_images=1000)).top1_vectors(X)
-    eval_s = time.perf_counter() - t
-    pred = AccuracyPredictor.fit_with_holdout(sp, X, y, 0.2, seed=0)
+    train_s, rows, net, data = train({"space": "tiny", "data": f"imagefolder:{ZIP}", "val_per_class": 500, "split": "last",
+                                      "batch_size": 256, "epoch_scale": 0.5, "device": "cpu", "bn_calib_images": 1000}, WORK / "run")
+    X, y, pred, eval_s = fit_predictor(net, data)
     h = pred.report["holdout"]
     lines = [
         "Target: Kendall tau >= 0.7 on held-out archs of a trained supernet.",

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgenas import get_space
 from edgenas.deploy import export_subnet
-from edgenas.latency import LatencyTable, LocalBackend
+from edgenas.latency import LocalBackend
 
 from _report import machine, update_section
 

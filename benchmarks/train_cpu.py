@@ -11,46 +11,31 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 
-from edgenas import Supernet, get_space
-from edgenas.data import checkpoint_data
-from edgenas.search import AccuracyPredictor, SupernetAccuracy, sample_archs
-from edgenas.supernet import read_checkpoint
-from edgenas.train import Evaluator, Trainer, load_config
+from edgenas.search import sample_archs
+from edgenas.train import Evaluator
 
 from _report import machine, update_section
+from _runs import fit_predictor, train
 
 WORK = Path(__file__).resolve().parent / "_work" / "train_cpu"
 
 
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
-    cfg = load_config(None, {"space": "tiny", "data": "digits", "device": "cpu", "epoch_scale": 2.5, "batch_size": 64})
-    t = time.perf_counter()
-    Trainer(cfg, WORK / "run").run()
-    train_s = time.perf_counter() - t
-    rows = [json.loads(x) for x in (WORK / "run" / "metrics.jsonl").read_text().splitlines()]
-
-    sp = get_space("tiny")
-    ckpt = WORK / "run" / "latest.pt"
-    data = checkpoint_data(read_checkpoint(ckpt, sp).get("data"))
-    net = Supernet.load(ckpt, sp)
+    train_s, rows, net, data = train({"space": "tiny", "data": "digits", "device": "cpu", "epoch_scale": 2.5, "batch_size": 64},
+                                     WORK / "run")
+    sp = net.space
     ev = Evaluator(data, calib_images=1000)
     archs = [sp.decode(v) for v in sample_archs(sp, 20, seed=1)]
     with_bn = ev.top1_many(net, archs)
     without = ev.top1_many(net, archs, recalibrate=False)
 
-    t = time.perf_counter()
-    X = sample_archs(sp, 300, seed=2)
-    y = SupernetAccuracy(net, Evaluator(data, calib_images=500)).top1_vectors(X)
-    eval_s = time.perf_counter() - t
-    pred = AccuracyPredictor.fit_with_holdout(sp, X, y, 0.2, seed=0)
+    X, y, pred, eval_s = fit_predictor(net, data, calib_images=500)
     h = pred.report["holdout"]
 
     lines = [

@@ -1,0 +1,36 @@
+"""Shared steps of the CPU benchmarks: train a run, and fit an accuracy predictor on its supernet."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenas import Supernet, get_space
+from edgenas.data import DataSplit, checkpoint_data
+from edgenas.search import AccuracyPredictor, SupernetAccuracy, sample_archs
+from edgenas.supernet import read_checkpoint
+from edgenas.train import Evaluator, Trainer, load_config
+
+
+def train(settings: dict[str, Any], out: Path) -> tuple[float, list[dict], Supernet, DataSplit]:
+    """(seconds, per-epoch metrics, trained supernet, its data split)."""
+    t = time.perf_counter()
+    Trainer(load_config(None, settings), out).run()
+    seconds = time.perf_counter() - t
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    sp = get_space(settings["space"])
+    ckpt = out / "latest.pt"
+    return seconds, rows, Supernet.load(ckpt, sp), checkpoint_data(read_checkpoint(ckpt, sp).get("data"))
+
+
+def fit_predictor(net: Supernet, data: DataSplit, n: int = 300, seed: int = 2, calib_images: int = 1000, progress: bool = True):
+    """(X, top-1, predictor fitted with 20% held out, evaluation seconds)."""
+    t = time.perf_counter()
+    X = sample_archs(net.space, n, seed=seed)
+    y = SupernetAccuracy(net, Evaluator(data, calib_images=calib_images), progress).top1_vectors(X)
+    seconds = time.perf_counter() - t
+    return X, np.asarray(y), AccuracyPredictor.fit_with_holdout(net.space, X, y, 0.2, seed=0), seconds
