@@ -93,7 +93,11 @@ def main() -> None:
     lines += ["", "Device drift (the table's calibration networks re-measured during validation, ratio to their profiling-time "
               "median): " + "; ".join(f"{s['space']}: median {s['drift']['p50']:.3f}, 5-95% {s['drift']['p5']:.3f}..{s['drift']['p95']:.3f}"
                                       for s in saved.values() if s.get("drift", {}).get("n"))]
-    lines += ["", "Calibration (fitted on 30 other random networks measured end to end interleaved with the blocks, stored in each table): " + "; ".join(
+    older = [s["space"] for s in saved.values() if not s.get("drift", {}).get("n")]
+    if older:
+        lines += ["", f"{', '.join(older)}: profiled by an earlier version of this script, in which the calibration networks "
+                  "were measured right after the blocks rather than interleaved with them (so no drift was recorded)."]
+    lines += ["", "Calibration (fitted on 30 other random networks measured end to end, stored in each table): " + "; ".join(
         f"{s['space']}: measured = {s['calibration']['scale']:.3f} x raw + {s['calibration']['per_mparam']:.3f} ms/Mparam "
         f"x params + {s['calibration']['offset_ms']:.3f} ms" for s in saved.values())]
     update_section("Latency tables", "\n".join(lines), "python benchmarks/latency_tables.py", machine())
