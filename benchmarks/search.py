@@ -57,17 +57,21 @@ def speed(pred: Path) -> tuple[float, int]:
     return time.perf_counter() - t, s["evaluations"]
 
 
-def ofa_quality(pred: Path, seeds=range(5)) -> list[tuple[int, float, float, int]]:
+def compare(name: str, settings: dict, seeds=range(5)) -> list[tuple[int, float, float, int]]:
+    """(seed, NSGA-II hypervolume, random-search hypervolume at the same budget, evaluations) per seed."""
     out = []
     for seed in seeds:
-        cfg = load_search_config(None, {"space": "ofa-mbv3", "objectives": ["top1", "latency", "macs"], "table": str(OFA_TABLE),
-                                        "predictor": str(pred), "pop_size": 50, "generations": 20, "seed": seed})
-        s = SearchRun(cfg, WORK / f"ofa{seed}", progress=False).run()
+        cfg = load_search_config(None, {"objectives": ["top1", "latency", "macs"], **settings, "seed": seed})
+        s = SearchRun(cfg, WORK / f"{name}{seed}", progress=False).run()
         out.append((seed, s["hypervolume"], s["baseline_hypervolume"], s["evaluations"]))
     return out
 
 
-def quality(seeds=range(5)) -> list[tuple[int, float, float, int]]:
+def ofa_quality(pred: Path) -> list[tuple[int, float, float, int]]:
+    return compare("ofa", {"space": "ofa-mbv3", "table": str(OFA_TABLE), "predictor": str(pred), "pop_size": 50, "generations": 20})
+
+
+def quality() -> list[tuple[int, float, float, int]]:
     sp = get_space("tiny")
     ckpt = Path(__file__).resolve().parent / "_work" / "train_cpu" / "run" / "latest.pt"
     table = WORK / "tiny_fp32.json"
@@ -77,13 +81,7 @@ def quality(seeds=range(5)) -> list[tuple[int, float, float, int]]:
     y = SupernetAccuracy(Supernet.load(ckpt, sp), Evaluator(data, calib_images=500), progress=False).top1_vectors(X)
     pred_path = WORK / "tiny_predictor.json"
     AccuracyPredictor.fit_with_holdout(sp, X, y, 0.2, 0).save(pred_path)
-    out = []
-    for seed in seeds:
-        cfg = load_search_config(None, {"space": "tiny", "objectives": ["top1", "latency", "macs"], "table": str(table),
-                                        "predictor": str(pred_path), "pop_size": 20, "generations": 10, "seed": seed})
-        s = SearchRun(cfg, WORK / f"q{seed}", progress=False).run()
-        out.append((seed, s["hypervolume"], s["baseline_hypervolume"], s["evaluations"]))
-    return out
+    return compare("q", {"space": "tiny", "table": str(table), "predictor": str(pred_path), "pop_size": 20, "generations": 10})
 
 
 def table(title: str, rows: list[tuple[int, float, float, int]]) -> list[str]:

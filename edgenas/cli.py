@@ -185,16 +185,23 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saved_config(out: str, what: str):
+    """RUN/config.yaml of the run --resume continues, or one clear error."""
+    from pathlib import Path
+
+    saved = Path(out) / "config.yaml"
+    if not saved.is_file():
+        raise EdgeNASError(f"--resume: {out} holds no {what} (no config.yaml)")
+    return saved
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .train import Trainer, load_config
 
     if args.resume:
-        saved = Path(args.out) / "config.yaml"
-        if not saved.is_file():
-            raise EdgeNASError(f"--resume: {args.out} holds no run (no config.yaml)")
-        cfg = load_config(saved, {"device": args.device})
+        cfg = load_config(_saved_config(args.out, "run"), {"device": args.device})
     else:
         overrides = {k: getattr(args, k) for k in ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed",
                                                    "batch_size", "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images")}
@@ -217,24 +224,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = checkpoint_data(ckpt.get("data"), args.data)
     own = args.data == (ckpt.get("data") or {}).get("spec")
     ev = Evaluator(data, calib_images=args.calib_images, calib_data=None if own else data.val, device=args.device)
-    top1 = ev.top1(Supernet.load(args.checkpoint, space), arch, recalibrate=not args.no_recalibrate)
+    top1 = ev.top1(Supernet.from_checkpoint(ckpt), arch, recalibrate=not args.no_recalibrate)
     result = {"top1": top1, "n": ev.n, "recalibrated": not args.no_recalibrate, "space": space.name, "arch": arch.to_dict()}
     _emit(args, result, [f"top1 {top1:.4f} on {ev.n} images ({'BN recalibrated' if not args.no_recalibrate else 'stored BN statistics'})"])
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .search import SearchRun, load_search_config
 
     if args.resume:
-        saved = Path(args.out) / "config.yaml"
-        if not saved.is_file():
-            raise EdgeNASError(f"--resume: {args.out} holds no search run (no config.yaml)")
         from .io import read_yaml
 
-        data = {k: v for k, v in read_yaml(saved, "search run config").items() if not k.startswith("hv_")}
+        saved = read_yaml(_saved_config(args.out, "search run"), "search run config")
+        data = {k: v for k, v in saved.items() if not k.startswith("hv_")}
         cfg = load_search_config(None, data)
     else:
         keys = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
@@ -280,7 +283,7 @@ def cmd_predictor(args: argparse.Namespace) -> int:
     if args.data and args.data != (ckpt.get("data") or {}).get("spec"):
         raise EdgeNASError(f"--data {args.data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
     data = checkpoint_data(ckpt.get("data"))
-    acc = SupernetAccuracy(Supernet.load(args.checkpoint, space), Evaluator(data, calib_images=args.calib_images, device=args.device))
+    acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt), Evaluator(data, calib_images=args.calib_images, device=args.device))
     X = sample_archs(space, args.samples, args.seed, args.resolution)
     y = acc.top1_vectors(X)
     pred = AccuracyPredictor.fit_with_holdout(space, X, y, args.holdout, args.seed)

@@ -188,7 +188,7 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
     split = None
     if checkpoint:
         ckpt = read_checkpoint(checkpoint, space)
-        net = Supernet.load(checkpoint, space)
+        net = Supernet.from_checkpoint(ckpt)
         if num_classes and num_classes != net.num_classes:
             raise ExportError(f"--num-classes {num_classes} contradicts the checkpoint's {net.num_classes} classes")
         if not (ckpt.get("data") or data):

@@ -62,8 +62,8 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         from .data import checkpoint_data
         from .supernet import read_checkpoint
 
-        split = checkpoint_data(read_checkpoint(ckpt, sp).get("data"))
-        acc = SupernetAccuracy(Supernet.load(ckpt, sp), Evaluator(split, calib_images=500))
+        state = read_checkpoint(ckpt, sp)
+        acc = SupernetAccuracy(Supernet.from_checkpoint(state), Evaluator(checkpoint_data(state.get("data")), calib_images=500))
         X = sample_archs(sp, predictor_samples, seed)
         pred = AccuracyPredictor.fit_with_holdout(sp, X, acc.top1_vectors(X), 0.2, seed)
         pred.report["checkpoint"] = str(ckpt)

@@ -157,7 +157,7 @@ class SearchRun:
             if cfg.data != (ckpt.get("data") or {}).get("spec"):
                 raise SearchError(f"--data {cfg.data} is not the data the checkpoint was trained on ({(ckpt.get('data') or {}).get('spec')})")
             data = checkpoint_data(ckpt.get("data"))
-            net = Supernet.load(cfg.checkpoint, self.space)
+            net = Supernet.from_checkpoint(ckpt)
             return SupernetAccuracy(net, Evaluator(data, calib_images=cfg.calib_images, device=cfg.device), self.progress)
         return None
 

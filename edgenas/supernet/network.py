@@ -127,7 +127,11 @@ class Supernet(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> "Supernet":
-        ckpt = read_checkpoint(path, space, map_location)
+        return cls.from_checkpoint(read_checkpoint(path, space, map_location))
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "Supernet":
+        """A supernet from a checkpoint already read by :func:`read_checkpoint` (no second read)."""
         net = cls(space_from_checkpoint(ckpt), ckpt["num_classes"])
         net.load_state_dict(ckpt["state_dict"])
         return net
@@ -141,7 +145,9 @@ def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = N
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/foreign files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        # torch's own message suggests weights_only=False: not advice to pass on for an untrusted file
+        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or corrupt/truncated "
+                              f"({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an edgenas supernet checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:
