@@ -34,9 +34,8 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     rows = []
     for name in list_spaces():
         sp = get_space(name)
-        per_stage = sum((len(sp.ks_choices) * len(sp.e_choices)) ** d for d in sp.d_choices)
         rows.append({
-            "name": name, "digest": sp.digest(), "n_archs": per_stage**sp.n_stages * len(sp.resolutions),
+            "name": name, "digest": sp.digest(), "n_archs": sp.n_archs(),
             "resolutions": list(sp.resolutions), "ks": list(sp.ks_choices), "e": list(sp.e_choices),
             "d": list(sp.d_choices), "num_classes": sp.num_classes, "description": sp.description,
         })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -11,7 +12,7 @@ from typing import Any, Iterator
 
 from .errors import EdgeNASError
 
-__all__ = ["atomic_path", "check_writable", "read_yaml", "write_json"]
+__all__ = ["append_text", "atomic_path", "check_writable", "exclusive", "read_yaml", "remove_stale_tmp", "write_json"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -24,6 +25,12 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise EdgeNASError(f"cannot write {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise EdgeNASError(f"cannot write {path}: directory {parent} is not writable")
+    try:  # a real probe: /proc, read-only mounts and full disks pass the checks above
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EdgeNASError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -31,7 +38,10 @@ def check_writable(path: str | os.PathLike) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise EdgeNASError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -42,6 +52,49 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """Append and fsync: a log that grows by whole records (a kill may cut the last one; readers drop it)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def remove_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files a killed writer of ``path`` (a file, or every file of a directory) left."""
+    path = Path(path)
+    if path.is_dir():
+        pattern, folder = ".*.tmp", path
+    else:
+        pattern, folder = f".{path.name}.*.tmp", path.parent
+    gone = [p for p in folder.glob(pattern) if p.is_file()]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a run directory or an output file) for the block.
+
+    A second writer is refused at once with one clear line instead of interleaving its files
+    with ours.  The lock is the kernel's (``flock``), so a killed holder releases it; leftover
+    temporary files of a killed writer are removed once the lock is ours.
+    """
+    path = Path(path)
+    lock = path / ".lock" if path.is_dir() else path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EdgeNASError(f"another edgenas process is writing {what} {path}; wait for it to finish or choose another output") from None
+        remove_stale_tmp(path)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

@@ -319,6 +319,11 @@ class SearchSpace:
             Arch((min(self.ks_choices),) * L, (min(self.e_choices),) * L, (min(self.d_choices),) * self.n_stages, r or min(self.resolutions))
         )
 
+    def n_archs(self, resolutions: Sequence[int] | None = None) -> int:
+        """How many distinct networks (canonical archs) the space holds at ``resolutions``."""
+        per_stage = sum((len(self.ks_choices) * len(self.e_choices)) ** d for d in self.d_choices)
+        return per_stage**self.n_stages * len(resolutions or self.resolutions)
+
     def sample_vectors(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniformly random archs as canonical integer vectors."""
         return self.canonical_vectors(rng.integers(0, self.n_choices, size=(n, self.n_genes)))

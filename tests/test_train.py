@@ -104,8 +104,9 @@ def test_training_runs_every_phase_and_resumes_exactly(tmp_path, monkeypatch):
 
     with pytest.raises(EdgeNASError, match="already holds a run"):
         Trainer(tiny_config(), tmp_path / "full", progress=False)
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="holds no run to resume"):
         Trainer(tiny_config(), tmp_path / "empty", resume=True, progress=False)
+    assert not (tmp_path / "empty").exists()
 
 
 def test_evaluation_recalibrates_without_touching_the_supernet():

@@ -55,24 +55,29 @@ class Constraint:
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
 
+_UNITS = {"latency": {"": 1.0, "ms": 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3},
+          "top1": {"": 1.0, "%": 0.01}}
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?"
+
+
 def parse_limit(text: str | float, kind: str) -> float:
-    """'5ms', '5' (ms) for latency; '300M', '2.5G', '300e6' for MACs and params; '0.8' or '80%' for top1."""
+    """'5ms', '500us', '5' (ms) for latency; '300M', '2.5G', '300e6' for MACs and params; '0.8' or '80%' for top1."""
+    units = _UNITS.get(kind, {"": 1.0, **{k: v for k, v in _SUFFIX.items() if k}})
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise SearchError(f"{kind} limit must be a number or a string like 5ms, 300M, 0.75; got {text!r}")
+    value: float | None = None
     if isinstance(text, (int, float)):
-        return float(text)
-    t = text.strip().lower().replace("_", "")
-    if kind == "latency":
-        m = re.fullmatch(r"([0-9.]+(?:e-?[0-9]+)?)\s*(ms|s)?", t)
-        if m:
-            return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
-    elif kind == "top1":
-        m = re.fullmatch(r"([0-9.]+)\s*(%)?", t)
-        if m:
-            return float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+        value = float(text)
     else:
-        m = re.fullmatch(r"([0-9.]+(?:e[0-9]+)?)\s*([kmg])?", t)
-        if m:
-            return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
-    raise SearchError(f"cannot read {kind} limit {text!r} (examples: 5ms, 300M, 2.5M, 0.75)")
+        m = re.fullmatch(rf"({_NUMBER})\s*([a-zµ%]*)", text.strip().lower().replace("_", ""))
+        if m and m.group(2) in units:
+            value = float(m.group(1)) * units[m.group(2)]
+    if value is None:
+        examples = {"latency": "5ms, 500us, 0.2s", "top1": "0.75, 75%"}.get(kind, "300M, 2.5G, 3.5e6")
+        raise SearchError(f"cannot read {kind} limit {text!r} (examples: {examples})")
+    if not np.isfinite(value) or value <= 0:
+        raise SearchError(f"{kind} limit {text!r} is {'negative' if value < 0 else 'not a positive finite number'}")
+    return value
 
 
 def make_objective(name: str, space: SearchSpace, *, num_classes: int | None = None, table=None,

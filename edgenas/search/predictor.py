@@ -25,7 +25,7 @@ def arch_features(space: SearchSpace, X: np.ndarray) -> np.ndarray:
     """One-hot per gene of canonical vectors; inactive layers' ks/e genes are all-zero."""
     X = space.canonical_vectors(np.asarray(X, dtype=np.int64).reshape(-1, space.n_genes))
     offsets = np.concatenate([[0], np.cumsum(space.n_choices)[:-1]])
-    out = np.zeros((len(X), int(space.n_choices.sum())), dtype=np.float32)
+    out = np.zeros((len(X), int(space.n_choices.sum())), dtype=np.float64)
     rows = np.repeat(np.arange(len(X)), space.n_genes)
     out[rows, (X + offsets).ravel()] = 1.0
     L = space.n_layers
@@ -44,17 +44,20 @@ def rank_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 def sample_archs(space: SearchSpace, n: int, seed: int, resolutions: list[int] | None = None) -> np.ndarray:
     """``n`` distinct random canonical arch vectors (optionally at given resolutions)."""
+    available = space.n_archs(resolutions)
+    if n > available:
+        raise SearchError(f"space '{space.name}' holds only {available:,} distinct archs at these resolutions; asked for {n:,}")
     rng = np.random.default_rng(seed)
     seen: dict[bytes, np.ndarray] = {}
-    for _ in range(100):
-        X = space.sample_vectors(rng, 2 * n)
+    for _ in range(1000):  # n <= available: a handful of rounds even when n == available
+        X = space.sample_vectors(rng, max(2 * n, 4096))
         if resolutions:
             X[:, -1] = rng.choice([space.resolutions.index(r) for r in resolutions], size=len(X))
         for x in X:
             seen.setdefault(x.tobytes(), x)
         if len(seen) >= n:
             return np.stack(list(seen.values())[:n])
-    raise SearchError(f"space '{space.name}' has fewer than {n} distinct archs at these resolutions")
+    raise SearchError(f"could not draw {n:,} distinct archs from space '{space.name}'")
 
 
 class SupernetAccuracy:

@@ -31,6 +31,7 @@ class ArchProblem(Problem):
         self.extra = extra or {}  # constrained quantities that are not objectives
         self.on_evaluated = on_evaluated
         self.cache: dict[bytes, dict[str, float]] = {}
+        self.seen: set[bytes] = set()  # archs asked for so far, cached or not
         n = space.n_choices
         xl = np.zeros(space.n_genes, dtype=int)
         xu = (n - 1).astype(int)
@@ -44,6 +45,7 @@ class ArchProblem(Problem):
         """Every objective and constrained quantity for canonical vectors X (cached)."""
         X = np.asarray(X, dtype=np.int64)
         keys = [x.tobytes() for x in X]
+        self.seen.update(keys)
         todo = [i for i, k in enumerate(keys) if k not in self.cache]
         if todo:
             fns = {o.name: o for o in self.objectives} | self.extra

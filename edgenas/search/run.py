@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +23,8 @@ from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from tqdm import tqdm
 
-from ..io import atomic_path, write_json
+from ..checks import check_fields, ranged
+from ..io import append_text, atomic_path, exclusive, write_json
 from ..space import SearchSpace, get_space
 from .objectives import OBJECTIVES, Constraint, Objective, SearchError, make_objective, parse_limit
 from .predictor import sample_archs
@@ -39,14 +42,14 @@ class SearchConfig:
     space: str
     objectives: list[str] = field(default_factory=lambda: ["top1", "latency"])
     algorithm: str = "nsga2"
-    pop_size: int = 40
-    generations: int = 25
-    seed: int = 0
+    pop_size: int = ranged(40, 2, 100_000)
+    generations: int = ranged(25, 1, 100_000)
+    seed: int = ranged(0, 0, 2**31 - 1)
     table: str | None = None
     checkpoint: str | None = None
     data: str | None = None
     predictor: str | None = None
-    num_classes: int | None = None
+    num_classes: int | None = ranged(None, 1, 100_000)
     max_latency: str | float | None = None
     max_macs: str | float | None = None
     max_params: str | float | None = None
@@ -54,12 +57,13 @@ class SearchConfig:
     resolutions: list[int] | None = None
     baseline: bool = True
     references: list[dict[str, Any]] = field(default_factory=list)
-    reinforce_w: float = -0.07
-    reinforce_lr: float = 0.2
-    calib_images: int = 1000  # as edgenas eval and export: front values equal theirs
+    reinforce_w: float = ranged(-0.07, -10.0, 10.0, integer=False)
+    reinforce_lr: float = ranged(0.2, 0.0, 100.0, integer=False)
+    calib_images: int = ranged(1000, 1, 10_000_000)  # as edgenas eval and export: front values equal theirs
     device: str = "cpu"
 
     def validate(self) -> "SearchConfig":
+        check_fields(self, "search settings")
         space = get_space(self.space)
         if not self.objectives or len(set(self.objectives)) != len(self.objectives):
             raise SearchError(f"objectives must be distinct and non-empty, got {self.objectives}")
@@ -73,8 +77,6 @@ class SearchConfig:
         if self.algorithm == "surrogate" and (not self.checkpoint or self.pop_size < 10):
             raise SearchError("--algorithm surrogate evaluates front members with the supernet: give --checkpoint and --data, "
                               "and --pop-size >= 10 (archs per round)")
-        if self.pop_size < 2 or self.generations < 1:
-            raise SearchError("pop_size must be >= 2 and generations >= 1")
         if self.resolutions:
             bad = [r for r in self.resolutions if r not in space.resolutions]
             if bad:
@@ -98,20 +100,17 @@ def load_search_config(path: str | None, overrides: dict[str, Any]) -> SearchCon
         raise SearchError("no space given (--space or 'space:' in the recipe)")
     if isinstance(data.get("objectives"), str):
         data["objectives"] = [o.strip() for o in data["objectives"].split(",") if o.strip()]
+    refs = data.get("references") or []
+    if not isinstance(refs, list) or not all(isinstance(r, dict) and "arch" in r for r in refs):
+        raise SearchError("search recipe: 'references' must be a list of mappings with 'name' and 'arch'")
     return SearchConfig(**data).validate()
 
 
 class SearchRun:
     def __init__(self, cfg: SearchConfig, out: str | Path, *, resume: bool = False, progress: bool = True, accuracy=None, table=None):
-        self.cfg, self.out, self.progress = cfg, Path(out), progress
+        self.cfg, self.out, self.progress, self.resume = cfg, Path(out), progress, resume
         self.space: SearchSpace = get_space(cfg.space)
-        if (self.out / "front.json").exists() and not resume:
-            raise SearchError(f"{self.out} already holds a finished search; use another --out")
-        if (self.out / "archive.csv").exists() and not resume:
-            raise SearchError(f"{self.out} holds an unfinished search; pass --resume to continue it")
-        if resume and not (self.out / "config.yaml").exists():
-            raise SearchError(f"--resume: {self.out} holds no search run")
-        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_out()  # early, before inputs load; again under the run's lock
         self.table = table if table is not None else self._load_table()
         self.accuracy = accuracy if accuracy is not None else self._load_accuracy()
         nc = cfg.num_classes or self.space.num_classes
@@ -126,10 +125,20 @@ class SearchRun:
         self.bounds = self._bounds()
         self._check_satisfiable()
         self.archive: list[dict[str, Any]] = []
-        if resume:
-            self._load_archive()
+        self._flushed = 0
+        self._caches: dict[str, dict[bytes, dict[str, float]]] = {}
         self.problem.on_evaluated = self._record
         self._algo_label = cfg.algorithm
+
+    def _check_out(self) -> None:
+        if self.out.exists() and not self.out.is_dir():
+            raise SearchError(f"--out {self.out} is a file; give a directory")
+        if (self.out / "front.json").exists() and not self.resume:
+            raise SearchError(f"{self.out} already holds a finished search; use another --out")
+        if (self.out / "archive.csv").exists() and not self.resume:
+            raise SearchError(f"{self.out} holds an unfinished search; pass --resume to continue it")
+        if self.resume and not (self.out / "config.yaml").exists():
+            raise SearchError(f"--resume: {self.out} holds no search run")
 
     # ---- inputs ----------------------------------------------------------------------------
     def _load_table(self):
@@ -221,29 +230,50 @@ class SearchRun:
             self.archive.append({"algorithm": self._algo_label, "index": len(self.archive), "vector": x.copy(),
                                  **{k: float(v[j]) for k, v in values.items()}})
 
-    def _write_archive(self) -> None:
-        with atomic_path(self.out / "archive.csv") as tmp, open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["algorithm", "index", *self._quantities, "vector", "arch"])
-            for r in self.archive:
-                arch = self.space.decode(r["vector"])
-                w.writerow([r["algorithm"], r["index"], *(repr(r[q]) for q in self._quantities),
-                            " ".join(map(str, r["vector"])), arch.to_json()])
+    def _archive_header(self) -> list[str]:
+        return ["algorithm", "index", *self._quantities, "vector", "arch"]
+
+    def _flush_archive(self) -> None:
+        """Append the rows recorded since the last flush: the archive grows by one write per generation."""
+        path = self.out / "archive.csv"
+        new = self.archive[self._flushed :]
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                tmp.write_text(",".join(self._archive_header()) + "\n")
+        if not new:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for r in new:
+            w.writerow([r["algorithm"], r["index"], *(repr(r[q]) for q in self._quantities),
+                        " ".join(map(str, r["vector"])), self.space.decode(r["vector"]).to_json()])
+        append_text(path, buf.getvalue())
+        self._flushed = len(self.archive)
 
     def _load_archive(self) -> None:
+        """Read the archive back; a row cut by a kill (no final newline) is dropped and re-evaluated."""
         path = self.out / "archive.csv"
         if not path.exists():
             return
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+            with atomic_path(path) as tmp:
+                tmp.write_text(text)
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if rows and list(rows[0]) != self._archive_header():
+            raise SearchError(f"{path} has columns {list(rows[0])}, this run needs {self._archive_header()}; use another --out")
+        try:
+            for row in rows:
                 x = np.array([int(v) for v in row["vector"].split()], dtype=np.int64)
                 vals = {q: float(row[q]) for q in self._quantities}
-                rec = {"algorithm": row["algorithm"], "index": int(row["index"]), "vector": x, **vals}
-                self.archive.append(rec)
-                if row["algorithm"] == self.cfg.algorithm:
-                    self.problem.cache[x.tobytes()] = vals
-        self._baseline_cache = {r["vector"].tobytes(): {q: r[q] for q in self._quantities}
-                                for r in self.archive if r["algorithm"] == "random-baseline"}
+                self.archive.append({"algorithm": row["algorithm"], "index": int(row["index"]), "vector": x, **vals})
+        except (TypeError, ValueError, AttributeError):
+            raise SearchError(f"{path} has a malformed row {len(self.archive) + 1}; use another --out") from None
+        self._flushed = len(self.archive)
+        self._caches = {}
+        for r in self.archive:
+            self._caches.setdefault(r["algorithm"], {})[r["vector"].tobytes()] = {q: r[q] for q in self._quantities}
 
     # ---- algorithms ------------------------------------------------------------------------
     def _pymoo_algorithm(self):
@@ -281,8 +311,7 @@ class SearchRun:
         return curve
 
     def _run_random(self, bar, seed: int) -> list[tuple[int, int, float]]:
-        budget = self.cfg.pop_size * self.cfg.generations
-        X = sample_archs(self.space, budget, seed, self.resolutions)
+        X = sample_archs(self.space, self._budget(), seed, self.resolutions)
         curve = []
         for g in range(self.cfg.generations):
             self.problem.quantities(X[g * self.cfg.pop_size : (g + 1) * self.cfg.pop_size])
@@ -325,8 +354,8 @@ class SearchRun:
             curve.append(self._generation_done(rnd + 1, bar))
             if rnd == cfg.generations - 1:
                 break
-            seen = np.stack([r["vector"] for r in self.archive if r["algorithm"] == self._algo_label])
-            top1 = np.array([r["top1"] for r in self.archive if r["algorithm"] == self._algo_label])
+            mine = [r for r in self.archive if r["algorithm"] == self._algo_label and r["vector"].tobytes() in self.problem.seen]
+            seen, top1 = np.stack([r["vector"] for r in mine]), np.array([r["top1"] for r in mine])
             pred = AccuracyPredictor(self.space, seed=cfg.seed).fit(seen, top1)
             objs = [Objective(o.name, pred.top1_vectors, o.sign) if o.name == "top1" else o for o in self.objectives]
             inner = ArchProblem(self.space, objs, self.constraints, self.problem.extra, allowed_resolutions=self.resolutions)
@@ -350,15 +379,40 @@ class SearchRun:
         return curve
 
     def _generation_done(self, gen: int, bar) -> tuple[int, int, float]:
-        rows = [r for r in self.archive if r["algorithm"] == self._algo_label]
+        # only what this run has reached so far: on resume, rows replayed from the archive count
+        # when the replay reaches them, so each generation reads as in an uninterrupted run
+        seen = self.problem.seen
+        rows = [r for r in self.archive if r["algorithm"] == self._algo_label and r["vector"].tobytes() in seen]
         hv = self.hypervolume(rows)
-        self._write_archive()
+        self._flush_archive()
         bar.update(1)
         bar.set_postfix(evals=len(rows), hv=f"{hv:.4f}")
         return gen, len(rows), hv
 
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Run (or resume) the search and the baseline; one process at a time per run directory."""
+        created = not self.out.exists()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SearchError(f"cannot create run directory {self.out}: {exc.strerror or exc}") from None
+        try:
+            with exclusive(self.out, "search run"):
+                self._check_out()
+                if self.resume:
+                    self._load_archive()
+                return self._run()
+        except BaseException:
+            if created and all(p.name == ".lock" for p in self.out.iterdir()):  # a failed start leaves no empty run
+                shutil.rmtree(self.out, ignore_errors=True)
+            raise
+
+    def _budget(self) -> int:
+        """Evaluations of a random run: the main budget, capped at the number of distinct archs."""
+        return min(self.cfg.pop_size * self.cfg.generations, self.space.n_archs(self.resolutions))
+
+    def _run(self) -> dict[str, Any]:
         cfg = self.cfg
         t0 = time.perf_counter()
         with atomic_path(self.out / "config.yaml") as tmp:
@@ -369,9 +423,8 @@ class SearchRun:
             runs.append(("random-baseline", cfg.seed + 1))
         curves: dict[str, list] = {}
         for label, seed in runs:
-            self._algo_label = label
-            if label == "random-baseline":  # its own cache: the budget must not be shared with the main run
-                self.problem.cache = dict(getattr(self, "_baseline_cache", {}))
+            self._algo_label = label  # each run has its own cache: the budget must not be shared
+            self.problem.cache, self.problem.seen = dict(self._caches.get(label, {})), set()
             with tqdm(total=cfg.generations, desc=label, file=sys.stderr, disable=not self.progress, dynamic_ncols=True) as bar:
                 if label in ("random", "random-baseline"):
                     curves[label] = self._run_random(bar, seed)
@@ -387,7 +440,6 @@ class SearchRun:
         main_rows = [r for r in self.archive if r["algorithm"] == self.cfg.algorithm]
         front = [main_rows[i] for i in self.front_indices(main_rows)]
         if not front and main_rows:
-            self._write_archive()
             closest = min(main_rows, key=lambda r: sum(max(0.0, float(c.violation(np.array([r[c.name]]))[0])) for c in self.constraints))
             raise SearchError(f"no evaluated arch satisfies all of {', '.join(map(str, self.constraints))} together; they may "
                               f"contradict each other (closest: {', '.join(f'{c.name} {closest[c.name]:.4g}' for c in self.constraints)})")

@@ -132,8 +132,12 @@ class Supernet(nn.Module):
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> "Supernet":
         """A supernet from a checkpoint already read by :func:`read_checkpoint` (no second read)."""
-        net = cls(space_from_checkpoint(ckpt), ckpt["num_classes"])
-        net.load_state_dict(ckpt["state_dict"])
+        try:
+            net = cls(space_from_checkpoint(ckpt), int(ckpt["num_classes"]))
+            net.load_state_dict(ckpt["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # shapes or keys that do not fit the space
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"checkpoint weights do not fit space '{ckpt.get('space')}': {detail}") from None
         return net
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..checks import check_fields, ranged
 from ..errors import EdgeNASError
 from ..space import SearchSpace, get_space
 
@@ -21,13 +22,14 @@ class Phase:
     """One progressive-shrinking phase: which choices are elastic, for how long, at what LR."""
 
     name: str
-    epochs: int
-    lr: float
+    epochs: int = ranged(MISSING, 0, 100_000)
+    lr: float = ranged(MISSING, 0.0, 10.0, integer=False)
     ks: Choice = "all"
     e: Choice = "all"
     d: Choice = "all"
 
     def choices(self, space: SearchSpace) -> dict[str, tuple]:
+        check_fields(self, f"training phase '{self.name}'")
         out = {}
         for key, all_ in (("ks", space.ks_choices), ("e", space.e_choices), ("d", space.d_choices)):
             value = getattr(self, key)
@@ -62,31 +64,34 @@ class TrainConfig:
     space: str
     data: str = "digits"
     val_data: str | None = None
-    val_fraction: float = 0.1
-    val_per_class: int | None = None
+    val_fraction: float = ranged(0.1, 0.0, 0.9, integer=False)
+    val_per_class: int | None = ranged(None, 1, 10_000_000)
     split: str = "random"
-    limit: int | None = None
-    seed: int = 0
-    batch_size: int = 128
-    momentum: float = 0.9
-    weight_decay: float = 3e-5
-    label_smoothing: float = 0.1
-    random_subnets: int = 2
-    kd_weight: float = 1.0
-    kd_temperature: float = 1.0
+    limit: int | None = ranged(None, 1, 1_000_000_000)
+    seed: int = ranged(0, 0, 2**63 - 1)
+    batch_size: int = ranged(128, 1, 65_536)
+    momentum: float = ranged(0.9, 0.0, 1.0, integer=False)
+    weight_decay: float = ranged(3e-5, 0.0, 1.0, integer=False)
+    label_smoothing: float = ranged(0.1, 0.0, 1.0, integer=False)
+    random_subnets: int = ranged(2, 0, 64)
+    kd_weight: float = ranged(1.0, 0.0, 100.0, integer=False)
+    kd_temperature: float = ranged(1.0, 0.01, 100.0, integer=False)
     teacher: str | None = None
     resolutions: list[int] | None = None
-    translate: float = 0.125
-    bn_calib_images: int = 1000
+    translate: float = ranged(0.125, 0.0, 0.5, integer=False)
+    bn_calib_images: int = ranged(1000, 1, 10_000_000)
     device: str = "auto"
     bf16: bool | None = None  # None: on for CUDA
     channels_last: bool | None = None
     compile: bool = False
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
-    epoch_scale: float = 1.0
+    epoch_scale: float = ranged(1.0, 0.001, 1000.0, integer=False)
     phases: list[Phase] = field(default_factory=list)
 
     def resolve(self) -> "TrainConfig":
+        check_fields(self, "training config")
+        if self.split not in ("random", "last"):
+            raise EdgeNASError(f"training config: 'split' must be 'random' or 'last', got {self.split!r}")
         space = get_space(self.space)
         res = self.resolutions or list(space.resolutions)
         bad = [r for r in res if r not in space.resolutions]
@@ -95,8 +100,6 @@ class TrainConfig:
         phases = self.phases or default_phases(space, self.epoch_scale)
         for p in phases:
             p.choices(space)
-        if self.batch_size < 1 or self.random_subnets < 0:
-            raise EdgeNASError("batch_size must be >= 1 and random_subnets >= 0")
         return replace(self, resolutions=sorted(res), phases=phases)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,8 +120,11 @@ class TrainConfig:
         if unknown:
             raise EdgeNASError(f"unknown training config key(s) {unknown}; known: {sorted(known)}")
         data = dict(data)
+        phases = data.get("phases") or []
+        if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
+            raise EdgeNASError("training config: 'phases' must be a list of mappings (name, epochs, lr, ks, e, d)")
         try:
-            data["phases"] = [Phase(**p) for p in data.get("phases") or []]
+            data["phases"] = [Phase(**p) for p in phases]
         except TypeError as exc:
             raise EdgeNASError(f"bad phase in training config: {exc}") from None
         return cls(**data)

@@ -16,6 +16,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from ..data import Loader, augment, load_data
 from ..errors import CheckpointError, EdgeNASError
+from ..io import atomic_path, exclusive
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
 from .config import TrainConfig
@@ -62,11 +64,13 @@ class Trainer:
 
         self.ckpt_path = self.out / "latest.pt"
         if resume and not self.ckpt_path.is_file():
-            raise CheckpointError(f"--resume: no checkpoint {self.ckpt_path} to resume from")
-        if not resume and self.ckpt_path.exists():
-            raise EdgeNASError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
-        if self.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
+            if not (self.out / "config.yaml").is_file():
+                raise CheckpointError(f"--resume: {self.out} holds no run to resume")
+            resume = False  # killed before its first checkpoint: start it over, nothing is lost
+            if self.progress and self.rank == 0:
+                print(f"edgenas: {self.out} has no checkpoint yet; starting the run from the beginning", file=sys.stderr)
+        self.resume = resume
+        self._check_out()
 
         self.space = get_space(cfg.space)
         self.data = load_data(cfg.data, val_spec=cfg.val_data, val_fraction=cfg.val_fraction, val_per_class=cfg.val_per_class,
@@ -91,6 +95,7 @@ class Trainer:
             self.teacher = t.extract(self.space.max_arch()).eval().to(self.device)
 
         self.state = {"phase": 0, "epoch": 0, "step": 0, "best_top1": -1.0}
+        self.history: list[dict[str, Any]] = []  # one metrics row per finished epoch, stored in every checkpoint
         self._resume_opt = None
         if resume:
             ckpt = read_checkpoint(self.ckpt_path, self.space, map_location=str(self.device))
@@ -100,8 +105,13 @@ class Trainer:
             torch.set_rng_state(ckpt["torch_rng"].cpu())
             if self.device.type == "cuda" and ckpt.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), self.device)
-        if self.rank == 0:
-            cfg.dump(self.out / "config.yaml")
+            self.history = list(ckpt.get("history") or [])
+
+    def _check_out(self) -> None:
+        if self.out.exists() and not self.out.is_dir():
+            raise EdgeNASError(f"--out {self.out} is a file; give a directory")
+        if not self.resume and self.ckpt_path.exists():
+            raise EdgeNASError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
 
     # ---- one step --------------------------------------------------------------------------
     def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> float:
@@ -171,11 +181,36 @@ class Trainer:
 
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Train (or continue) the schedule; returns the last epoch's metrics.
+
+        Only rank 0 writes, under an exclusive lock on the run directory.  ``latest.pt`` is the
+        commit point of an epoch: ``best.pt`` is written before it and the metrics files after
+        it, from the history the checkpoint holds, so a kill anywhere leaves files that
+        ``--resume`` brings to exactly what an uninterrupted run writes.
+        """
+        if self.rank != 0:
+            return self._train()
+        created = not self.out.exists()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EdgeNASError(f"cannot create run directory {self.out}: {exc.strerror or exc}") from None
+        try:
+            with exclusive(self.out, "training run"):
+                self._check_out()
+                self.cfg.dump(self.out / "config.yaml")
+                self._write_metrics(self.history)
+                return self._train()
+        except BaseException:
+            if created and all(p.name in (".lock", "config.yaml") for p in self.out.iterdir()) and not self.history:
+                shutil.rmtree(self.out, ignore_errors=True)  # a failed start leaves no half-made run
+            raise
+
+    def _train(self) -> dict[str, Any]:
         cfg, phases = self.cfg, self.cfg.phases
         steps_per_epoch = len(self.loader)
         total_epochs = sum(p.epochs for p in phases)
-        self._trim_metrics()
-        last: dict[str, Any] = {}
+        last: dict[str, Any] = dict(self.history[-1]) if self.history else {}
         for pi in range(self.state["phase"], len(phases)):
             phase = phases[pi]
             start_epoch = self.state["epoch"] if pi == self.state["phase"] else 0
@@ -218,8 +253,10 @@ class Trainer:
                     best = last["top1_max"] > self.state["best_top1"]
                     if best:
                         self.state["best_top1"] = last["top1_max"]
+                    self.history.append(last)
                     self._save(opt, last, best)
-                    self._log(last)
+                    self._write_metrics(self.history)
+                    self._report(last)
                 if self.world > 1:
                     dist.barrier()
         return last
@@ -238,36 +275,22 @@ class Trainer:
     def _save(self, opt, metrics: dict[str, Any], best: bool) -> None:
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         extra = dict(self.state, optimizer=opt.state_dict(), scaler=None, torch_rng=torch.get_rng_state(), cuda_rng=cuda_rng,
-                     config=self.cfg.to_dict(), metrics=metrics, data=self.data.info)
-        self.net.save(self.ckpt_path, **extra)
-        if best:
+                     config=self.cfg.to_dict(), metrics=metrics, history=self.history, data=self.data.info)
+        if best:  # before latest.pt: a kill in between replays this epoch and writes best.pt again, identically
             self.net.save(self.out / "best.pt", **extra)
+        self.net.save(self.ckpt_path, **extra)
 
-    def _metrics_rows(self) -> list[dict[str, Any]]:
-        path = self.out / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-    def _trim_metrics(self) -> None:
-        """Keep only the epochs the checkpoint holds (a crash may fall between log and save)."""
-        if self.rank != 0:
-            return
-        done = (self.state["phase"], self.state["epoch"])
-        rows = [r for r in self._metrics_rows() if (r["phase_index"], r["epoch"]) <= done]
-        self._write_metrics(rows)
-
-    def _log(self, row: dict[str, Any]) -> None:
-        self._write_metrics(self._metrics_rows() + [row])
+    def _report(self, row: dict[str, Any]) -> None:
         if self.progress:
             print(f"[{row['phase']} {row['epoch']}] loss {row['loss']:.3f}  top1 max {row['top1_max']:.3f} "
                   f"min {row['top1_min']:.3f}  {row['images_per_s']:.0f} images/s", file=sys.stderr)
 
     def _write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        from ..io import atomic_path
-
+        """metrics.jsonl / .csv from the history: derived files, rewritten whole (a few hundred rows at most)."""
         with atomic_path(self.out / "metrics.jsonl") as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        if rows:
-            with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
+        with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
+            if rows:
                 w = csv.DictWriter(f, fieldnames=list(rows[0]))
                 w.writeheader()
                 w.writerows(rows)
