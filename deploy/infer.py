@@ -96,13 +96,31 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    clf = Classifier(args.model, args.threads)
+    if args.top < 1 or not 1 <= args.threads <= 1024:
+        ap.error("--top must be >= 1 and --threads from 1 to 1024")
+    if not Path(args.model).is_file():
+        ap.error(f"model not found: {args.model}")
+    try:
+        clf = Classifier(args.model, args.threads)
+    except (ValueError, TypeError, KeyError) as exc:
+        return _fail(f"{args.model} has malformed edgenas metadata ({exc})")
+    except Exception as exc:  # ONNX Runtime raises its own types for files that are not models
+        return _fail(f"cannot load model {args.model}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}")
     for path in args.images:
-        probs = clf(load_image(path))
+        try:
+            img = load_image(path)
+        except Exception as exc:  # a missing file, or one Pillow / numpy cannot read as an image
+            return _fail(f"cannot read image {path}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}")
+        probs = clf(img)
         top = np.argsort(-probs)[: args.top]
         names = [clf.classes[i] if i < len(clf.classes) else str(i) for i in top]
         print(path + ": " + ", ".join(f"{n} {probs[i]:.3f}" for n, i in zip(names, top)))
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"infer.py: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from . import __version__
+from .checks import Range
 from .errors import EdgeNASError
 
 __all__ = ["main"]
@@ -85,7 +86,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     space, arch, checkpoint, table = _export_target(args)
     tables = {"fp32": table, "int8": args.int8_table} if args.check else {}
-    backend = get_backend(args.device, args.threads, args.runner, args.provider) if args.check else None
+    backend = get_backend(args.device, args.threads, args.runner, args.provider, args.runner_timeout) if args.check else None
     r = export_subnet(space, arch, args.out, checkpoint=checkpoint, data=args.data, num_classes=args.num_classes, seed=args.seed,
                       simplify=args.simplify, int8=args.int8, calib_images=args.calib_images, ort_format=args.ort,
                       mobile=args.mobile_report, check_tables=tables, backend=backend)
@@ -115,7 +116,7 @@ def cmd_deploy_check(args: argparse.Namespace) -> int:
     from .latency.backends import get_backend
     from .latency.table import LatencyTable
 
-    backend = get_backend(args.device, args.threads, args.runner, args.provider)
+    backend = get_backend(args.device, args.threads, args.runner, args.provider, args.runner_timeout)
     c = deploy_check(args.model, LatencyTable.load(args.table), backend, args.data)
     _emit(args, c, [_check_line(c)])
     return 0
@@ -131,7 +132,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from .space import get_space
 
     space = get_space(args.space)
-    backend = get_backend(args.device, args.threads, args.runner, args.provider)
+    backend = get_backend(args.device, args.threads, args.runner, args.provider, args.runner_timeout)
     table, seconds = profile(space, args.resolution or space.resolutions, backend, args.out, num_classes=args.num_classes,
                              precision=args.precision, protocol=_protocol(args), calibrate=args.calibrate, seed=args.seed)
     cal = table.calibration or {}
@@ -166,8 +167,11 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     table = LatencyTable.load(args.table)
     meta = table.meta
     device = "remote" if meta["device"].get("device") == "remote" else meta["provider"]
-    runner = args.runner or meta["device"].get("runner") if device == "remote" else None
-    backend = get_backend(device, meta["threads"], runner, meta["provider"])
+    if device == "remote" and not args.runner:  # a table records its runner as text; it never chooses what runs
+        raise EdgeNASError(f"{args.table} was measured on a remote device (runner recorded: {str(meta['device'].get('runner'))!r}); "
+                           "give --runner 'COMMAND' to reach it")
+    backend = get_backend(device, meta["threads"], args.runner if device == "remote" else None, meta["provider"],
+                          args.runner_timeout)
     here = backend.info()["cpu_model"]
     if here != meta["cpu_model"]:
         print(f"edgenas: warning: table measured on '{meta['cpu_model']}', validating on '{here}'", file=sys.stderr)
@@ -296,17 +300,31 @@ def cmd_predictor(args: argparse.Namespace) -> int:
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from .quickstart import quickstart, report
+    from .search import parse_limit
 
-    result = quickstart(args.out, epoch_scale=args.epoch_scale, max_latency=args.max_latency, seed=args.seed)
+    budget = parse_limit(args.max_latency, "latency") if args.max_latency is not None else None
+    result = quickstart(args.out, epoch_scale=args.epoch_scale, max_latency=budget, seed=args.seed)
     _emit(args, result, [report(result)])
     return 0
 
 
+SEED = Range(0, 2**31 - 1).arg("--seed")
+CLASSES = Range(1, 100_000).arg("--num-classes")
+IMAGES = Range(1, 10_000_000).arg("--calib-images")
+THREADS = Range(1, 1024).arg("--threads")
+
+
+def _timeout_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runner-timeout", type=Range(1, 86_400, integer=False).arg("--runner-timeout"), default=600.0,
+                   help="seconds one runner call may take before it and its children are stopped (default 600)")
+
+
 def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), another ORT provider, or remote")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=THREADS, default=1)
     p.add_argument("--runner", help="with --device remote: command that runs deploy/agent.py on the device")
     p.add_argument("--provider", default="cpu", help="with --device remote: provider on the device")
+    _timeout_arg(p)
 
 
 ARCH_HELP = "inline JSON {\"ks\":[...],\"e\":[...],\"d\":[...],\"r\":R}, @file.json, max, min or random:SEED"
@@ -327,14 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("quickstart", cmd_quickstart, "the whole pipeline on the offline default (tiny space, digits, this CPU)")
     p.add_argument("--out", default="edgenas-quickstart", help="working directory (re-running skips finished steps)")
-    p.add_argument("--max-latency", type=float, help="latency budget in ms for the pick (default: the front's median)")
-    p.add_argument("--epoch-scale", type=float, default=2.5, help="scale the training schedule")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-latency", help="latency budget for the pick, e.g. 0.05ms or 50us (default: the front's median)")
+    p.add_argument("--epoch-scale", type=Range(0.001, 1000, integer=False).arg("--epoch-scale"), default=2.5,
+                   help="scale the training schedule")
+    p.add_argument("--seed", type=SEED, default=0)
 
     p = add("stats", cmd_stats, "parameters and MACs of a subnet")
     p.add_argument("--space", required=True)
     p.add_argument("--arch", required=True, help=ARCH_HELP)
-    p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
+    p.add_argument("--num-classes", type=CLASSES, help="classifier size (default: the space's)")
 
     p = add("export", cmd_export, "extract a subnet, export it to ONNX and check ORT against PyTorch")
     p.add_argument("--space")
@@ -345,11 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(name, help="with --from: budget for the pick")
     p.add_argument("--checkpoint", help="supernet checkpoint (default: seeded random weights)")
     p.add_argument("--data", help="evaluation/calibration data (default: the checkpoint's training data)")
-    p.add_argument("--num-classes", type=int, help="classifier size without a checkpoint (default: the space's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights without a checkpoint")
+    p.add_argument("--num-classes", type=CLASSES, help="classifier size without a checkpoint (default: the space's)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random weights without a checkpoint")
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity re-checked)")
     p.add_argument("--int8", action="store_true", help="also write MODEL.int8.onnx (static QDQ, calibrated on training images)")
-    p.add_argument("--calib-images", type=int, default=256, help="training images for int8 calibration")
+    p.add_argument("--calib-images", type=IMAGES, default=256, help="training images for int8 calibration")
     p.add_argument("--ort", action="store_true", help="also convert to ORT format for ONNX Runtime Mobile")
     p.add_argument("--mobile-report", action="store_true", help="report which ops NNAPI / CoreML would take")
     p.add_argument("--check", action="store_true", help="measure the exported model(s) on the device (deploy check)")
@@ -366,17 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("profile", cmd_profile, "measure every block of a space on a device and write a latency table")
     p.add_argument("--device", required=True, help="cpu, another ONNX Runtime provider (cuda, xnnpack, ...) or remote")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--threads", type=THREADS, default=1, help="intra-op threads (default 1)")
     p.add_argument("--runner", help="with --device remote: command that runs deploy/agent.py on the device")
     p.add_argument("--provider", default="cpu", help="with --device remote: the provider to use there (default cpu)")
+    _timeout_arg(p)
     p.add_argument("--space", required=True)
-    p.add_argument("--resolution", type=int, nargs="+", help="input resolutions (default: all of the space)")
+    p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="input resolutions (default: all of the space)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
-    p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
-    p.add_argument("--calibrate", type=int, default=30, help="whole networks measured end to end to calibrate (0: none)")
-    p.add_argument("--seed", type=int, default=0)
-    for name, help in (("--warmup", "warm-up runs"), ("--rounds", "interleaved rounds"), ("--runs", "timed runs per round")):
-        p.add_argument(name, type=int, help=f"{help} (protocol default if omitted)")
+    p.add_argument("--num-classes", type=CLASSES, help="classifier size (default: the space's)")
+    p.add_argument("--calibrate", type=Range(0, 10_000).arg("--calibrate"), default=30,
+                   help="whole networks measured end to end to calibrate (0: none)")
+    p.add_argument("--seed", type=SEED, default=0)
+    for name, lo, help in (("--warmup", 0, "warm-up runs"), ("--rounds", 1, "interleaved rounds"), ("--runs", 1, "timed runs per round")):
+        p.add_argument(name, type=Range(lo, 100_000).arg(name), help=f"{help} (protocol default if omitted)")
     p.add_argument("--out", required=True, help="table path (.json); an unfinished one is resumed")
 
     p = add("latency", cmd_latency, "predicted latency of a subnet from a table (or: latency validate ...)")
@@ -386,9 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("latency-validate", cmd_latency_validate, "measure random subnets end to end and compare with a table")
     p.add_argument("--table", required=True)
-    p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--seed", type=int, default=12345)
-    p.add_argument("--runner", help="remote tables: override the runner command stored in the table")
+    p.add_argument("--samples", type=Range(1, 10_000).arg("--samples"), default=100, help="random subnets to measure")
+    p.add_argument("--seed", type=SEED, default=12345)
+    p.add_argument("--runner", help="remote tables: the command that runs deploy/agent.py on the device (required)")
+    _timeout_arg(p)
     p.add_argument("--no-noise-floor", action="store_true", help="measure once (skip the repeat pass)")
     p.add_argument("--out", help="report prefix (default: TABLE.validation -> .json and .png)")
     p = add("train", cmd_train, "train a supernet with progressive shrinking (same command under torchrun for multi-GPU)")
@@ -416,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--arch", required=True, help=ARCH_HELP)
     p.add_argument("--data", required=True, help="training data (its held-out split is used) or other labelled data")
-    p.add_argument("--calib-images", type=int, default=1000)
+    p.add_argument("--calib-images", type=IMAGES, default=1000)
     p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
     p.add_argument("--device", default="cpu")
     p = add("search", cmd_search, "multi-objective search (NSGA-II by default) over a space")
@@ -451,11 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", required=True)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", help="the data the checkpoint was trained on (default: as recorded in it)")
-    p.add_argument("--samples", type=int, default=300)
-    p.add_argument("--holdout", type=float, default=0.2)
-    p.add_argument("--resolution", type=int, nargs="+", help="sample archs at these resolutions only")
-    p.add_argument("--calib-images", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=Range(10, 100_000).arg("--samples"), default=300, help="archs evaluated with the supernet")
+    p.add_argument("--holdout", type=Range(0.05, 0.9, integer=False).arg("--holdout"), default=0.2)
+    p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="sample archs at these resolutions only")
+    p.add_argument("--calib-images", type=IMAGES, default=500)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="predictor file (.json)")
     return parser
@@ -467,8 +489,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:2] in (["latency", "validate"], ["deploy", "check"]):  # two-word commands
         argv = [f"{argv[0]}-{argv[1]}", *argv[2:]]
     args = parser.parse_args(argv)
-    if getattr(args, "num_classes", None) is not None and args.num_classes < 1:
-        parser.error("--num-classes must be a positive integer")
     try:
         return args.func(args)
     except EdgeNASError as exc:

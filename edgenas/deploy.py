@@ -7,10 +7,12 @@ preprocess exactly as training did, with nothing else shipped beside the model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,8 @@ def to_ort_format(onnx_path: str | os.PathLike) -> dict[str, str]:
         level = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)
         try:
-            convert_onnx_models_to_ort(work, Path(tmp) / "out", optimization_styles=[OptimizationStyle.Fixed])
+            with contextlib.redirect_stdout(sys.stderr):  # its progress lines must not precede --json's object
+                convert_onnx_models_to_ort(work, Path(tmp) / "out", optimization_styles=[OptimizationStyle.Fixed])
         except Exception as exc:
             raise ExportError(f"ORT format conversion failed: {str(exc).splitlines()[0][:200]}") from None
         finally:

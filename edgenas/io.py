@@ -111,6 +111,8 @@ def read_yaml(path: str | os.PathLike, what: str = "config") -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as exc:
         raise EdgeNASError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise EdgeNASError(f"{what} {path} is not a text file") from None
     except yaml.YAMLError as exc:
         raise EdgeNASError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -50,7 +51,7 @@ def conv_out(res: int, stride: int) -> int:
 
 def _number(value: Any) -> int | float:
     """Normalise 3.0 -> 3 so JSON round-trips and hashing do not depend on int/float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
         raise TypeError(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -101,7 +102,7 @@ class Arch:
             r = r[0]
         if r is None:
             raise ArchError("arch is missing 'r' (input resolution)")
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or float(r) != int(r):
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or float(r) != int(r) or r <= 0:
             raise ArchError(f"arch 'r' must be an integer resolution, got {r!r}")
         for key in ("ks", "d"):
             if any(not float(v).is_integer() for v in fields[key]):
@@ -283,7 +284,7 @@ class SearchSpace:
             return self.min_arch()
         if text.startswith("random:"):
             seed = text.split(":", 1)[1]
-            if not seed.isdigit():
+            if not (seed.isascii() and seed.isdigit() and int(seed) < 2**63):
                 raise ArchError(f"--arch random:SEED needs a non-negative integer seed, got {seed!r}")
             return self.sample(np.random.default_rng(int(seed)))
         if text.startswith("@"):
@@ -292,6 +293,8 @@ class SearchSpace:
                 text = path.read_text()
             except OSError as exc:
                 raise ArchError(f"cannot read arch file {path}: {exc.strerror or exc}") from None
+            except UnicodeDecodeError:
+                raise ArchError(f"arch file {path} is not text (expected OFA JSON)") from None
             source = str(path)
         else:
             source = "--arch"

@@ -112,7 +112,7 @@ def test_deploy_check_through_a_local_runner(exported, tables):
 def test_deploy_bad_input(exported, tables, tmp_path):
     with pytest.raises(LatencyError, match="is a int8 model but the table holds fp32"):
         deploy_check(exported["int8_path"], LatencyTable.load(tables["fp32"]), LocalBackend())
-    with pytest.raises(LatencyError, match="runner command not found"):
+    with pytest.raises(LatencyError, match="cannot start runner command"):
         deploy_check(exported["path"], LatencyTable.load(tables["fp32"]), RemoteBackend("/nonexistent/adb shell"))
     plain = tmp_path / "plain.onnx"
     m = onnx.load(exported["path"])

@@ -159,7 +159,7 @@ def test_agent_imports_only_numpy_onnxruntime_and_stdlib():
     [
         (f"{sys.executable} -c \"print('hello')\"", "returned no agent response"),
         (f"{sys.executable} -c \"import sys; sys.exit(3)\"", r"no agent response \(exit 3\)"),
-        ("/nonexistent/ssh board", "runner command not found"),
+        ("/nonexistent/ssh board", "cannot start runner command"),
         (f"{sys.executable} -c \"print('{{\\\"ok\\\": false, \\\"error\\\": \\\"boom\\\"}}')\"", "device agent failed: boom"),
     ],
 )
@@ -206,3 +206,20 @@ def test_cli_profile_latency_and_validate(tmp_path, capsys):
     assert "measured for space 'tiny'" in capsys.readouterr().err
     assert main(["latency", "--table", str(tmp_path / "none.json"), "--space", "tiny", "--arch", "min"]) == 2
     assert "latency table not found" in capsys.readouterr().err
+
+
+def test_one_writer_per_table_and_stale_temporaries_go(tmp_path):
+    from edgenas.errors import EdgeNASError
+    from edgenas.io import exclusive
+
+    out = tmp_path / "t.json"
+    with exclusive(out, "latency table"):
+        with pytest.raises(EdgeNASError, match="another edgenas process is writing latency table"):
+            profile("tiny", [16], LocalBackend(), out, protocol=FAST, calibrate=0, progress=False)
+    (tmp_path / ".t.json.abc123.tmp").write_text("left by a kill")
+    (tmp_path / ".other.json.x.tmp").write_text("another output's")
+    backend = CountingBackend(fail_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        profile("tiny", [16], backend, out, protocol=FAST, calibrate=0, progress=False)
+    assert not (tmp_path / ".t.json.abc123.tmp").exists() and (tmp_path / ".other.json.x.tmp").exists()
+    assert len(LatencyTable.read(out).entries) == FAST["chunk"]  # the first chunk survived the kill

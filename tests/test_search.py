@@ -238,3 +238,46 @@ def test_cli_search_and_bad_input(tmp_path, table_path, predictor_path, capsys):
     assert main(["search", "--space", "cifar-mbv3", "--objectives", "top1,macs", "--predictor", str(predictor_path), "--out", str(tmp_path / "z")]) == 2
     assert "fitted for space 'tiny'" in capsys.readouterr().err
     assert "cannot read macs limit" in bad("--objectives", "macs,params", "--max-macs", "lots")
+
+
+@pytest.mark.parametrize("kill_at", [2, 6])  # in the main run; in the random baseline
+def test_resume_reproduces_every_artifact(tmp_path, table_path, predictor_path, monkeypatch, kill_at):
+    cfg = lambda: config(table_path, predictor_path, generations=4)  # noqa: E731
+    SearchRun(cfg(), tmp_path / "full", progress=False).run()
+    real, calls = SearchRun._flush_archive, {"n": 0}
+
+    def dies(self):
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            with open(self.out / "archive.csv", "a") as f:
+                f.write("nsga2,999,0.5")  # a row cut short by the kill
+            raise KeyboardInterrupt
+        real(self)
+
+    monkeypatch.setattr(SearchRun, "_flush_archive", dies)
+    with pytest.raises(KeyboardInterrupt):
+        SearchRun(cfg(), tmp_path / "cut", progress=False).run()
+    monkeypatch.undo()
+    SearchRun(cfg(), tmp_path / "cut", resume=True, progress=False).run()
+    for name in ("archive.csv", "hypervolume.csv", "front.json"):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text(), name
+
+
+def test_one_writer_per_run_directory(tmp_path, table_path, predictor_path):
+    from edgenas.errors import EdgeNASError
+    from edgenas.io import exclusive
+
+    (tmp_path / "run").mkdir()
+    with exclusive(tmp_path / "run", "search run"):
+        with pytest.raises(EdgeNASError, match="another edgenas process is writing search run"):
+            SearchRun(config(table_path, predictor_path), tmp_path / "run", progress=False).run()
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_random_budget_is_capped_at_the_space_size():
+    n = SP.n_archs([16])
+    assert n == 8000
+    X = sample_archs(SP, n, seed=0, resolutions=[16])
+    assert len({x.tobytes() for x in X}) == n
+    with pytest.raises(SearchError, match="holds only 8,000 distinct archs"):
+        sample_archs(SP, n + 1, seed=0, resolutions=[16])

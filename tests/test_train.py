@@ -170,3 +170,69 @@ def test_bf16_and_channels_last_paths_train(tmp_path):
     assert t.bf16 and t.channels_last
     summary = t.run()
     assert summary["phase"] == "expand" and np.isfinite(summary["loss"]) and summary["images_per_s"] > 0
+
+
+TIMING = ("images_per_s", "train_seconds", "eval_seconds")
+
+
+def artifacts(run) -> dict:
+    """What a run leaves, less wall-clock figures: must not depend on where it was killed."""
+    out = {}
+    for name in ("latest.pt", "best.pt"):
+        ck = torch.load(run / name, weights_only=True)
+        out[name] = ({k: v.tolist() for k, v in ck["state_dict"].items()},
+                     {k: ck[k] for k in ("phase", "epoch", "step", "best_top1")},
+                     [{k: v for k, v in r.items() if k not in TIMING} for r in ck["history"]])
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    out["metrics.jsonl"] = [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+    header, *lines = (run / "metrics.csv").read_text().splitlines()
+    cols = header.split(",")
+    out["metrics.csv"] = [[v for c, v in zip(cols, ln.split(",")) if c not in TIMING] for ln in lines]
+    return out
+
+
+@pytest.mark.parametrize("where", ["after best.pt", "after latest.pt", "before the first checkpoint"])
+def test_a_kill_at_any_write_resumes_to_identical_files(tmp_path, monkeypatch, where):
+    """A kill between best.pt and latest.pt, or between latest.pt and the metrics, loses nothing."""
+    phases = PHASES[:2]
+    cfg = lambda: tiny_config(phases=phases, limit=640)  # noqa: E731
+    Trainer(cfg(), tmp_path / "full", progress=False).run()
+    real_save, real_metrics = Supernet.save, Trainer._write_metrics
+    calls = {"save": 0, "metrics": 0}
+
+    def save(self, path, **extra):
+        real_save(self, path, **extra)
+        calls["save"] += 1
+        if where == "after best.pt" and path.name == "best.pt" and extra["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    def metrics(self, rows):
+        calls["metrics"] += 1
+        if where == "after latest.pt" and len(rows) == 2:
+            raise KeyboardInterrupt
+        if where == "before the first checkpoint" and calls["metrics"] == 1:
+            raise KeyboardInterrupt
+        real_metrics(self, rows)
+
+    monkeypatch.setattr(Supernet, "save", save)
+    monkeypatch.setattr(Trainer, "_write_metrics", metrics)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg(), tmp_path / "cut", progress=False).run()
+    monkeypatch.undo()
+    assert (tmp_path / "cut" / "config.yaml").is_file()
+    Trainer(cfg(), tmp_path / "cut", resume=True, progress=False).run()
+    assert artifacts(tmp_path / "cut") == artifacts(tmp_path / "full")
+
+
+def test_second_writer_is_refused(tmp_path):
+    from edgenas.io import exclusive
+
+    (tmp_path / "run").mkdir()
+    with exclusive(tmp_path / "run", "training run"):
+        with pytest.raises(EdgeNASError, match="another edgenas process is writing training run"):
+            Trainer(tiny_config(phases=PHASES[:1], limit=128), tmp_path / "run", progress=False).run()
+    (tmp_path / "run" / ".x.tmp").write_text("left by a kill")
+    summary = Trainer(tiny_config(phases=PHASES[:1], limit=128), tmp_path / "run", progress=False).run()
+    assert summary["epoch"] == 2 and not (tmp_path / "run" / ".x.tmp").exists()
+    resumed = Trainer(tiny_config(phases=PHASES[:1], limit=128), tmp_path / "run", resume=True, progress=False).run()
+    assert resumed["top1_max"] == summary["top1_max"]  # a finished run reports its last epoch, not nan

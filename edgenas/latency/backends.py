@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import os
 import shlex
+import signal
 import subprocess
 from typing import Any, Protocol
 
@@ -56,38 +59,68 @@ class LocalBackend:
             raise LatencyError(f"{self.provider} could not run the model(s): {detail}") from None
 
 
+def _printable(text: str, limit: int = 200) -> str:
+    """What a device printed, safe to echo: control bytes replaced, length bounded."""
+    text = "".join(c if c.isprintable() else "?" for c in text.strip())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _measurement(stats: Any) -> bool:
+    """A plausible measurement: a mapping whose times are finite, positive numbers."""
+    if not isinstance(stats, dict):
+        return False
+    times = [v for k, v in stats.items() if k.endswith("_ms")]
+    return "median_ms" in stats and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in times)
+
+
 class RemoteBackend:
     """A device reached by a command that runs ``deploy/agent.py`` there (ssh, adb shell, ...).
 
-    Each call starts the command, writes one JSON request on its stdin and reads one JSON
-    response from its stdout.
+    Each call starts the command in its own process group, writes one JSON request on its stdin
+    and reads one JSON response from its stdout.  The command comes from the command line only,
+    never from a file edgenas reads.  Nothing it answers is trusted: every reply is checked for
+    shape and for finite, positive times; on a timeout the whole process group is killed.
     """
 
     def __init__(self, runner: str, provider: str = "cpu", threads: int = 1, timeout: float = 600.0):
-        if not runner or not shlex.split(runner):
+        if not runner or not runner.strip():
             raise LatencyError("--device remote needs --runner 'COMMAND' (e.g. \"ssh pi@board python3 agent.py\")")
-        self.runner, self.threads, self.timeout = runner, threads, timeout
+        try:
+            self.argv = shlex.split(runner)
+        except ValueError as exc:
+            raise LatencyError(f"cannot parse --runner {runner!r}: {exc}") from None
+        if not (isinstance(timeout, (int, float)) and 0 < timeout <= 86_400):
+            raise LatencyError(f"runner timeout must be from 1 s to 86,400 s, got {timeout!r}")
+        self.runner, self.threads, self.timeout = runner, threads, float(timeout)
         self.provider = "CPUExecutionProvider" if provider.lower() == "cpu" else provider
         self._info: dict[str, Any] | None = None
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            proc = subprocess.run(shlex.split(self.runner), input=json.dumps(request), capture_output=True,
-                                  text=True, timeout=self.timeout)
-        except FileNotFoundError:
-            raise LatencyError(f"runner command not found: {shlex.split(self.runner)[0]!r}") from None
+            proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, errors="replace", start_new_session=True)
+        except OSError as exc:
+            raise LatencyError(f"cannot start runner command {self.argv[0]!r}: {exc.strerror or exc}") from None
+        try:
+            stdout, stderr = proc.communicate(json.dumps(request), timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            raise LatencyError(f"runner '{self.runner}' did not answer within {self.timeout:.0f} s") from None
-        lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
+            _kill_group(proc)
+            raise LatencyError(f"runner '{self.runner}' did not answer within {self.timeout:g} s (--runner-timeout); "
+                               "it and its children were stopped") from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        lines = [ln for ln in stdout.strip().splitlines() if ln.strip()]
         try:
             response = json.loads(lines[-1]) if lines else None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             response = None
-        if not isinstance(response, dict) or "ok" not in response:
-            detail = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1][:200]
-            raise LatencyError(f"runner '{self.runner}' returned no agent response (exit {proc.returncode}): {detail}")
+        if not isinstance(response, dict) or not isinstance(response.get("ok"), bool):
+            detail = (stderr.strip().splitlines() or stdout.strip().splitlines() or ["no output"])[-1]
+            raise LatencyError(f"runner '{self.runner}' returned no agent response (exit {proc.returncode}): {_printable(detail)}")
         if not response["ok"]:
-            raise LatencyError(f"device agent failed: {response.get('error', 'unknown error')}")
+            raise LatencyError(f"device agent failed: {_printable(str(response.get('error', 'unknown error')))}")
         return response
 
     def _request(self, op: str, **extra: Any) -> dict[str, Any]:
@@ -95,7 +128,10 @@ class RemoteBackend:
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
-            self._info = {**self._request("info")["device"], "device": "remote", "runner": self.runner}
+            device = self._request("info").get("device")
+            if not isinstance(device, dict) or not all(isinstance(device.get(k), str) for k in ("cpu_model", "ort_version")):
+                raise LatencyError(f"runner '{self.runner}' answered 'info' without a device description")
+            self._info = {**device, "device": "remote", "runner": self.runner, "provider": self.provider, "threads": self.threads}
         return self._info
 
     def measure(self, models: dict[str, bytes], protocol: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -104,14 +140,24 @@ class RemoteBackend:
         if not isinstance(results, dict) or set(results) != set(models):
             raise LatencyError(f"runner '{self.runner}' answered for other models than were sent")
         for key, stats in results.items():
-            if not isinstance(stats, dict) or not isinstance(stats.get("median_ms"), (int, float)) or stats["median_ms"] < 0:
-                raise LatencyError(f"runner '{self.runner}' returned a malformed measurement for {key!r}")
+            if not _measurement(stats):
+                raise LatencyError(f"runner '{self.runner}' returned a malformed measurement for {key!r} "
+                                   "(times must be finite, positive numbers)")
         return results
 
 
-def get_backend(device: str, threads: int = 1, runner: str | None = None, provider: str = "cpu") -> Backend:
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def get_backend(device: str, threads: int = 1, runner: str | None = None, provider: str = "cpu",
+                timeout: float = 600.0) -> Backend:
     if device == "remote":
-        return RemoteBackend(runner or "", provider, threads)
+        return RemoteBackend(runner or "", provider, threads, timeout)
     if runner:
         raise LatencyError("--runner only goes with --device remote")
     return LocalBackend(device, threads)

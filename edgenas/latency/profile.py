@@ -11,7 +11,8 @@ import datetime
 import os
 import sys
 import time
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..export import OPSET, onnx_bytes
-from ..io import check_writable
+from ..io import check_writable, exclusive
 from ..quantize import quantize_int8
 from ..space import Arch, SearchSpace, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
@@ -58,14 +59,19 @@ def network_model(space: SearchSpace, arch: Arch, num_classes: int | None = None
     return _maybe_int8(onnx_bytes(net, shape), shape, precision, seed)
 
 
-def measure_chunked(backend: Backend, models: dict[str, bytes], protocol: dict[str, Any], desc: str,
-                    on_chunk=None, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Measure in interleaved chunks with a progress bar; ``on_chunk(results)`` after each."""
-    keys, results = list(models), {}
+def measure_chunked(backend: Backend, keys: list[str], model: Callable[[str], bytes], protocol: dict[str, Any], desc: str,
+                    on_chunk: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+                    progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Export and measure chunk by chunk with a progress bar; ``on_chunk(results)`` after each.
+
+    Only one chunk of ONNX models exists at a time (memory stays bounded whatever the table's
+    size), and what a chunk measured is handed on before the next is exported.
+    """
+    results: dict[str, dict[str, Any]] = {}
     chunk = protocol["chunk"]
     with tqdm(total=len(keys), desc=desc, unit="model", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, len(keys), chunk):
-            part = {k: models[k] for k in keys[start : start + chunk]}
+            part = {k: model(k) for k in keys[start : start + chunk]}
             got = backend.measure(part, protocol)
             results.update(got)
             if on_chunk is not None:
@@ -105,7 +111,15 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
     rng = np.random.default_rng(seed + 1)
     meta["seed"] = seed
     meta["calibration_networks"] = [_random_arch(space, resolutions, rng, i).to_dict() for i in range(calibrate)]
+    with exclusive(out, "latency table"):
+        table = _measure(space, out, meta, backend, progress)
+    table.meta["profile_seconds"] = round(time.perf_counter() - t0 + table.meta.get("profile_seconds", 0.0), 1)
+    table.save(out)
+    return table, time.perf_counter() - t0
 
+
+def _measure(space: SearchSpace, out: Path, meta: dict[str, Any], backend: Backend, progress: bool) -> LatencyTable:
+    """Measure what the table at ``out`` still lacks (all of it if new), saving after every chunk."""
     if out.exists():
         table = LatencyTable.read(out)
         for key in _RESUME_FIELDS:
@@ -115,19 +129,21 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
                     "use another --out or remove the file"
                 )
         if table.meta.get("complete"):
-            return table, time.perf_counter() - t0
+            return table
     else:
         table = LatencyTable(meta)
+        table.save(out)  # the table exists, incomplete, from the start: a second writer is refused by its lock
 
-    blocks = {b.key: b for b in enumerate_blocks(space, resolutions, num_classes)}
+    num_classes, precision, seed, protocol = meta["num_classes"], meta["precision"], meta["seed"], meta["protocol"]
+    blocks = {b.key: b for b in enumerate_blocks(space, meta["resolutions"], num_classes)}
     archs = table.calibration_archs()
     todo = _interleave([k for k in table.missing_keys() if not k.startswith(NETWORK_PREFIX)],
                        [k for k in table.missing_keys() if k.startswith(NETWORK_PREFIX)])
     if todo:
         if progress:
-            print(f"profiling {len(todo)} of {len(table.required_keys())} entries ({space.name} at {resolutions}, {precision}, "
-                  f"{meta['provider']} x{meta['threads']} threads; {len(archs)} whole networks interleaved for calibration)",
-                  file=sys.stderr)
+            print(f"profiling {len(todo)} of {len(table.required_keys())} entries ({space.name} at {meta['resolutions']}, "
+                  f"{precision}, {meta['provider']} x{meta['threads']} threads; {len(archs)} whole networks interleaved for "
+                  "calibration)", file=sys.stderr)
 
         def save(got: dict[str, dict[str, Any]]) -> None:
             table.entries.update(got)
@@ -140,15 +156,13 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
                 return network_model(space, archs[int(k[len(NETWORK_PREFIX):])], num_classes, precision, seed)
             return block_model(blocks[k], precision, seed)
 
-        measure_chunked(backend, {k: model(k) for k in todo}, protocol, "blocks", save, progress)
+        measure_chunked(backend, todo, model, protocol, "blocks", save, progress)
 
     if archs:
         X = np.stack([space.encode(a) for a in archs])
         table.fit_calibration(X, np.array([table.entries[f"{NETWORK_PREFIX}{i}"]["median_ms"] for i in range(len(archs))]))
     table.meta["complete"] = True
-    table.meta["profile_seconds"] = round(time.perf_counter() - t0 + table.meta.get("profile_seconds", 0.0), 1)
-    table.save(out)
-    return table, time.perf_counter() - t0
+    return table
 
 
 def _interleave(blocks: list[str], networks: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ roughly in proportion to the weight bytes (hence the parameter term).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,21 @@ SCHEMA = "edgenas.latency-table"
 SCHEMA_VERSION = 1
 EMPTY_KEY = "__empty__"
 NETWORK_PREFIX = "network:"  # whole calibration networks, measured interleaved with the blocks
+
+
+def _finite_positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+_META_TYPES: dict[str, Any] = {
+    "space": lambda v: isinstance(v, str), "space_digest": lambda v: isinstance(v, str),
+    "resolutions": lambda v: isinstance(v, list) and bool(v) and all(isinstance(r, int) and 0 < r < 10_000 for r in v),
+    "precision": lambda v: isinstance(v, str), "units": lambda v: v == "ms",
+    "num_classes": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100_000,
+    "provider": lambda v: isinstance(v, str), "cpu_model": lambda v: isinstance(v, str),
+    "threads": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096,
+    "device": lambda v: isinstance(v, dict), "protocol": lambda v: isinstance(v, dict),
+}
 
 
 class LatencyError(EdgeNASError):
@@ -69,12 +85,19 @@ class LatencyTable:
         meta, entries = data.get("meta"), data.get("entries")
         if not isinstance(meta, dict) or not isinstance(entries, dict):
             raise LatencyError(f"latency table {path} lacks its 'meta' or 'entries' section")
-        for key in ("space", "space_digest", "resolutions", "precision", "num_classes", "units"):
+        for key, ok in _META_TYPES.items():
             if key not in meta:
                 raise LatencyError(f"latency table {path} metadata lacks '{key}'")
-        bad = [k for k, v in entries.items() if not isinstance(v, dict) or not isinstance(v.get("median_ms"), (int, float))]
+            if not ok(meta[key]):
+                raise LatencyError(f"latency table {path} metadata '{key}' is malformed: {meta[key]!r}")
+        bad = [k for k, v in entries.items() if not _finite_positive(v.get("median_ms") if isinstance(v, dict) else None)]
         if bad:
-            raise LatencyError(f"latency table {path} has malformed entries, e.g. {bad[0]!r}")
+            raise LatencyError(f"latency table {path} has malformed entries (a median must be a finite, positive number), "
+                               f"e.g. {bad[0]!r}: {entries[bad[0]]!r}")
+        cal = data.get("calibration")
+        if cal is not None and not (isinstance(cal, dict) and all(
+                isinstance(cal.get(k), (int, float)) and math.isfinite(cal[k]) for k in ("scale", "per_mparam", "offset_ms"))):
+            raise LatencyError(f"latency table {path} has a malformed calibration")
         return cls(meta, entries, data.get("calibration"))
 
     @classmethod

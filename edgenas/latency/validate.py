@@ -8,14 +8,14 @@ a measurement predicts itself), which bounds what any predictor can reach.
 from __future__ import annotations
 
 import os
-import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from ..io import atomic_path, write_json
+from ..io import atomic_path, check_writable, exclusive, write_json
 from .backends import Backend
 from .profile import _random_arch, measure_chunked, network_model
 from .table import NETWORK_PREFIX, LatencyTable
@@ -40,6 +40,14 @@ def accuracy_metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, f
 def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: str | os.PathLike, *,
              seed: int = 12345, passes: int = 2, progress: bool = True) -> dict[str, Any]:
     """Measure ``samples`` random subnets, compare with the table; write JSON report and PNG plot."""
+    out_prefix = Path(out_prefix)
+    json_path = check_writable(out_prefix.with_name(out_prefix.name + ".json"))
+    with exclusive(json_path, "validation report"):
+        return _validate(table, backend, samples, out_prefix, seed, passes, progress)
+
+
+def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: Path, seed: int, passes: int,
+              progress: bool) -> dict[str, Any]:
     space, res = table.space, list(table.resolutions)
     precision, num_classes = table.meta["precision"], table.meta["num_classes"]
     protocol = table.meta["protocol"]
@@ -49,20 +57,24 @@ def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: st
     predicted = table.predict_batch(X)
     raw = table.predict_batch(X, calibrated=False)
 
-    if progress:
-        print(f"exporting {samples} random {space.name} subnets ({precision})", file=sys.stderr)
-    nets = {str(i): network_model(space, a, num_classes, precision, seed=i) for i, a in enumerate(archs)}
     # the table's calibration networks again, interleaved: how much the device itself drifted since profiling
-    calib = {f"{NETWORK_PREFIX}{i}": network_model(space, a, num_classes, precision, table.meta.get("seed", 0))
-             for i, a in enumerate(table.calibration_archs())}
-    order = list(nets) + list(calib)
+    calib = {f"{NETWORK_PREFIX}{i}": a for i, a in enumerate(table.calibration_archs())}
+    order = [str(i) for i in range(samples)] + list(calib)
     rng.shuffle(order)
     runs, drift = [], []
-    for p in range(passes):
-        got = measure_chunked(backend, {k: {**nets, **calib}[k] for k in order}, protocol, f"networks pass {p + 1}/{passes}",
-                              progress=progress)
-        runs.append(np.array([got[str(i)]["median_ms"] for i in range(samples)]))
-        drift += [got[k]["median_ms"] / table.entries[k]["median_ms"] for k in calib]
+    with tempfile.TemporaryDirectory(prefix="edgenas-validate-") as tmp:
+        def model(key: str) -> bytes:
+            """Exported once, kept on disk: memory holds one chunk of networks, not all of them."""
+            path = Path(tmp) / f"{key.replace(':', '_')}.onnx"
+            if not path.exists():
+                arch, seed = (calib[key], table.meta.get("seed", 0)) if key in calib else (archs[int(key)], int(key))
+                path.write_bytes(network_model(space, arch, num_classes, precision, seed=seed))
+            return path.read_bytes()
+
+        for p in range(passes):
+            got = measure_chunked(backend, order, model, protocol, f"networks pass {p + 1}/{passes}", progress=progress)
+            runs.append(np.array([got[str(i)]["median_ms"] for i in range(samples)]))
+            drift += [got[k]["median_ms"] / table.entries[k]["median_ms"] for k in calib]
     measured = runs[0]
 
     r_of = np.array([a.r for a in archs])
@@ -81,7 +93,6 @@ def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: st
             for i, (a, p, q) in enumerate(zip(archs, predicted, raw))
         ],
     }
-    out_prefix = Path(out_prefix)
     report["report"] = str(write_json(out_prefix.with_name(out_prefix.name + ".json"), report))
     report["plot"] = str(_scatter(predicted, measured, r_of, out_prefix.with_name(out_prefix.name + ".png"), report))
     return report

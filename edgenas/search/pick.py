@@ -27,10 +27,15 @@ def pick(run: str | Path, strategy: str = "best", **limits: Any) -> dict[str, An
         raise SearchError(f"{run} has no front.json: not a finished `edgenas search` run")
     try:
         front = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SearchError(f"{path} is corrupt ({exc})") from None
+    if not isinstance(front, list):
+        raise SearchError(f"{path} is not a search front (a list of members)")
     if not front:
         raise SearchError(f"the front in {path} is empty (no feasible arch was found)")
+    if not all(isinstance(m, dict) and isinstance(m.get("arch"), dict) and
+               all(isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in m.items() if k != "arch") for m in front):
+        raise SearchError(f"{path} has a malformed member (each needs 'arch' and numeric objectives)")
     objectives = [k for k in front[0] if k != "arch"]
     ok = np.ones(len(front), dtype=bool)
     for key, value in limits.items():

@@ -161,7 +161,7 @@ class AccuracyPredictor:
             data = json.loads(path.read_text())
         except OSError:
             raise SearchError(f"accuracy predictor not found: {path}") from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SearchError(f"accuracy predictor {path} is corrupt ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != "edgenas.accuracy-predictor":
             raise SearchError(f"{path} is not an edgenas accuracy predictor")
@@ -169,6 +169,16 @@ class AccuracyPredictor:
             sp = get_space(space)
             if data["space"] != sp.name or data["space_digest"] != sp.digest():
                 raise SearchError(f"accuracy predictor {path} was fitted for space '{data['space']}', not for space '{sp.name}'")
-        pred = cls(data["space"], data["model"], data["seed"]).fit(np.array(data["X"]), np.array(data["y"]))
+        if data.get("model") not in _candidates(0):  # a name looked up in a fixed table, never code to load
+            raise SearchError(f"accuracy predictor {path} names unknown model {data.get('model')!r}; "
+                              f"known: {', '.join(_candidates(0))}")
+        try:
+            X, y = np.asarray(data["X"], dtype=np.int64), np.asarray(data["y"], dtype=np.float64)
+            seed = int(data["seed"])
+            if X.ndim != 2 or X.shape[1] != get_space(data["space"]).n_genes or y.shape != (len(X),) or not np.isfinite(y).all():
+                raise ValueError("shapes")
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise SearchError(f"accuracy predictor {path} is malformed (its X, y or seed)") from None
+        pred = cls(data["space"], data["model"], seed).fit(X, y)
         pred.report = data.get("report", {})
         return pred

@@ -403,7 +403,7 @@ class SearchRun:
                 if self.resume:
                     self._load_archive()
                 return self._run()
-        except BaseException:
+        except Exception:  # an error, not an interrupt: an interrupted run stays resumable
             if created and all(p.name == ".lock" for p in self.out.iterdir()):  # a failed start leaves no empty run
                 shutil.rmtree(self.out, ignore_errors=True)
             raise

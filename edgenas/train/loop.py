@@ -201,7 +201,7 @@ class Trainer:
                 self.cfg.dump(self.out / "config.yaml")
                 self._write_metrics(self.history)
                 return self._train()
-        except BaseException:
+        except Exception:  # an error, not an interrupt: an interrupted run stays resumable
             if created and all(p.name in (".lock", "config.yaml") for p in self.out.iterdir()) and not self.history:
                 shutil.rmtree(self.out, ignore_errors=True)  # a failed start leaves no half-made run
             raise
