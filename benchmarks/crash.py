@@ -3,8 +3,8 @@
 Each job runs once uninterrupted (counting its file writes: every atomic replace and every
 fsynced append), then once per write and per side of it ("before": the new file is complete but
 not yet in place; "after": in place, nothing after it done), killed there with SIGKILL, then
-resumed with the job's resume command. The files it leaves must equal the uninterrupted run's:
-bit for bit for search outputs; for training, the weights, optimizer position, best/latest
+resumed with the same command plus --resume (what a user re-runs). The files it leaves must equal
+the uninterrupted run's: bit for bit for search outputs; for training, the weights, optimizer position, best/latest
 checkpoints and metrics rows less wall-clock figures (images/s, seconds); for a latency table,
 the same entries, metadata and completeness (timings are measurements and differ run to run).
 
@@ -136,7 +136,7 @@ def main() -> None:
                           "  - {name: kernel, epochs: 1, lr: 0.02, ks: all, e: max, d: max}\n")
         tr = ["train", "--space", "tiny", "--data", "digits", "--config", str(phases), "--limit", "640", "--batch-size", "64",
               "--bn-calib-images", "128", "--device", "cpu", "--out", "{OUT}"]
-        results.append(suite("train", work, tr, ["train", "--out", "{OUT}", "--resume"], train_files))
+        results.append(suite("train", work, tr, [*tr, "--resume"], train_files))
 
         profile("tiny", [16], LocalBackend(), table, protocol={"warmup": 1, "rounds": 1, "runs": 3}, calibrate=2, progress=False)
         sp = get_space("tiny")
@@ -145,7 +145,7 @@ def main() -> None:
         AccuracyPredictor(sp, "ridge").fit(X, 0.5 + 0.4 * X.sum(1) / X.sum(1).max()).save(pred)
         se = ["search", "--space", "tiny", "--table", str(table), "--predictor", str(pred), "--objectives", "top1,latency,macs",
               "--pop-size", "12", "--generations", "4", "--seed", "3", "--out", "{OUT}"]
-        results.append(suite("search", work, se, ["search", "--out", "{OUT}", "--resume"], search_files))
+        results.append(suite("search", work, se, [*se, "--resume"], search_files))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

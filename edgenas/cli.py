@@ -188,29 +188,23 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _saved_config(out: str, what: str):
-    """RUN/config.yaml of the run --resume continues, or one clear error."""
-    from pathlib import Path
-
-    saved = Path(out) / "config.yaml"
-    if not saved.is_file():
-        raise EdgeNASError(f"--resume: {out} holds no {what} (no config.yaml)")
-    return saved
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .train import Trainer, load_config
 
-    if args.resume:
-        cfg = load_config(_saved_config(args.out, "run"), {"device": args.device})
-    else:
+    saved = Path(args.out) / "config.yaml"
+    resume = args.resume and saved.is_file()
+    if args.resume and not resume and not (args.space or args.config):
+        raise EdgeNASError(f"--resume: {args.out} holds no run yet; run the original command (it may keep --resume)")
+    if resume:
+        cfg = load_config(saved, {"device": args.device})
+    else:  # a fresh run, or --resume of one killed before it wrote anything: start it from the flags
         overrides = {k: getattr(args, k) for k in ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed",
                                                    "batch_size", "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images")}
         overrides["compile"] = args.compile or None
         cfg = load_config(args.config, overrides)
-    summary = Trainer(cfg, args.out, resume=args.resume).run()
+    summary = Trainer(cfg, args.out, resume=resume).run()
     result = {"out": str(args.out), "checkpoint": str(Path(args.out) / "latest.pt"), "best": str(Path(args.out) / "best.pt"), **summary}
     _emit(args, result, [f"trained {cfg.space} on {cfg.data}: top1 max {summary.get('top1_max', float('nan')):.3f}, "
                          f"min {summary.get('top1_min', float('nan')):.3f}; checkpoints in {args.out}"])
@@ -234,22 +228,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .search import SearchRun, load_search_config
 
-    if args.resume:
-        from .io import read_yaml
-
-        saved = read_yaml(_saved_config(args.out, "search run"), "search run config")
-        data = {k: v for k, v in saved.items() if not k.startswith("hv_")}
-        cfg = load_search_config(None, data)
-    else:
+    saved = Path(args.out) / "config.yaml"
+    resume = args.resume and saved.is_file()
+    if args.resume and not resume and not (args.space or args.config):
+        raise EdgeNASError(f"--resume: {args.out} holds no search run yet; run the original command (it may keep --resume)")
+    if resume:
+        cfg = load_search_config(saved, {}, saved_run=True)
+    else:  # a fresh run, or --resume of one killed before it wrote anything: start it from the flags
         keys = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
                 "num_classes", "max_latency", "max_macs", "max_params", "min_top1", "resolutions", "device")
         overrides = {k: getattr(args, k) for k in keys}
         if args.no_baseline:
             overrides["baseline"] = False
         cfg = load_search_config(args.config, overrides)
-    summary = SearchRun(cfg, args.out, resume=args.resume).run()
+    summary = SearchRun(cfg, args.out, resume=resume).run()
     lines = [f"{summary['evaluations']} archs evaluated in {summary['seconds']:.1f} s; front of {summary['front_size']} in {summary['front']}",
              f"hypervolume {summary['hypervolume']:.4f}" + (f" (random search, same budget: {summary['baseline_hypervolume']:.4f})"
                                                              if summary["baseline_hypervolume"] is not None else ""),

@@ -87,10 +87,13 @@ class SearchConfig:
         return dataclasses.asdict(self)
 
 
-def load_search_config(path: str | None, overrides: dict[str, Any]) -> SearchConfig:
+def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved_run: bool = False) -> SearchConfig:
+    """A recipe (YAML, optional) with overrides (None values ignored); ``saved_run``: a run's own config.yaml."""
     from ..io import read_yaml
 
-    data = read_yaml(path, "search recipe") if path else {}
+    data = read_yaml(path, "search run config" if saved_run else "search recipe") if path else {}
+    if saved_run:  # written by the run beside its settings; recomputed on resume
+        data = {k: v for k, v in data.items() if k not in ("hv_bounds", "hv_reference_point")}
     data.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(SearchConfig)}
     unknown = sorted(set(data) - known)
