@@ -13,7 +13,8 @@ from edgenas import Supernet, get_space
 from edgenas.data import DataSplit, checkpoint_data
 from edgenas.search import AccuracyPredictor, SupernetAccuracy, sample_archs
 from edgenas.supernet import read_checkpoint
-from edgenas.train import Evaluator, Trainer, load_config
+from edgenas.evaluate import Evaluator
+from edgenas.train import Trainer, load_config
 
 
 def train(settings: dict[str, Any], out: Path) -> tuple[float, list[dict], Supernet, DataSplit]:

@@ -27,7 +27,7 @@ from edgenas.latency import LocalBackend
 from edgenas.latency.profile import profile
 from edgenas.search import AccuracyPredictor, SearchRun, SupernetAccuracy, load_search_config, sample_archs
 from edgenas.supernet import Supernet, read_checkpoint
-from edgenas.train import Evaluator
+from edgenas.evaluate import Evaluator
 
 from _report import machine, update_section
 

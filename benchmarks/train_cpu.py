@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgenas.search import sample_archs
-from edgenas.train import Evaluator
+from edgenas.evaluate import Evaluator
 
 from _report import machine, update_section
 from _runs import fit_predictor, train

@@ -201,7 +201,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(saved, {"device": args.device})
     else:  # a fresh run, or --resume of one killed before it wrote anything: start it from the flags
         overrides = {k: getattr(args, k) for k in ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed",
-                                                   "batch_size", "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images")}
+                                                   "batch_size", "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images",
+                                                   "time_budget")}
         overrides["compile"] = args.compile or None
         cfg = load_config(args.config, overrides)
     summary = Trainer(cfg, args.out, resume=resume).run()
@@ -212,18 +213,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import checkpoint_data
-    from .supernet import Supernet, read_checkpoint
-    from .train import Evaluator
+    from .evaluate import evaluate_checkpoint
 
     space, arch = _space_and_arch(args)
-    ckpt = read_checkpoint(args.checkpoint, space)
-    data = checkpoint_data(ckpt.get("data"), args.data)
-    own = args.data == (ckpt.get("data") or {}).get("spec")
-    ev = Evaluator(data, calib_images=args.calib_images, calib_data=None if own else data.val, device=args.device)
-    top1 = ev.top1(Supernet.from_checkpoint(ckpt), arch, recalibrate=not args.no_recalibrate)
-    result = {"top1": top1, "n": ev.n, "recalibrated": not args.no_recalibrate, "space": space.name, "arch": arch.to_dict()}
-    _emit(args, result, [f"top1 {top1:.4f} on {ev.n} images ({'BN recalibrated' if not args.no_recalibrate else 'stored BN statistics'})"])
+    r = evaluate_checkpoint(space, args.checkpoint, arch, args.data, calib_data=args.calib_data, calib_images=args.calib_images,
+                            recalibrate=not args.no_recalibrate, device=args.device)
+    _emit(args, r.to_dict(), [str(r)])
     return 0
 
 
@@ -274,7 +269,7 @@ def cmd_predictor(args: argparse.Namespace) -> int:
     from .search import AccuracyPredictor, SupernetAccuracy, sample_archs
     from .space import get_space
     from .supernet import Supernet, read_checkpoint
-    from .train import Evaluator
+    from .evaluate import Evaluator
 
     space = get_space(args.space)
     check_writable(args.out)
@@ -425,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-subnets", type=int, help="random subnets per step besides largest and smallest")
     p.add_argument("--teacher", help="supernet checkpoint whose largest subnet distils (default: in-place)")
     p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs")
+    p.add_argument("--time-budget", type=float, metavar="MIN",
+                   help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
     p.add_argument("--bn-calib-images", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--compile", action="store_true", help="torch.compile the supernet")
@@ -434,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--arch", required=True, help=ARCH_HELP)
     p.add_argument("--data", required=True, help="training data (its held-out split is used) or other labelled data")
+    p.add_argument("--calib-data", help="training images for BN recalibration (default: the checkpoint's training split)")
     p.add_argument("--calib-images", type=IMAGES, default=1000)
     p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
     p.add_argument("--device", default="cpu")

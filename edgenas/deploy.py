@@ -185,7 +185,7 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
     from .export import export_onnx
     from .io import check_writable
     from .supernet import Supernet, noise_batches, read_checkpoint, recalibrate_bn
-    from .train import Evaluator
+    from .evaluate import Evaluator
 
     out = check_writable(out)
     split = None

@@ -22,7 +22,8 @@ from .latency.profile import profile
 from .search import AccuracyPredictor, SearchRun, SupernetAccuracy, load_search_config, pick, sample_archs
 from .space import get_space
 from .supernet import Supernet
-from .train import Evaluator, Trainer, load_config
+from .evaluate import Evaluator
+from .train import Trainer, load_config
 
 __all__ = ["quickstart"]
 

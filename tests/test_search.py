@@ -189,7 +189,7 @@ def test_supernet_accuracy_objective(tmp_path, algorithm, pop):
     assert s["evaluations"] <= 2 * pop and all(0 <= m["top1"] <= 1 for m in read_front(tmp_path / "sn"))
     if algorithm == "surrogate":  # every front member was evaluated by the supernet, not the predictor
         from edgenas.data import checkpoint_data
-        from edgenas.train import Evaluator
+        from edgenas.evaluate import Evaluator
         from edgenas.supernet import read_checkpoint
 
         ev = Evaluator(checkpoint_data(read_checkpoint(ckpt).get("data")), calib_images=64)

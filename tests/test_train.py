@@ -8,7 +8,8 @@ import yaml
 from edgenas import CheckpointError, EdgeNASError, Supernet, get_space
 from edgenas.cli import main
 from edgenas.data import load_data
-from edgenas.train import Evaluator, Phase, Trainer, TrainConfig, default_phases, kd_loss, load_config, sandwich, step_rng
+from edgenas.evaluate import Evaluator
+from edgenas.train import Phase, Trainer, TrainConfig, default_phases, kd_loss, load_config, sandwich, step_rng
 
 PHASES = [
     {"name": "full", "epochs": 2, "lr": 0.1, "ks": "max", "e": "max", "d": "max"},
@@ -133,6 +134,26 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert 0 <= res["top1"] <= 1 and res["n"] == len(load_data("digits").val)  # the held-out split
 
+    # a foreign test set is scored whole; BN statistics come from training images, never from it
+    from torchvision.io import write_png
+
+    digits = load_data("digits").val
+    for name, idx in (("test", range(0, 60)), ("calib", range(60, 120))):
+        for i in idx:
+            folder = tmp_path / name / digits.classes[int(digits.labels[i])]
+            folder.mkdir(parents=True, exist_ok=True)
+            write_png(digits.images[i], str(folder / f"{i}.png"))
+    test = f"imagefolder:{tmp_path / 'test'}"
+    base = ["eval", "--space", "tiny", "--checkpoint", str(run / "latest.pt"), "--arch", "max", "--data", test, "--json"]
+    assert main(base) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["n"] == 60 and default["calib_source"] == "digits (training split)"
+    assert main([*base, "--calib-data", f"imagefolder:{tmp_path / 'calib'}"]) == 0
+    other = json.loads(capsys.readouterr().out)
+    assert other["n"] == 60 and other["calib_source"] == f"imagefolder:{tmp_path / 'calib'}"
+    assert main([*base, "--calib-data", "digits"]) == 0
+    assert json.loads(capsys.readouterr().out)["top1"] == default["top1"]  # the checkpoint's own split, as by default
+
     assert main(["eval", "--space", "cifar-mbv3", "--checkpoint", str(run / "latest.pt"), "--arch", "max", "--data", "digits"]) == 2
     assert "made for space 'tiny'" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
@@ -236,3 +257,50 @@ def test_second_writer_is_refused(tmp_path):
     assert summary["epoch"] == 2 and not (tmp_path / "run" / ".x.tmp").exists()
     resumed = Trainer(tiny_config(phases=PHASES[:1], limit=128), tmp_path / "run", resume=True, progress=False).run()
     assert resumed["top1_max"] == summary["top1_max"]  # a finished run reports its last epoch, not nan
+
+
+def test_plan_epochs_keeps_proportions_and_fits_the_budget():
+    from edgenas.train.budget import plan_epochs
+
+    sp = get_space("tiny")
+    phases = default_phases(sp)
+    probe = {"one_network_step_s": 0.01, "sandwich_step_s": 0.04, "eval_s": 0.5}
+    out, plan = plan_epochs(phases, sp, 2, 100, probe, budget_s=600)
+    assert plan["planned_s"] <= 600 and not plan["over_budget"]
+    assert [p.name for p in out] == [p.name for p in phases]
+    full, kernel = out[0].epochs, out[1].epochs  # default 4 : 2 epochs, kernel steps cost 4x: time, not epochs, scales
+    assert full > kernel >= 1 and abs(full / kernel - 2) <= 0.5
+    tiny, plan = plan_epochs(phases, sp, 2, 100, probe, budget_s=1)
+    assert all(p.epochs == 1 for p in tiny) and plan["over_budget"]
+
+
+def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monkeypatch):
+    cfg = lambda: tiny_config(phases=PHASES[:2], limit=256, resolutions=[16], time_budget=0.15)  # noqa: E731
+    full = Trainer(cfg(), tmp_path / "full", progress=False)
+    before = {k: v.clone() for k, v in full.net.state_dict().items()}
+    full.probe(steps=1)
+    assert all(torch.equal(before[k], v) for k, v in full.net.state_dict().items()) and full.state["step"] == 0
+    full.run()
+    saved = load_config(tmp_path / "full" / "config.yaml", {})
+    assert saved.budget_plan and saved.budget_plan["budget_s"] < 9 and [p.name for p in saved.phases] == ["full", "kernel"]
+    epochs = [p.epochs for p in saved.phases]
+
+    calls = {"n": 0}
+    real_step = Trainer._step
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 8:  # past the probe's 6 steps, inside the first epoch
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "_step", dies)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg(), tmp_path / "cut", progress=False).run()
+    monkeypatch.undo()
+    cut_cfg = load_config(tmp_path / "cut" / "config.yaml", {})
+    monkeypatch.setattr(Trainer, "probe", lambda *a, **k: pytest.fail("a resumed run must not probe again"))
+    resumed = Trainer(cut_cfg, tmp_path / "cut", resume=True, progress=False)
+    resumed.run()
+    assert [p.epochs for p in load_config(tmp_path / "cut" / "config.yaml", {}).phases] == [p.epochs for p in cut_cfg.phases]
+    assert all(e >= 1 for e in epochs)

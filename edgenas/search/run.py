@@ -162,7 +162,7 @@ class SearchRun:
                 raise SearchError("top1 from a supernet checkpoint needs --data (the data it was trained on)")
             from ..data import checkpoint_data
             from ..supernet import Supernet, read_checkpoint
-            from ..train import Evaluator
+            from ..evaluate import Evaluator
             from .predictor import SupernetAccuracy
 
             ckpt = read_checkpoint(cfg.checkpoint, self.space)

@@ -86,6 +86,8 @@ class TrainConfig:
     compile: bool = False
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
     epoch_scale: float = ranged(1.0, 0.001, 1000.0, integer=False)
+    time_budget: float | None = ranged(None, 0.05, 1_000_000.0, integer=False)  # minutes for the whole schedule
+    budget_plan: dict[str, Any] | None = None  # how --time-budget set the epochs (written once, kept on resume)
     phases: list[Phase] = field(default_factory=list)
 
     def resolve(self) -> "TrainConfig":

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ from ..errors import CheckpointError, EdgeNASError
 from ..io import atomic_path, exclusive
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
+from .budget import PROBE_PHASES, plan_epochs
 from .config import TrainConfig
-from .evaluate import Evaluator
+from ..evaluate import Evaluator
 from .sampling import sandwich, step_rng
 
 __all__ = ["Trainer", "kd_loss"]
@@ -114,10 +116,11 @@ class Trainer:
             raise EdgeNASError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
 
     # ---- one step --------------------------------------------------------------------------
-    def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> float:
+    def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, r: int | None = None) -> float:
         cfg = self.cfg
         rng = step_rng(cfg.seed, self.state["step"])
-        r = int(rng.choice(cfg.resolutions))
+        drawn = int(rng.choice(cfg.resolutions))
+        r = drawn if r is None else r
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         x = augment(x_u8, r, self.data.mean, self.data.std, generator=gen, flip=self.data.flip, translate=cfg.translate)
         if self.channels_last:
@@ -189,6 +192,7 @@ class Trainer:
         ``--resume`` brings to exactly what an uninterrupted run writes.
         """
         if self.rank != 0:
+            self._apply_budget()
             return self._train()
         created = not self.out.exists()
         try:
@@ -198,6 +202,7 @@ class Trainer:
         try:
             with exclusive(self.out, "training run"):
                 self._check_out()
+                self._apply_budget()
                 self.cfg.dump(self.out / "config.yaml")
                 self._write_metrics(self.history)
                 return self._train()
@@ -205,6 +210,70 @@ class Trainer:
             if created and all(p.name in (".lock", "config.yaml") for p in self.out.iterdir()) and not self.history:
                 shutil.rmtree(self.out, ignore_errors=True)  # a failed start leaves no half-made run
             raise
+
+    # ---- --time-budget ---------------------------------------------------------------------
+    def probe(self, steps: int = 2, batch_size: int | None = None) -> dict[str, float]:
+        """Seconds per one-network step, per sandwich step and per evaluation, and images/s.
+
+        Runs real steps on the first training images, ``steps`` at each training resolution after
+        a warm-up step there (kernels are chosen per shape), then puts weights, BN statistics,
+        RNG state and step count back exactly as they were.
+        """
+        train = self.loader.data
+        n = min(batch_size or self.cfg.batch_size, len(train))
+        x, y = train.images[:n].to(self.device), train.labels[:n].to(self.device)
+        snapshot = {k: v.clone() for k, v in self.net.state_dict().items()}
+        rng, step = torch.get_rng_state(), self.state["step"]
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        out: dict[str, float] = {}
+        try:
+            for key, phase in PROBE_PHASES.items():
+                opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
+                took = 0.0
+                for r in self.cfg.resolutions:
+                    self._step(phase, x, y, opt, r)  # warm-up: allocations, autotuning, compilation
+                    self._sync()
+                    t = time.perf_counter()
+                    for _ in range(steps):
+                        self._step(phase, x, y, opt, r)
+                    self._sync()
+                    took += time.perf_counter() - t
+                out[f"{key}_step_s"] = took / (steps * len(self.cfg.resolutions))
+                out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
+            t = time.perf_counter()
+            self._evaluate()
+            out["eval_s"] = time.perf_counter() - t
+        finally:
+            self.net.load_state_dict(snapshot)
+            torch.set_rng_state(rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state(cuda_rng, self.device)
+            self.state["step"] = step
+        return out
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _apply_budget(self) -> None:
+        """With --time-budget on a fresh run: probe, then rescale every phase's epochs to fit."""
+        cfg = self.cfg
+        if cfg.time_budget is None or cfg.budget_plan is not None:
+            return
+        t0 = time.perf_counter()
+        measured = self.probe()
+        budget_s = cfg.time_budget * 60 - (time.perf_counter() - t0)
+        phases, plan = plan_epochs(cfg.phases, self.space, cfg.random_subnets, len(self.loader), measured, budget_s)
+        if self.world > 1:  # every rank must run the same schedule: rank 0's plan
+            box = [(phases, plan)]
+            dist.broadcast_object_list(box, src=0)
+            phases, plan = box[0]
+        self.cfg = replace(cfg, phases=phases, budget_plan=plan)
+        if self.progress and self.rank == 0:
+            print(f"edgenas: time budget {cfg.time_budget:g} min: one-network step {plan['one_network_step_s'] * 1e3:.1f} ms, "
+                  f"sandwich step {plan['sandwich_step_s'] * 1e3:.1f} ms, evaluation {plan['eval_s']:.1f} s -> epochs "
+                  + ", ".join(f"{p.name} {p.epochs}" for p in phases) + f" (planned {plan['planned_s'] / 60:.1f} min"
+                  + (", over budget: every phase needs at least one epoch" if plan["over_budget"] else "") + ")", file=sys.stderr)
 
     def _train(self) -> dict[str, Any]:
         cfg, phases = self.cfg, self.cfg.phases

@@ -7,19 +7,26 @@ Resized calibration and validation batches are cached per resolution across arch
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..data import DataSplit, ImageData, augment
-from ..space import Arch
-from ..supernet import Supernet, recalibrate_bn
+from .data import DataError, DataSplit, ImageData, augment, checkpoint_data, load_images
+from .space import Arch, SearchSpace
+from .supernet import Supernet, read_checkpoint, recalibrate_bn
 
-__all__ = ["Evaluator"]
+__all__ = ["EvalResult", "Evaluator", "evaluate_checkpoint"]
 
 
 class Evaluator:
+    """Top-1 of subnets of one supernet on ``data.val``, BN statistics recalibrated per arch.
+
+    Calibration images come from ``calib_data`` if given, else from ``data.train``: never from the
+    images scored, so a test set is never used to set BN statistics.
+    """
+
     def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
                  seed: int = 0, calib_data: ImageData | None = None, bf16: bool = False, channels_last: bool = False):
         self.data, self.batch_size, self.device = data, batch_size, torch.device(device)
@@ -73,3 +80,48 @@ class Evaluator:
     @property
     def n(self) -> int:
         return len(self.data.val)
+
+
+@dataclass
+class EvalResult:
+    top1: float
+    n: int
+    recalibrated: bool
+    calib_source: str
+    space: str
+    arch: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        how = f"BN recalibrated on {self.calib_source}" if self.recalibrated else "stored BN statistics"
+        return f"top1 {self.top1:.4f} on {self.n} images ({how})"
+
+
+def evaluate_checkpoint(space: SearchSpace, checkpoint: str, arch: Arch, data: str, *, calib_data: str | None = None,
+                        calib_images: int = 1000, recalibrate: bool = True, device: str = "cpu") -> EvalResult:
+    """``edgenas eval``: top-1 of ``arch`` on ``data``.
+
+    ``data`` naming the checkpoint's own training data scores its held-out split; other data is
+    scored whole.  BN statistics come from ``calib_data`` (a training set) if given, else from the
+    checkpoint's own training split, never from the images scored.
+    """
+    ckpt = read_checkpoint(checkpoint, space)
+    info = ckpt.get("data") or {}
+    scored = checkpoint_data(info, data)
+    own = data == info.get("spec")
+    calib, source = None, f"{info.get('spec')} (training split)"
+    if calib_data is not None and calib_data != info.get("spec"):
+        calib, _, _ = load_images(calib_data)
+        if calib.classes != scored.val.classes:
+            raise DataError(f"--calib-data {calib_data} has other classes than --data {data}")
+        source = calib_data
+    elif not own and recalibrate:
+        try:
+            calib = checkpoint_data(info).train  # the checkpoint's own training split
+        except DataError as exc:
+            raise DataError(f"{exc}; give --calib-data (training images) to recalibrate BN for {data}") from None
+    ev = Evaluator(scored, calib_images=calib_images, calib_data=calib, device=device)
+    top1 = ev.top1(Supernet.from_checkpoint(ckpt), arch, recalibrate=recalibrate)
+    return EvalResult(top1, ev.n, recalibrate, source, space.name, arch.to_dict())
