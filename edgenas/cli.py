@@ -264,29 +264,19 @@ def cmd_pick(args: argparse.Namespace) -> int:
 
 
 def cmd_predictor(args: argparse.Namespace) -> int:
-    from .data import checkpoint_data
     from .io import check_writable
-    from .search import AccuracyPredictor, SupernetAccuracy, sample_archs
+    from .search.predictor import fit_predictor
     from .space import get_space
-    from .supernet import Supernet, read_checkpoint
-    from .evaluate import Evaluator
 
     space = get_space(args.space)
     check_writable(args.out)
-    ckpt = read_checkpoint(args.checkpoint, space)
-    if args.data and args.data != (ckpt.get("data") or {}).get("spec"):
-        raise EdgeNASError(f"--data {args.data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
-    data = checkpoint_data(ckpt.get("data"))
-    acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt), Evaluator(data, calib_images=args.calib_images, device=args.device))
-    X = sample_archs(space, args.samples, args.seed, args.resolution)
-    y = acc.top1_vectors(X)
-    pred = AccuracyPredictor.fit_with_holdout(space, X, y, args.holdout, args.seed)
-    pred.report["checkpoint"] = str(args.checkpoint)
+    pred = fit_predictor(space, args.checkpoint, args.samples, data=args.data, holdout=args.holdout, seed=args.seed,
+                         resolutions=args.resolution, calib_images=args.calib_images, device=args.device)
     pred.save(args.out)
     rep = pred.report
     h = rep["holdout"]
-    _emit(args, {"path": args.out, **rep}, [f"{rep['model']} on {len(X)} archs: held-out Kendall tau {h['kendall_tau']:.3f}, "
-                                            f"Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {args.out}"])
+    _emit(args, {"path": args.out, **rep}, [f"{rep['model']} on {rep['n_train'] + rep['n_holdout']} archs: held-out Kendall tau "
+                                            f"{h['kendall_tau']:.3f}, Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {args.out}"])
     return 0
 
 def cmd_quickstart(args: argparse.Namespace) -> int:

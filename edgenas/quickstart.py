@@ -19,10 +19,9 @@ import numpy as np
 from .deploy import export_subnet
 from .latency.backends import LocalBackend
 from .latency.profile import profile
-from .search import AccuracyPredictor, SearchRun, SupernetAccuracy, load_search_config, pick, sample_archs
+from .search import AccuracyPredictor, SearchRun, load_search_config, pick
+from .search.predictor import fit_predictor
 from .space import get_space
-from .supernet import Supernet
-from .evaluate import Evaluator
 from .train import Trainer, load_config
 
 __all__ = ["quickstart"]
@@ -60,15 +59,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet")
     pred_path = out / "predictor.json"
     if not pred_path.exists():
-        from .data import checkpoint_data
-        from .supernet import read_checkpoint
-
-        state = read_checkpoint(ckpt, sp)
-        acc = SupernetAccuracy(Supernet.from_checkpoint(state), Evaluator(checkpoint_data(state.get("data")), calib_images=500))
-        X = sample_archs(sp, predictor_samples, seed)
-        pred = AccuracyPredictor.fit_with_holdout(sp, X, acc.top1_vectors(X), 0.2, seed)
-        pred.report["checkpoint"] = str(ckpt)
-        pred.save(pred_path)
+        fit_predictor(sp, ckpt, predictor_samples, seed=seed).save(pred_path)
     pred = AccuracyPredictor.load(pred_path, sp)
 
     _say(4, "searching the top-1 / latency / MACs front (NSGA-II, with a random-search baseline)")

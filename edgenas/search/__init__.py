@@ -1,13 +1,29 @@
-"""Multi-objective architecture search (pymoo) over the shared ``Arch`` encoding."""
+"""Multi-objective architecture search (pymoo) over the shared ``Arch`` encoding.
 
-from .objectives import OBJECTIVES, Constraint, Objective, SearchError, make_objective, parse_limit
-from .pick import pick
-from .predictor import AccuracyPredictor, SupernetAccuracy, arch_features, rank_metrics, sample_archs
-from .problem import ArchCrossover, ArchDuplicates, ArchMutation, ArchProblem, ArchSampling
-from .run import ALGORITHMS, SearchConfig, SearchRun, load_search_config
+Names are imported on first use, so the accuracy predictor and objectives work where pymoo is
+not installed (a GPU training machine); the search itself needs it.
+"""
 
-__all__ = [
-    "ALGORITHMS", "OBJECTIVES", "AccuracyPredictor", "ArchCrossover", "ArchDuplicates", "ArchMutation", "ArchProblem",
-    "ArchSampling", "Constraint", "Objective", "SearchConfig", "SearchError", "SearchRun", "SupernetAccuracy",
-    "arch_features", "load_search_config", "make_objective", "parse_limit", "pick", "rank_metrics", "sample_archs",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "OBJECTIVES": "objectives", "Constraint": "objectives", "Objective": "objectives", "SearchError": "objectives",
+    "make_objective": "objectives", "parse_limit": "objectives", "pick": "pick",
+    "AccuracyPredictor": "predictor", "SupernetAccuracy": "predictor", "arch_features": "predictor", "fit_predictor": "predictor",
+    "rank_metrics": "predictor", "sample_archs": "predictor",
+    "ArchCrossover": "problem", "ArchDuplicates": "problem", "ArchMutation": "problem", "ArchProblem": "problem",
+    "ArchSampling": "problem", "ALGORITHMS": "run", "SearchConfig": "run", "SearchRun": "run", "load_search_config": "run",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'edgenas.search' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -18,7 +18,7 @@ from ..io import write_json
 from ..space import SearchSpace, get_space
 from .objectives import SearchError
 
-__all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "rank_metrics", "sample_archs"]
+__all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "fit_predictor", "rank_metrics", "sample_archs"]
 
 
 def arch_features(space: SearchSpace, X: np.ndarray) -> np.ndarray:
@@ -182,3 +182,23 @@ class AccuracyPredictor:
         pred = cls(data["space"], data["model"], seed).fit(X, y)
         pred.report = data.get("report", {})
         return pred
+
+
+def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
+                  seed: int = 0, resolutions: list[int] | None = None, calib_images: int = 500, device: str = "cpu",
+                  progress: bool = True) -> AccuracyPredictor:
+    """``edgenas predictor``: evaluate ``samples`` random subnets with the supernet on its held-out split
+    (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all."""
+    from ..data import checkpoint_data
+    from ..evaluate import Evaluator
+    from ..supernet import Supernet, read_checkpoint
+
+    ckpt = read_checkpoint(checkpoint, space)
+    if data and data != (ckpt.get("data") or {}).get("spec"):
+        raise SearchError(f"--data {data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
+    evaluator = Evaluator(checkpoint_data(ckpt.get("data")), calib_images=calib_images, device=device)
+    acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
+    X = sample_archs(space, samples, seed, resolutions)
+    pred = AccuracyPredictor.fit_with_holdout(space, X, acc.top1_vectors(X), holdout, seed)
+    pred.report["checkpoint"] = str(checkpoint)
+    return pred

@@ -1,0 +1,206 @@
+"""The whole GPU job of a lent machine, in as few device calls as possible.
+
+Needs only what the GPU image has (torch, torchvision, numpy, pyyaml, tqdm, scikit-learn, scipy):
+run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
+
+    # call 1: throughput probe, then training started detached (survives the call)
+    python3 benchmarks/gpu_job.py probe --space cifar-mbv3 --data imagefolder:data/train.zip --out $OUT/probe.json
+    python3 benchmarks/gpu_job.py start --run runs/c10 --time-budget 20 -- --space cifar-mbv3 \\
+        --data imagefolder:data/train.zip --val-per-class 500 --split last --batch-size 512
+    # calls 2..n: a few seconds each
+    python3 benchmarks/gpu_job.py poll --run runs/c10
+    # last call: evaluate, fit the predictor, write bf16 weights, metrics and log under $OUT
+    python3 benchmarks/gpu_job.py pack --run runs/c10 --dest $OUT --predictor-samples 300
+
+Each step prints a short summary last (a device call returns the end of its output).  On a CPU
+the same steps run end to end with the ``tiny`` space (tests/test_gpu_job.py does so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edgenas.evaluate import Evaluator  # noqa: E402
+from edgenas.data import checkpoint_data  # noqa: E402
+from edgenas.io import atomic_path, write_json  # noqa: E402
+from edgenas.search.predictor import fit_predictor  # noqa: E402
+from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
+from edgenas.train import Trainer, load_config  # noqa: E402
+
+
+def probe(args: argparse.Namespace) -> dict:
+    """images/s of one-network and sandwich steps per batch size (and with torch.compile if asked)."""
+    rows = []
+    for compiled in ([False, True] if args.compile else [False]):
+        cfg = load_config(None, {"space": args.space, "data": args.data, "val_per_class": args.val_per_class, "split": "last",
+                                 "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device})
+        trainer = Trainer(cfg, Path(args.scratch) / f"probe-{int(compiled)}", progress=False)
+        for bs in args.batch_sizes:
+            t = time.perf_counter()
+            try:
+                m = trainer.probe(steps=args.steps, batch_size=bs)
+            except torch.cuda.OutOfMemoryError:
+                rows.append({"batch_size": bs, "compile": compiled, "error": "out of memory"})
+                torch.cuda.empty_cache()
+                continue
+            rows.append({"batch_size": bs, "compile": compiled, **{k: round(v, 4) for k, v in m.items()},
+                         "probe_s": round(time.perf_counter() - t, 1)})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, result)
+    for r in rows:
+        print(f"batch {r['batch_size']:>5} compile {str(r['compile']):<5} " + (
+            f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
+            f"eval {r['eval_s']:.1f} s" if "error" not in r else r["error"]))
+    return result
+
+
+def start(args: argparse.Namespace) -> None:
+    """``edgenas train`` detached in its own session, log in RUN/train.log; returns at once."""
+    run = Path(args.run)
+    run.mkdir(parents=True, exist_ok=True)
+    train_args = [a for a in args.train_args if a != "--"]
+    cmd = [sys.executable, "-m", "edgenas.cli", "train", *train_args, "--out", str(run), "--time-budget", str(args.time_budget)]
+    if (run / "config.yaml").exists():
+        cmd.append("--resume")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PYTHONUNBUFFERED": "1"}
+    with open(run / "train.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+                                start_new_session=True)
+    (run / "train.pid").write_text(str(proc.pid))
+    print(f"started pid {proc.pid}: {' '.join(cmd)}")
+
+
+def poll(args: argparse.Namespace) -> dict:
+    """Alive or not, the last metrics row, the log's last lines and the GPU's state."""
+    run = Path(args.run)
+    pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
+    alive = pid is not None and _alive(pid)
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []
+    log = (run / "train.log").read_text(errors="replace") if (run / "train.log").exists() else ""
+    lines = [ln for ln in log.replace("\r", "\n").splitlines() if ln.strip()]
+    status = {"alive": alive, "epochs_done": len(rows), "last": rows[-1] if rows else None, "log_tail": lines[-args.lines:]}
+    try:
+        status["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu,memory.used,memory.total", "--format=csv,noheader"],
+                                       capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        status["gpu"] = None
+    print("\n".join(status["log_tail"]))
+    last = status["last"] or {}
+    print(f"alive {alive}; {len(rows)} epochs done; last: {last.get('phase')} {last.get('epoch')} top1 max {last.get('top1_max')} "
+          f"min {last.get('top1_min')} {last.get('images_per_s', 0):.0f} img/s; gpu {status['gpu']}")
+    return status
+
+
+def pack(args: argparse.Namespace) -> dict:
+    """Evaluate (largest, smallest, random subnets; with and without BN recalibration), fit the
+    predictor on GPU evaluations, and write bf16 weights, metrics, config, log and results to --dest."""
+    run, dest = Path(args.run), Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "latest.pt"
+    ckpt = read_checkpoint(ckpt_path)
+    net = Supernet.from_checkpoint(ckpt).to(args.device)
+    space = net.space
+    data = checkpoint_data(ckpt.get("data"))
+    cuda = args.device.startswith("cuda")
+    ev = Evaluator(data, calib_images=args.calib_images, device=args.device, bf16=cuda, channels_last=cuda)
+    rng = np.random.default_rng(args.seed)
+    r = max(space.resolutions)
+    archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
+             **{f"random-{i}": space.sample(rng) for i in range(args.random)}}
+    t = time.perf_counter()
+    evals = {name: {"arch": a.to_dict(), "top1": ev.top1(net, a), "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
+             for name, a in archs.items()}
+    eval_s = time.perf_counter() - t
+    t = time.perf_counter()
+    pred = fit_predictor(space, ckpt_path, args.predictor_samples, seed=args.seed, calib_images=args.calib_images,
+                         device=args.device, progress=False)
+    pred.save(dest / "predictor.json")
+    pred_s = time.perf_counter() - t
+
+    # weights in bf16, optimizer state dropped: loads back to fp32 with Supernet.load / read_checkpoint
+    compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "torch_rng", "cuda_rng", "scaler")}
+    compact["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    with atomic_path(dest / "supernet.bf16.pt") as tmp:
+        torch.save(compact, tmp)
+    for name in ("metrics.csv", "config.yaml", "train.log"):
+        if (run / name).exists():
+            with atomic_path(dest / name) as tmp:
+                tmp.write_bytes((run / name).read_bytes()[-8_000_000:])
+    result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "eval": evals, "eval_s": round(eval_s, 1),
+              "predictor": pred.report, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
+              "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size}
+    write_json(dest / "results.json", result)
+    h = pred.report["holdout"]
+    print(f"largest {evals['largest']['top1']:.4f}  smallest {evals['smallest']['top1']:.4f}  random "
+          + " ".join(f"{v['top1']:.3f}" for k, v in evals.items() if k.startswith("random"))
+          + f"\npredictor {pred.report['model']}: held-out Kendall tau {h['kendall_tau']:.3f}; weights "
+          f"{result['weights_bytes'] / 1e6:.1f} MB; eval {eval_s:.0f} s, predictor {pred_s:.0f} s")
+    return result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child not yet reaped is a zombie: not alive
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def _device_name() -> str:
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("probe")
+    p.add_argument("--space", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--val-per-class", type=int)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 512, 1024])
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--compile", action="store_true", help="also probe with torch.compile")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--scratch", default="runs/_probe")
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("start")
+    p.add_argument("--run", required=True)
+    p.add_argument("--time-budget", type=float, required=True, help="minutes")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then edgenas train flags")
+    p = sub.add_parser("poll")
+    p.add_argument("--run", required=True)
+    p.add_argument("--lines", type=int, default=6)
+    p = sub.add_parser("pack")
+    p.add_argument("--run", required=True)
+    p.add_argument("--dest", required=True)
+    p.add_argument("--predictor-samples", type=int, default=300)
+    p.add_argument("--random", type=int, default=10)
+    p.add_argument("--calib-images", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args(argv)
+    {"probe": probe, "start": start, "poll": poll, "pack": pack}[args.step](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The GPU job script end to end on this CPU (tiny space, seconds of budget), with the packages the
+GPU image lacks (pymoo, fvcore, plotly, onnxslim) made unimportable, as they are there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from edgenas import Supernet, get_space
+from edgenas.evaluate import Evaluator
+from edgenas.data import checkpoint_data
+from edgenas.search import AccuracyPredictor
+from edgenas.supernet import read_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+WITHOUT = """
+import importlib.abc, runpy, sys
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {"pymoo", "fvcore", "plotly", "onnxslim"}:
+            raise ImportError(f"{name} is not installed on the GPU image")
+sys.meta_path.insert(0, Missing())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def job(*args: str, timeout: float = 300) -> str:
+    proc = subprocess.run([sys.executable, "-c", WITHOUT, str(ROOT / "benchmarks" / "gpu_job.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
+    out = job("probe", "--space", "tiny", "--data", "digits", "--batch-sizes", "32", "64", "--steps", "1", "--device", "cpu",
+              "--scratch", str(tmp_path / "scratch"), "--out", str(tmp_path / "probe.json"))
+    rows = json.loads((tmp_path / "probe.json").read_text())["rows"]
+    assert [r["batch_size"] for r in rows] == [32, 64] and all(r["sandwich_images_per_s"] > 0 for r in rows)
+    assert "one-network" in out
+
+    run = tmp_path / "run"
+    job("start", "--run", str(run), "--time-budget", "0.15", "--", "--space", "tiny", "--data", "digits", "--limit", "320",
+        "--batch-size", "64", "--bn-calib-images", "64", "--device", "cpu")
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        status = job("poll", "--run", str(run))
+        if "alive False" in status:
+            break
+        time.sleep(3)
+    assert "alive False" in status and (run / "latest.pt").is_file(), (run / "train.log").read_text()[-2000:]
+    assert "time budget" in (run / "train.log").read_text()
+
+    dest = tmp_path / "out"
+    job("pack", "--run", str(run), "--dest", str(dest), "--predictor-samples", "20", "--random", "2", "--calib-images", "64",
+        "--device", "cpu")
+    assert {p.name for p in dest.iterdir()} == {"supernet.bf16.pt", "predictor.json", "results.json", "metrics.csv",
+                                                "config.yaml", "train.log"}
+    assert all(p.stat().st_size < 16e6 for p in dest.iterdir())
+    res = json.loads((dest / "results.json").read_text())
+    assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
+
+    sp = get_space("tiny")
+    packed = Supernet.load(dest / "supernet.bf16.pt", sp)  # bf16 on disk, fp32 in memory
+    assert all(p.dtype == torch.float32 for p in packed.parameters())
+    full = read_checkpoint(run / "latest.pt", sp)
+    ev = Evaluator(checkpoint_data(full["data"]), calib_images=64)
+    assert abs(ev.top1(packed, sp.max_arch(24)) - res["eval"]["largest"]["top1"]) <= 0.02  # bf16 rounding only
+    assert AccuracyPredictor.load(dest / "predictor.json", sp).report["holdout"]["n"] == 5
