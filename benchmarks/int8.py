@@ -17,7 +17,7 @@ import numpy as np
 
 from edgenas import get_space
 from edgenas.deploy import export_subnet
-from edgenas.latency import agent
+from edgenas import agent
 from edgenas.latency.profile import network_model
 from edgenas.quantize import quantize_int8
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgenas.latency import LatencyTable, LocalBackend
-from edgenas.latency.agent import cpu_model
+from edgenas.agent import cpu_model
 from edgenas.latency.profile import profile
 from edgenas.latency.validate import validate
 

@@ -1,1 +1,1 @@
-../edgenas/latency/agent.py
+../edgenas/agent.py

@@ -23,16 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import EdgeNASError
+from .errors import EdgeNASError, DataError
 
 __all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "checkpoint_data", "load_data", "split_indices"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
-
-
-class DataError(EdgeNASError):
-    """Missing, empty or unreadable data."""
 
 
 @dataclass

@@ -28,7 +28,7 @@ from .latency.table import LatencyError, LatencyTable
 from .quantize import quantize_int8
 from .space import Arch, get_space
 
-__all__ = ["deploy_check", "export_subnet", "model_metadata", "mobile_report", "onnx_top1", "quantize_model", "to_ort_format"]
+__all__ = ["deploy_check", "export_subnet", "run_target", "model_metadata", "mobile_report", "onnx_top1", "quantize_model", "to_ort_format"]
 
 
 def model_metadata(space_name: str, arch: Arch, precision: str = "fp32", data: DataSplit | None = None) -> dict[str, str]:
@@ -227,3 +227,21 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         r["check"] = [deploy_check(m, LatencyTable.load(check_tables[p]), backend, split)
                       for p, m in models.items() if check_tables.get(p)]
     return r
+
+
+def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str | None = None, table: str | None = None,
+               **limits: Any) -> tuple[Any, Arch, str | None, str | None]:
+    """(space, arch, checkpoint, table) of the model picked from search run ``run`` (``export --from``).
+
+    The checkpoint is the run's (or its predictor's); explicit ``checkpoint`` / ``table`` win.
+    """
+    from .io import read_yaml
+    from .search import AccuracyPredictor, pick
+
+    chosen = pick(run, strategy, **limits)
+    cfg = read_yaml(Path(run) / "config.yaml", "search run config")
+    space = get_space(cfg["space"])
+    ckpt = checkpoint or cfg.get("checkpoint")
+    if not ckpt and cfg.get("predictor"):
+        ckpt = AccuracyPredictor.load(cfg["predictor"], space).report.get("checkpoint")
+    return space, space.arch(chosen["arch"]), ckpt, table or cfg.get("table")

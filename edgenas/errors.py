@@ -24,3 +24,15 @@ class CheckpointError(EdgeNASError):
 
 class ExportError(EdgeNASError):
     """An export that cannot be written or does not match PyTorch."""
+
+
+class DataError(EdgeNASError):
+    """Data that is missing, empty, corrupt or does not match the checkpoint's classes."""
+
+
+class LatencyError(EdgeNASError):
+    """A latency table that is missing, corrupt, incomplete or made for something else; a device that fails."""
+
+
+class SearchError(EdgeNASError):
+    """Bad search settings: unknown objective, unsatisfiable constraints, mismatched inputs."""

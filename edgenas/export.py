@@ -39,7 +39,7 @@ class ExportResult:
 
 def ort_session(model: str | os.PathLike | bytes, threads: int = 1) -> ort.InferenceSession:
     """A CPU session with the deployment settings (the latency agent's, so parity and timing agree)."""
-    from .latency.agent import make_session
+    from .agent import make_session
 
     return make_session(model if isinstance(model, bytes) else str(model), "CPUExecutionProvider", threads)
 

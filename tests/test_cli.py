@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from edgenas.cli.args import parse_arch
 from edgenas import Supernet, get_space
 from edgenas.cli import main
 from edgenas.cost import stats
@@ -33,14 +34,14 @@ def test_spaces(capsys):
 def test_stats_matches_library(capsys, arch):
     sp = get_space("ofa-mbv3")
     data = run_json(capsys, "stats", "--space", "ofa-mbv3", "--arch", arch)
-    st = stats(sp, sp.parse_arch(arch))
+    st = stats(sp, parse_arch(sp, arch))
     assert (data["params"], data["macs"], data["resolution"]) == (st.params, st.macs, st.resolution)
-    assert sp.arch(data["arch"]) == sp.parse_arch(arch)
+    assert sp.arch(data["arch"]) == parse_arch(sp, arch)
 
 
 def test_stats_arch_from_inline_json_and_file(capsys, tmp_path):
     sp = get_space("ofa-mbv3")
-    arch = sp.parse_arch("random:3")
+    arch = parse_arch(sp, "random:3")
     inline = run_json(capsys, "stats", "--space", "ofa-mbv3", "--arch", arch.to_json())
     f = tmp_path / "arch.json"
     f.write_text(json.dumps(arch.to_dict(), indent=2))

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgenas.cli.args import parse_arch
 from edgenas import Arch, ArchError, SpaceError, get_space, list_spaces
 from edgenas.space import make_divisible
 
@@ -110,22 +111,22 @@ def test_decode_rejects_bad_vectors():
 
 def test_parse_arch_forms(tmp_path):
     sp = get_space("tiny")
-    assert sp.parse_arch("max") == sp.max_arch()
-    assert sp.parse_arch("min") == sp.min_arch()
-    assert sp.parse_arch("random:7") == sp.parse_arch("random:7")
-    assert sp.parse_arch("random:7") != sp.parse_arch("random:8")
-    arch = sp.parse_arch("random:3")
+    assert parse_arch(sp, "max") == sp.max_arch()
+    assert parse_arch(sp, "min") == sp.min_arch()
+    assert parse_arch(sp, "random:7") == parse_arch(sp, "random:7")
+    assert parse_arch(sp, "random:7") != parse_arch(sp, "random:8")
+    arch = parse_arch(sp, "random:3")
     f = tmp_path / "a.json"
     f.write_text(arch.to_json())
-    assert sp.parse_arch(f"@{f}") == arch
-    assert sp.parse_arch(arch.to_json()) == arch
-    assert sp.parse_arch(json.dumps({"arch": arch.to_dict(), "top1": 0.9})) == arch
+    assert parse_arch(sp, f"@{f}") == arch
+    assert parse_arch(sp, arch.to_json()) == arch
+    assert parse_arch(sp, json.dumps({"arch": arch.to_dict(), "top1": 0.9})) == arch
     with pytest.raises(ArchError, match="not valid JSON"):
-        sp.parse_arch("{ks: [3]}")
+        parse_arch(sp, "{ks: [3]}")
     with pytest.raises(ArchError, match="cannot read arch file"):
-        sp.parse_arch(f"@{tmp_path / 'missing.json'}")
+        parse_arch(sp, f"@{tmp_path / 'missing.json'}")
     with pytest.raises(ArchError, match="random:SEED"):
-        sp.parse_arch("random:abc")
+        parse_arch(sp, "random:abc")
 
 
 def test_sampling_is_seeded_and_canonical():

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import onnxruntime as ort
 
-from . import agent
+from .. import agent
 from .table import LatencyError
 
 __all__ = ["Backend", "LocalBackend", "RemoteBackend", "get_backend", "provider_names"]

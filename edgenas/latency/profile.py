@@ -26,12 +26,12 @@ from ..space import Arch, SearchSpace, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
 from ..supernet.network import init_weights
 from ..supernet.static import SubNet
-from . import agent
+from .. import agent
 from .backends import Backend
 from .blocks import Block, block_onnx, empty_graph, enumerate_blocks
 from .table import EMPTY_KEY, NETWORK_PREFIX, LatencyError, LatencyTable
 
-__all__ = ["PRECISIONS", "measure_chunked", "network_model", "profile"]
+__all__ = ["PRECISIONS", "measure_chunked", "network_model", "profile", "profile_summary"]
 
 PRECISIONS = ("fp32", "int8")
 # fields that must agree for a half-finished table to be resumed
@@ -116,6 +116,15 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
     table.meta["profile_seconds"] = round(time.perf_counter() - t0 + table.meta.get("profile_seconds", 0.0), 1)
     table.save(out)
     return table, time.perf_counter() - t0
+
+
+def profile_summary(table: LatencyTable, path: str | os.PathLike, seconds: float) -> dict[str, Any]:
+    """What ``edgenas profile --json`` reports about a finished table."""
+    cal = table.calibration or {}
+    return {"path": str(path), "entries": len(table.entries), "seconds": round(seconds, 2), "space": table.meta["space"],
+            "resolutions": list(table.resolutions), "precision": table.meta["precision"], "provider": table.meta["provider"],
+            "threads": table.meta["threads"], "overhead_ms": table.overhead_ms,
+            "calibration": {k: v for k, v in cal.items() if k != "points"}}
 
 
 def _measure(space: SearchSpace, out: Path, meta: dict[str, Any], backend: Backend, progress: bool) -> LatencyTable:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EdgeNASError
+from ..errors import EdgeNASError, LatencyError
 from ..io import write_json
 from ..space import Arch, SearchSpace, get_space
 from .blocks import block_key, enumerate_blocks
@@ -48,10 +48,6 @@ _META_TYPES: dict[str, Any] = {
     "threads": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096,
     "device": lambda v: isinstance(v, dict), "protocol": lambda v: isinstance(v, dict),
 }
-
-
-class LatencyError(EdgeNASError):
-    """A latency table that is missing, corrupt, incomplete or made for something else."""
 
 
 @dataclass

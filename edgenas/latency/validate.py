@@ -8,6 +8,7 @@ a measurement predicts itself), which bounds what any predictor can reach.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from scipy.stats import spearmanr
 from ..io import atomic_path, check_writable, exclusive, write_json
 from .backends import Backend
 from .profile import _random_arch, measure_chunked, network_model
-from .table import NETWORK_PREFIX, LatencyTable
+from .table import NETWORK_PREFIX, LatencyError, LatencyTable
 
-__all__ = ["accuracy_metrics", "validate"]
+__all__ = ["accuracy_metrics", "validate", "validate_table"]
 
 
 def accuracy_metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
@@ -35,6 +36,29 @@ def accuracy_metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, f
         "mean_error": float(np.mean(err)),
         "spearman": float(rho),
     }
+
+
+def validate_table(path: str | os.PathLike, samples: int, *, runner: str | None = None, runner_timeout: float = 600.0,
+                   out: str | os.PathLike | None = None, seed: int = 12345, passes: int = 2, progress: bool = True) -> dict[str, Any]:
+    """``edgenas latency validate``: on the table's own device and settings.
+
+    A remote table records the runner it was made with as text only: the command that reaches the
+    device comes from ``runner`` (the command line), never from the file.
+    """
+    from .backends import get_backend
+
+    table = LatencyTable.load(path)
+    meta = table.meta
+    device = "remote" if meta["device"].get("device") == "remote" else meta["provider"]
+    if device == "remote" and not runner:
+        raise LatencyError(f"{path} was measured on a remote device (runner recorded: {str(meta['device'].get('runner'))!r}); "
+                           "give --runner 'COMMAND' to reach it")
+    backend = get_backend(device, meta["threads"], runner if device == "remote" else None, meta["provider"], runner_timeout)
+    here = backend.info()["cpu_model"]
+    if here != meta["cpu_model"] and progress:
+        print(f"edgenas: warning: table measured on '{meta['cpu_model']}', validating on '{here}'", file=sys.stderr)
+    prefix = out or str(path).removesuffix(".json") + ".validation"
+    return validate(table, backend, samples, prefix, seed=seed, passes=passes, progress=progress)
 
 
 def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: str | os.PathLike, *,

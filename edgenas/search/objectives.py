@@ -10,16 +10,12 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..cost import cost_model
-from ..errors import EdgeNASError
+from ..errors import EdgeNASError, SearchError
 from ..space import SearchSpace
 
 __all__ = ["Constraint", "Objective", "SearchError", "make_objective", "parse_limit", "OBJECTIVES"]
 
 OBJECTIVES = ("top1", "latency", "macs", "params")
-
-
-class SearchError(EdgeNASError):
-    """Bad search settings: unknown objective, unsatisfiable constraints, mismatched inputs."""
 
 
 class Accuracy(Protocol):

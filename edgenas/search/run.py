@@ -474,7 +474,10 @@ class SearchRun:
     def _references(self) -> list[dict[str, Any]]:
         out = []
         for ref in self.cfg.references:
-            arch = self.space.parse_arch(ref["arch"]) if isinstance(ref["arch"], str) else self.space.arch(ref["arch"])
+            named = {"max": self.space.max_arch, "min": self.space.min_arch}
+            if isinstance(ref["arch"], str) and ref["arch"] not in named:
+                raise SearchError(f"reference {ref.get('name')!r}: arch must be max, min or an OFA mapping, got {ref['arch']!r}")
+            arch = named[ref["arch"]]() if isinstance(ref["arch"], str) else self.space.arch(ref["arch"])
             x = self.space.canonical_vectors(self.space.encode(arch)[None])
             fns = {o.name: o for o in self.objectives} | self.problem.extra  # not via the problem: no archive row
             out.append({"name": ref.get("name", "reference"), **{k: float(fn(x)[0]) for k, fn in fns.items()}})

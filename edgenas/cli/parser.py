@@ -1,0 +1,191 @@
+"""The argument parser: every command, its flags, their defaults and valid choices."""
+
+from __future__ import annotations
+
+import argparse
+from .. import __version__
+from ..checks import Range
+from ..search.objectives import OBJECTIVES
+from ..space import list_spaces
+from .args import ARCH_HELP, CLASSES, IMAGES, SEED, device_args, timeout_arg
+
+__all__ = ["build_parser"]
+
+ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
+ALGORITHM_HELP = ("nsga2 (default), nsga3 and agemoea (3+ objectives; agemoea needs numba), random, reinforce (MnasNet "
+                  "controller), surrogate (MSuNAS-style: NSGA-II on a predictor refitted on supernet evaluations; needs --checkpoint)")
+LIMIT_HELP = {"--max-latency": "e.g. 5ms, 500us, 0.2s", "--max-macs": "e.g. 300M, 2.5G", "--max-params": "e.g. 3.5M",
+              "--min-top1": "e.g. 0.8 or 80%"}
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, but not the noise 'default: None'."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+def _limits(p: argparse.ArgumentParser, what: str) -> None:
+    for name, example in LIMIT_HELP.items():
+        p.add_argument(name, help=f"{what} ({example})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgenas", description="Hardware-aware multi-objective NAS for edge devices.",
+                                     formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"edgenas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    spaces = list_spaces()
+
+    def add(where, name: str, func: str, help: str, json: bool = True) -> argparse.ArgumentParser:
+        p = where.add_parser(name, help=help, description=help, formatter_class=_Formatter)
+        p.set_defaults(command_name=func)
+        if json:
+            p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        return p
+
+    def space_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("--space", required=required, metavar="SPACE", help=f"search space: {', '.join(spaces)}")
+
+    add(sub, "spaces", "spaces", "list the registered search spaces")
+
+    p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU)")
+    p.add_argument("--out", default="edgenas-quickstart", help="working directory (re-running skips finished steps)")
+    p.add_argument("--max-latency", help="latency budget for the pick, e.g. 0.05ms or 50us (default: the front's median)")
+    p.add_argument("--epoch-scale", type=Range(0.001, 1000, integer=False).arg("--epoch-scale"), default=2.5,
+                   help="scale the training schedule")
+    p.add_argument("--seed", type=SEED, default=0)
+
+    p = add(sub, "stats", "stats", "parameters and MACs of a subnet")
+    space_arg(p)
+    p.add_argument("--arch", required=True, help=ARCH_HELP)
+    p.add_argument("--num-classes", type=CLASSES, help="classifier size (default: the space's)")
+
+    p = add(sub, "export", "export", "extract a subnet, export it to ONNX and check ORT against PyTorch")
+    space_arg(p, required=False)
+    p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--from", dest="from_run", metavar="RUN", help="export the model picked from a search run")
+    p.add_argument("--pick", default="best", choices=["best", "knee"], help="with --from: which front member")
+    _limits(p, "with --from: budget for the pick")
+    p.add_argument("--checkpoint", help="supernet checkpoint (default: seeded random weights)")
+    p.add_argument("--data", help="evaluation/calibration data (default: the checkpoint's training data)")
+    p.add_argument("--num-classes", type=CLASSES, help="classifier size without a checkpoint (default: the space's)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random weights without a checkpoint")
+    p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity re-checked)")
+    p.add_argument("--int8", action="store_true", help="also write MODEL.int8.onnx (static QDQ, calibrated on training images)")
+    p.add_argument("--calib-images", type=IMAGES, default=256, help="training images for int8 calibration")
+    p.add_argument("--ort", action="store_true", help="also convert to ORT format for ONNX Runtime Mobile")
+    p.add_argument("--mobile-report", action="store_true", help="report which ops NNAPI / CoreML would take")
+    p.add_argument("--check", action="store_true", help="measure the exported model(s) on the device (deploy check)")
+    p.add_argument("--table", help="latency table for --check (with --from: the run's table by default)")
+    p.add_argument("--int8-table", help="int8 latency table to check the int8 model against")
+    device_args(p)
+    p.add_argument("--out", required=True, help="output .onnx path")
+
+    deploy = add(sub, "deploy", "deploy", "what runs on the device (deploy check)", json=False)
+    p = add(deploy.add_subparsers(dest="deploy_command", required=True, metavar="SUBCOMMAND"), "check", "deploy check",
+            "measure an exported model on a device vs its predicted latency")
+    p.add_argument("model", help="ONNX model exported by edgenas")
+    p.add_argument("--table", required=True, help="latency table of the device (same precision as the model)")
+    p.add_argument("--data", help="labelled data for top-1: the training data (its held-out split) or other data (all of it)")
+    device_args(p)
+
+    p = add(sub, "profile", "profile", "measure every block of a space on a device and write a latency table")
+    device_args(p, required=True)
+    space_arg(p)
+    p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="input resolutions (default: all of the space)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    p.add_argument("--num-classes", type=CLASSES, help="classifier size (default: the space's)")
+    p.add_argument("--calibrate", type=Range(0, 10_000).arg("--calibrate"), default=30,
+                   help="whole networks measured end to end to calibrate (0: none)")
+    p.add_argument("--seed", type=SEED, default=0)
+    for name, lo, what in (("--warmup", 0, "warm-up runs"), ("--rounds", 1, "interleaved rounds"), ("--runs", 1, "timed runs per round")):
+        p.add_argument(name, type=Range(lo, 100_000).arg(name), help=f"{what} (the protocol's default if omitted)")
+    p.add_argument("--out", required=True, help="table path (.json); an unfinished one is resumed")
+
+    p = add(sub, "latency", "latency", "predicted latency of a subnet from a table (and: latency validate)")
+    p.add_argument("--table", help="latency table (.json)")
+    space_arg(p, required=False)
+    p.add_argument("--arch", help=ARCH_HELP + "; random:SEED draws among the table's resolutions")
+    p = add(p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND"), "validate", "latency validate",
+            "measure random subnets end to end and compare with a table")
+    p.add_argument("--table", required=True)
+    p.add_argument("--samples", type=Range(1, 10_000).arg("--samples"), default=100, help="random subnets to measure")
+    p.add_argument("--seed", type=SEED, default=12345)
+    p.add_argument("--runner", help="remote tables: the command that runs deploy/agent.py on the device (required for them)")
+    timeout_arg(p)
+    p.add_argument("--no-noise-floor", action="store_true", help="measure once (skip the repeat pass)")
+    p.add_argument("--out", help="report prefix (default: TABLE.validation -> .json and .png)")
+
+    p = add(sub, "train", "train", "train a supernet with progressive shrinking (same command under torchrun for multi-GPU)")
+    p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)} (or 'space:' in --config)")
+    p.add_argument("--data", help="digits (default), cifar10, cifar100 or imagefolder:PATH (folder or .zip)")
+    p.add_argument("--val-data", help="separate validation data (default: split --data)")
+    p.add_argument("--config", help="YAML training config (keys as in RUN/config.yaml); flags override it")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if it never wrote a checkpoint)")
+    p.add_argument("--val-fraction", type=float, help="hold out this fraction (default 0.1)")
+    p.add_argument("--val-per-class", type=int, help="hold out this many images per class")
+    p.add_argument("--split", choices=["random", "last"], help="which images per class are held out (default random)")
+    p.add_argument("--limit", type=int, help="use at most this many training images (scale down for a CPU)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--batch-size", type=int, help="default 128; memory grows with it and with --random-subnets")
+    p.add_argument("--random-subnets", type=int, help="random subnets per step besides largest and smallest (default 2)")
+    p.add_argument("--teacher", help="supernet checkpoint whose largest subnet distils (default: in-place)")
+    p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs (default 1; 0.1 for a quick CPU run)")
+    p.add_argument("--time-budget", type=float, metavar="MIN",
+                   help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
+    p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
+    p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
+    p.add_argument("--compile", action="store_true", help="torch.compile the supernet")
+
+    p = add(sub, "eval", "eval", "top-1 of a subnet after BN recalibration")
+    space_arg(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--arch", required=True, help=ARCH_HELP)
+    p.add_argument("--data", required=True, help="training data (its held-out split is used) or other labelled data")
+    p.add_argument("--calib-data", help="training images for BN recalibration (default: the checkpoint's training split)")
+    p.add_argument("--calib-images", type=IMAGES, default=1000)
+    p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
+    p.add_argument("--device", default="cpu")
+
+    p = add(sub, "search", "search", "multi-objective search over a space")
+    p.add_argument("--config", help="search recipe (YAML, see search/); flags override it")
+    p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)}")
+    p.add_argument("--objectives", help=f"comma-separated, of: {', '.join(OBJECTIVES)} (default top1,latency)")
+    p.add_argument("--algorithm", metavar="ALGO", help=ALGORITHM_HELP)
+    p.add_argument("--pop-size", type=int, help="default 40")
+    p.add_argument("--generations", type=int, help="default 25 (rounds, for surrogate)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--table", help="latency table (for the latency objective or --max-latency)")
+    p.add_argument("--checkpoint", help="supernet checkpoint: top1 from the supernet (with --data)")
+    p.add_argument("--data", help="the data the supernet was trained on")
+    p.add_argument("--predictor", help="accuracy predictor (edgenas predictor): fast top1")
+    p.add_argument("--num-classes", type=int)
+    _limits(p, "constraint")
+    p.add_argument("--resolutions", type=int, nargs="+", help="resolutions to search (default: the table's, else all)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the random-search baseline run")
+    p.add_argument("--device", help="device for supernet evaluation (default cpu)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if it never wrote anything)")
+
+    p = add(sub, "pick", "pick", "choose a model from a search run's front")
+    p.add_argument("run", help="search run directory")
+    _limits(p, "budget")
+    p.add_argument("--knee", action="store_true", help="the knee point instead of the most accurate")
+    p.add_argument("--out", help="write the chosen arch (OFA JSON) here")
+
+    p = add(sub, "predictor", "predictor", "fit an accuracy predictor on supernet evaluations")
+    space_arg(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", help="the data the checkpoint was trained on (default: as recorded in it)")
+    p.add_argument("--samples", type=Range(10, 100_000).arg("--samples"), default=300, help="archs evaluated with the supernet")
+    p.add_argument("--holdout", type=Range(0.05, 0.9, integer=False).arg("--holdout"), default=0.2, help="fraction held out to score")
+    p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="sample archs at these resolutions only")
+    p.add_argument("--calib-images", type=IMAGES, default=500)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="predictor file (.json)")
+    return parser

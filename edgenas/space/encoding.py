@@ -1,0 +1,116 @@
+"""The integer-vector form of an ``Arch`` that search works on: genes, bounds, encode/decode,
+canonical vectors (inactive layers zeroed, so equal networks compare equal) and sampling.
+
+A mixin of :class:`~edgenas.space.SearchSpace`; it reads only the space's choices.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ArchError
+from .arch import Arch
+
+__all__ = ["VectorEncoding"]
+
+
+class VectorEncoding:
+    """Genes: kernel per layer, expand per layer, depth per stage, resolution; each an index into its choices."""
+
+    ks_choices: tuple[int, ...]
+    e_choices: tuple[int | float, ...]
+    d_choices: tuple[int, ...]
+    resolutions: tuple[int, ...]
+    stages: tuple
+    name: str
+
+    def validate(self, arch: Arch) -> Arch:  # provided by SearchSpace
+        raise NotImplementedError
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.stages)
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.d_choices)
+
+    @property
+    def n_layers(self) -> int:
+        return self.n_stages * self.max_depth
+
+    @property
+    def n_genes(self) -> int:
+        return 2 * self.n_layers + self.n_stages + 1
+
+    @property
+    def n_choices(self) -> np.ndarray:
+        """Number of choices per gene of the integer vector (pymoo bounds are 0..n-1)."""
+        L, S = self.n_layers, self.n_stages
+        return np.array(
+            [len(self.ks_choices)] * L + [len(self.e_choices)] * L + [len(self.d_choices)] * S + [len(self.resolutions)],
+            dtype=np.int64,
+        )
+
+    def n_archs(self, resolutions: Sequence[int] | None = None) -> int:
+        """How many distinct networks (canonical archs) the space holds at ``resolutions``."""
+        per_stage = sum((len(self.ks_choices) * len(self.e_choices)) ** d for d in self.d_choices)
+        return per_stage**self.n_stages * len(resolutions or self.resolutions)
+
+    def sample_vectors(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` uniformly random archs as canonical integer vectors."""
+        return self.canonical_vectors(rng.integers(0, self.n_choices, size=(n, self.n_genes)))
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return self.decode(self.sample_vectors(rng, 1)[0])
+
+    def encode(self, arch: Arch) -> np.ndarray:
+        arch = self.validate(arch)
+        idx = (
+            [self.ks_choices.index(k) for k in arch.ks]
+            + [self.e_choices.index(e) for e in arch.e]
+            + [self.d_choices.index(d) for d in arch.d]
+            + [self.resolutions.index(arch.r)]
+        )
+        return np.asarray(idx, dtype=np.int64)
+
+    def decode(self, vector: Sequence[int] | np.ndarray) -> Arch:
+        v = np.asarray(vector)
+        if v.shape != (self.n_genes,):
+            raise ArchError(f"arch vector has shape {v.shape}; space '{self.name}' needs ({self.n_genes},)")
+        if not np.issubdtype(v.dtype, np.integer):
+            if not np.all(np.equal(np.mod(v, 1), 0)):
+                raise ArchError("arch vector must hold integers")
+            v = v.astype(np.int64)
+        bad = np.flatnonzero((v < 0) | (v >= self.n_choices))
+        if bad.size:
+            i = int(bad[0])
+            raise ArchError(f"arch vector gene {i} = {int(v[i])} is outside 0..{int(self.n_choices[i]) - 1}")
+        L, S = self.n_layers, self.n_stages
+        return Arch(
+            ks=tuple(self.ks_choices[i] for i in v[:L]),
+            e=tuple(self.e_choices[i] for i in v[L : 2 * L]),
+            d=tuple(self.d_choices[i] for i in v[2 * L : 2 * L + S]),
+            r=self.resolutions[int(v[-1])],
+        )
+
+    def active_mask(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, n_layers) booleans: which layer slots the depths of each vector switch on."""
+        L, S = self.n_layers, self.n_stages
+        depth = np.asarray(self.d_choices)[vectors[:, 2 * L : 2 * L + S]]  # (N, S)
+        slot = np.tile(np.arange(self.max_depth), S)  # (L,)
+        return slot[None, :] < np.repeat(depth, self.max_depth, axis=1)
+
+    def canonical_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """Set the genes of inactive layers to choice 0, so equal networks have equal vectors."""
+        L = self.n_layers
+        out = np.array(vectors, dtype=np.int64, copy=True)
+        inactive = ~self.active_mask(out)
+        out[:, :L][inactive] = 0
+        out[:, L : 2 * L][inactive] = 0
+        return out
+
+    def canonical(self, arch: Arch) -> Arch:
+        return self.decode(self.canonical_vectors(self.encode(arch)[None])[0])

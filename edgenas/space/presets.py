@@ -1,0 +1,64 @@
+"""The registered presets: ``ofa-mbv3`` (OFA's space exactly), ``cifar-mbv3`` (32x32 inputs) and ``tiny`` (tests, CPU)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .registry import register_space
+from .searchspace import SearchSpace
+from .specs import StageSpec
+
+__all__ = ["CIFAR_MBV3", "OFA_MBV3", "TINY"]
+
+
+def _stages(widths: Iterable[int], strides: Iterable[int], acts: Iterable[str], ses: Iterable[bool]) -> tuple[StageSpec, ...]:
+    return tuple(StageSpec(w, s, a, se) for w, s, a, se in zip(widths, strides, acts, ses))
+
+
+_OFA_STAGES = dict(
+    widths=(24, 40, 80, 112, 160),
+    acts=("relu", "relu", "h_swish", "h_swish", "h_swish"),
+    ses=(False, True, False, True, True),
+)
+
+OFA_MBV3 = register_space(
+    SearchSpace(
+        name="ofa-mbv3",
+        stem_width=16, stem_stride=2,
+        first_block_width=16, first_block_stride=1, first_block_act="relu",
+        stages=_stages(strides=(2, 2, 2, 1, 2), **_OFA_STAGES),
+        ks_choices=(3, 5, 7), e_choices=(3, 4, 6), d_choices=(2, 3, 4),
+        resolutions=tuple(range(128, 225, 4)),
+        final_expand_width=960, feature_width=1280, num_classes=1000,
+        description="OFA's ofa_mbv3_d234_e346_k357_w1.0 MobileNetV3 space (ImageNet, 128..224).",
+    )
+)
+
+CIFAR_MBV3 = register_space(
+    SearchSpace(
+        name="cifar-mbv3",
+        stem_width=16, stem_stride=1,
+        first_block_width=16, first_block_stride=1, first_block_act="relu",
+        stages=_stages(strides=(1, 2, 2, 1, 2), **_OFA_STAGES),
+        ks_choices=(3, 5, 7), e_choices=(3, 4, 6), d_choices=(2, 3, 4),
+        resolutions=(24, 28, 32),
+        final_expand_width=960, feature_width=1280, num_classes=10,
+        description=(
+            "ofa-mbv3 for 32x32 inputs: the stem and the first elastic stage keep stride 1, so the "
+            "network downsamples 8x (32 -> 4x4 at the head, like 224 -> 7x7) instead of 32x."
+        ),
+    )
+)
+
+TINY = register_space(
+    SearchSpace(
+        name="tiny",
+        stem_width=8, stem_stride=1,
+        first_block_width=8, first_block_stride=1, first_block_act="relu",
+        stages=_stages(widths=(16, 24, 32), strides=(2, 2, 2), acts=("relu", "h_swish", "h_swish"), ses=(False, True, True)),
+        ks_choices=(3, 5), e_choices=(2, 3), d_choices=(1, 2),
+        resolutions=(16, 20, 24),
+        final_expand_width=64, feature_width=128, num_classes=10, dropout=0.0,
+        description="A small space that trains and searches on a CPU in seconds (tests, quickstart).",
+    )
+)

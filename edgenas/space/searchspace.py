@@ -1,0 +1,155 @@
+"""A search space: a frozen, registered description of an OFA-style MobileNetV3 family.
+
+It says which ``Arch`` values are legal and turns one into the static layer shapes
+(:class:`~edgenas.space.NetSpec`) that the supernet, the cost model, the latency table and the
+exporter build on.  Nothing else parses architecture dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from ..errors import ArchError, SpaceError
+from .arch import Arch
+from .encoding import VectorEncoding
+from .specs import ACTIVATIONS, HeadSpec, MBConvSpec, NetSpec, StageSpec, StemSpec, conv_out, make_divisible
+
+__all__ = ["SearchSpace"]
+
+
+@dataclass(frozen=True)
+class SearchSpace(VectorEncoding):
+    """A frozen description of an OFA-style MobileNetV3 space (see the presets at the bottom)."""
+
+    name: str
+    stem_width: int
+    stem_stride: int
+    first_block_width: int
+    first_block_stride: int
+    first_block_act: str
+    stages: tuple[StageSpec, ...]
+    ks_choices: tuple[int, ...]
+    e_choices: tuple[int | float, ...]
+    d_choices: tuple[int, ...]
+    resolutions: tuple[int, ...]
+    final_expand_width: int
+    feature_width: int
+    num_classes: int
+    dropout: float = 0.1
+    in_channels: int = 3
+    stem_act: str = "h_swish"
+    se_reduction: int = 4
+    divisor: int = 8
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("ks_choices", "e_choices", "d_choices", "resolutions"):
+            values = getattr(self, name)
+            if not values or list(values) != sorted(set(values)):
+                raise SpaceError(f"space '{self.name}': {name} must be sorted, unique and non-empty")
+        if any(k % 2 == 0 for k in self.ks_choices):
+            raise SpaceError(f"space '{self.name}': kernel sizes must be odd")
+        acts = {self.stem_act, self.first_block_act, *(s.act for s in self.stages)}
+        if not acts <= set(ACTIVATIONS):
+            raise SpaceError(f"space '{self.name}': unknown activation(s) {sorted(acts - set(ACTIVATIONS))}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("description")
+        return data
+
+    def digest(self) -> str:
+        """Hash of the definition: checkpoints and latency tables record it to refuse a mismatch."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # ---- validation ------------------------------------------------------------------------
+    def validate(self, arch: Arch) -> Arch:
+        """Return ``arch`` if it belongs to this space; otherwise raise naming field and value."""
+        L, S = self.n_layers, self.n_stages
+        for key, values, n in (("ks", arch.ks, L), ("e", arch.e, L), ("d", arch.d, S)):
+            if len(values) != n:
+                raise ArchError(f"arch '{key}' has {len(values)} entries; space '{self.name}' needs {n}")
+        for key, values, choices in (("ks", arch.ks, self.ks_choices), ("e", arch.e, self.e_choices), ("d", arch.d, self.d_choices)):
+            for i, v in enumerate(values):
+                if v not in choices:
+                    raise ArchError(f"arch '{key}'[{i}] = {v} is not one of {list(choices)} in space '{self.name}'")
+        if arch.r not in self.resolutions:
+            raise ArchError(f"arch resolution r = {arch.r} is not one of {list(self.resolutions)} in space '{self.name}'")
+        return arch
+
+    def arch(self, value: Arch | Mapping[str, Any]) -> Arch:
+        """Validated ``Arch`` from an ``Arch`` or OFA dict (missing ``r``: the largest resolution)."""
+        if not isinstance(value, Arch):
+            value = Arch.from_dict(value, default_r=max(self.resolutions))
+        return self.validate(value)
+
+    # ---- special and random archs ----------------------------------------------------------
+    def max_arch(self, r: int | None = None) -> Arch:
+        L = self.n_layers
+        return self.validate(
+            Arch((max(self.ks_choices),) * L, (max(self.e_choices),) * L, (self.max_depth,) * self.n_stages, r or max(self.resolutions))
+        )
+
+    def min_arch(self, r: int | None = None) -> Arch:
+        L = self.n_layers
+        return self.validate(
+            Arch((min(self.ks_choices),) * L, (min(self.e_choices),) * L, (min(self.d_choices),) * self.n_stages, r or min(self.resolutions))
+        )
+
+    # ---- static shapes ---------------------------------------------------------------------
+    def mid_channels(self, in_ch: int, expand: int | float) -> int:
+        return make_divisible(round(in_ch * expand), self.divisor)
+
+    def slot_io(self, slot: int) -> tuple[int, int, int, StageSpec]:
+        """(in_ch, out_ch, stride, stage) of layer slot ``slot``; fixed whatever the depths."""
+        stage_idx, i = divmod(slot, self.max_depth)
+        stage = self.stages[stage_idx]
+        in_ch = stage.width if i else (self.stages[stage_idx - 1].width if stage_idx else self.first_block_width)
+        return in_ch, stage.width, stage.stride if i == 0 else 1, stage
+
+    def slot_in_res(self, slot: int, r: int) -> int:
+        """Input resolution of layer slot ``slot`` at network resolution ``r``."""
+        res = conv_out(conv_out(r, self.stem_stride), self.first_block_stride)
+        stage_idx, i = divmod(slot, self.max_depth)
+        for s in self.stages[:stage_idx]:
+            res = conv_out(res, s.stride)
+        return conv_out(res, self.stages[stage_idx].stride) if i else res
+
+    def block_spec(self, slot: int, kernel: int, expand: int | float, r: int) -> MBConvSpec:
+        in_ch, out_ch, stride, stage = self.slot_io(slot)
+        mid = self.mid_channels(in_ch, expand)
+        return MBConvSpec(
+            in_ch=in_ch, out_ch=out_ch, mid_ch=mid, kernel=kernel, stride=stride, act=stage.act, se=stage.se,
+            se_ch=make_divisible(mid // self.se_reduction, self.divisor), in_res=self.slot_in_res(slot, r),
+        )
+
+    def stem_spec(self, r: int) -> StemSpec:
+        return StemSpec(self.in_channels, self.stem_width, 3, self.stem_stride, self.stem_act, r)
+
+    def first_block_spec(self, r: int) -> MBConvSpec:
+        w_in, w_out = self.stem_width, self.first_block_width
+        return MBConvSpec(
+            in_ch=w_in, out_ch=w_out, mid_ch=w_in, kernel=3, stride=self.first_block_stride, act=self.first_block_act,
+            se=False, se_ch=0, in_res=conv_out(r, self.stem_stride), expand=False,
+        )
+
+    def head_spec(self, r: int, num_classes: int | None = None) -> HeadSpec:
+        res = self.slot_in_res(self.n_layers - 1, r)
+        return HeadSpec(
+            in_ch=self.stages[-1].width, expand_ch=self.final_expand_width, feature_ch=self.feature_width,
+            num_classes=num_classes or self.num_classes, in_res=res, dropout=self.dropout,
+        )
+
+    def active_slots(self, arch: Arch) -> list[int]:
+        return [s * self.max_depth + i for s, d in enumerate(arch.d) for i in range(d)]
+
+    def net_spec(self, arch: Arch, num_classes: int | None = None) -> NetSpec:
+        """The static network an arch stands for: what extraction builds and costs are counted on."""
+        arch = self.validate(arch)
+        blocks = [self.first_block_spec(arch.r)]
+        blocks += [self.block_spec(p, arch.ks[p], arch.e[p], arch.r) for p in self.active_slots(arch)]
+        return NetSpec(self.stem_spec(arch.r), tuple(blocks), self.head_spec(arch.r, num_classes))
