@@ -244,17 +244,19 @@ def test_cli_search_and_bad_input(tmp_path, table_path, predictor_path, capsys):
 def test_resume_reproduces_every_artifact(tmp_path, table_path, predictor_path, monkeypatch, kill_at):
     cfg = lambda: config(table_path, predictor_path, generations=4)  # noqa: E731
     SearchRun(cfg(), tmp_path / "full", progress=False).run()
-    real, calls = SearchRun._flush_archive, {"n": 0}
+    from edgenas.search.archive import Archive
+
+    real, calls = Archive.flush, {"n": 0}
 
     def dies(self):
         calls["n"] += 1
         if calls["n"] == kill_at:
-            with open(self.out / "archive.csv", "a") as f:
+            with open(self.path, "a") as f:
                 f.write("nsga2,999,0.5")  # a row cut short by the kill
             raise KeyboardInterrupt
         real(self)
 
-    monkeypatch.setattr(SearchRun, "_flush_archive", dies)
+    monkeypatch.setattr(Archive, "flush", dies)
     with pytest.raises(KeyboardInterrupt):
         SearchRun(cfg(), tmp_path / "cut", progress=False).run()
     monkeypatch.undo()

@@ -15,7 +15,8 @@ _WHERE = {
     "AccuracyPredictor": "predictor", "SupernetAccuracy": "predictor", "arch_features": "predictor", "fit_predictor": "predictor",
     "rank_metrics": "predictor", "sample_archs": "predictor",
     "ArchCrossover": "problem", "ArchDuplicates": "problem", "ArchMutation": "problem", "ArchProblem": "problem",
-    "ArchSampling": "problem", "ALGORITHMS": "run", "SearchConfig": "run", "SearchRun": "run", "load_search_config": "run",
+    "ArchSampling": "problem", "ALGORITHMS": "config", "LIMITS": "config", "SearchConfig": "config", "load_search_config": "config",
+    "SearchRun": "run", "get_algorithm": "algorithms", "register_algorithm": "algorithms", "SearchAlgorithm": "algorithms",
 }
 
 __all__ = sorted(_WHERE)

@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 from ..io import read_yaml
+from .config import LIMITS
 from .objectives import SearchError, parse_limit
 
 __all__ = ["pick"]
-
-_LIMIT_KEYS = {"max_latency": ("latency", True), "max_macs": ("macs", True), "max_params": ("params", True), "min_top1": ("top1", False)}
 
 
 def pick(run: str | Path, strategy: str = "best", **limits: Any) -> dict[str, Any]:
@@ -41,7 +40,7 @@ def pick(run: str | Path, strategy: str = "best", **limits: Any) -> dict[str, An
     for key, value in limits.items():
         if value is None:
             continue
-        name, upper = _LIMIT_KEYS[key]
+        name, upper = LIMITS[key]
         if name not in objectives:
             raise SearchError(f"--{key.replace('_', '-')}: the run did not search {name} (objectives: {', '.join(objectives)})")
         limit = parse_limit(value, name)

@@ -30,8 +30,9 @@ class ArchProblem(Problem):
         self.space, self.objectives, self.constraints = space, objectives, constraints
         self.extra = extra or {}  # constrained quantities that are not objectives
         self.on_evaluated = on_evaluated
+        self.resolutions = sorted(allowed_resolutions) if allowed_resolutions else None
         self.cache: dict[bytes, dict[str, float]] = {}
-        self.seen: set[bytes] = set()  # archs asked for so far, cached or not
+        self.seen: dict[bytes, None] = {}  # archs asked for so far, cached or not, in the order first asked
         n = space.n_choices
         xl = np.zeros(space.n_genes, dtype=int)
         xu = (n - 1).astype(int)
@@ -45,7 +46,7 @@ class ArchProblem(Problem):
         """Every objective and constrained quantity for canonical vectors X (cached)."""
         X = np.asarray(X, dtype=np.int64)
         keys = [x.tobytes() for x in X]
-        self.seen.update(keys)
+        self.seen.update(dict.fromkeys(keys))
         todo = [i for i, k in enumerate(keys) if k not in self.cache]
         if todo:
             fns = {o.name: o for o in self.objectives} | self.extra

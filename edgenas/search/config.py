@@ -1,0 +1,92 @@
+"""Search settings: one value read from a recipe (YAML) and/or flags, checked once, written back with the run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..checks import check_fields, ranged
+from ..errors import SearchError
+from ..space import get_space
+from .objectives import OBJECTIVES
+
+__all__ = ["ALGORITHMS", "LIMITS", "SearchConfig", "load_search_config"]
+
+#: registered search algorithms (``edgenas.search.algorithms`` implements them)
+ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
+#: budget flags and settings -> (quantity, whether it is an upper bound); shared by search and pick
+LIMITS = {"max_latency": ("latency", True), "max_macs": ("macs", True), "max_params": ("params", True), "min_top1": ("top1", False)}
+
+
+@dataclass
+class SearchConfig:
+    space: str
+    objectives: list[str] = field(default_factory=lambda: ["top1", "latency"])
+    algorithm: str = "nsga2"
+    pop_size: int = ranged(40, 2, 100_000)
+    generations: int = ranged(25, 1, 100_000)
+    seed: int = ranged(0, 0, 2**31 - 1)
+    table: str | None = None
+    checkpoint: str | None = None
+    data: str | None = None
+    predictor: str | None = None
+    num_classes: int | None = ranged(None, 1, 100_000)
+    max_latency: str | float | None = None
+    max_macs: str | float | None = None
+    max_params: str | float | None = None
+    min_top1: str | float | None = None
+    resolutions: list[int] | None = None
+    baseline: bool = True
+    references: list[dict[str, Any]] = field(default_factory=list)
+    reinforce_w: float = ranged(-0.07, -10.0, 10.0, integer=False)
+    reinforce_lr: float = ranged(0.2, 0.0, 100.0, integer=False)
+    calib_images: int = ranged(1000, 1, 10_000_000)  # as edgenas eval and export: front values equal theirs
+    device: str = "cpu"
+
+    def validate(self) -> "SearchConfig":
+        check_fields(self, "search settings")
+        space = get_space(self.space)
+        if not self.objectives or len(set(self.objectives)) != len(self.objectives):
+            raise SearchError(f"objectives must be distinct and non-empty, got {self.objectives}")
+        for o in self.objectives:
+            if o not in OBJECTIVES:
+                raise SearchError(f"unknown objective '{o}'; choose from {', '.join(OBJECTIVES)}")
+        if self.algorithm not in ALGORITHMS:
+            raise SearchError(f"unknown algorithm '{self.algorithm}'; choose from {', '.join(ALGORITHMS)}")
+        if self.algorithm in ("reinforce", "surrogate") and ("top1" not in self.objectives or len(self.objectives) < 2):
+            raise SearchError(f"--algorithm {self.algorithm} needs top1 and a cost objective (latency, macs or params)")
+        if self.algorithm == "surrogate" and (not self.checkpoint or self.pop_size < 10):
+            raise SearchError("--algorithm surrogate evaluates front members with the supernet: give --checkpoint and --data, "
+                              "and --pop-size >= 10 (archs per round)")
+        if self.resolutions:
+            bad = [r for r in self.resolutions if r not in space.resolutions]
+            if bad:
+                raise SearchError(f"resolutions {bad} are not in space '{space.name}'")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved_run: bool = False) -> SearchConfig:
+    """A recipe (YAML, optional) with overrides (None values ignored); ``saved_run``: a run's own config.yaml."""
+    from ..io import read_yaml
+
+    data = read_yaml(path, "search run config" if saved_run else "search recipe") if path else {}
+    if saved_run:  # written by the run beside its settings; recomputed on resume
+        data = {k: v for k, v in data.items() if k not in ("hv_bounds", "hv_reference_point")}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SearchError(f"unknown search setting(s) {unknown}")
+    if "space" not in data:
+        raise SearchError("no space given (--space or 'space:' in the recipe)")
+    if isinstance(data.get("objectives"), str):
+        data["objectives"] = [o.strip() for o in data["objectives"].split(",") if o.strip()]
+    refs = data.get("references") or []
+    if not isinstance(refs, list) or not all(isinstance(r, dict) and "arch" in r for r in refs):
+        raise SearchError("search recipe: 'references' must be a list of mappings with 'name' and 'arch'")
+    return SearchConfig(**data).validate()
