@@ -11,9 +11,9 @@ import numpy as np
 
 from edgenas import Supernet, get_space
 from edgenas.data import DataSplit, checkpoint_data
+from edgenas.evaluate import Evaluator
 from edgenas.search import AccuracyPredictor, SupernetAccuracy, sample_archs
 from edgenas.supernet import read_checkpoint
-from edgenas.evaluate import Evaluator
 from edgenas.train import Trainer, load_config
 
 

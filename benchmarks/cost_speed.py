@@ -8,11 +8,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from _report import machine, update_section
 
 from edgenas import get_space
 from edgenas.cost import cost_model
-
-from _report import machine, update_section
 
 
 def best_rate(fn, n: int, repeats: int = 5) -> float:
@@ -30,9 +29,9 @@ def main() -> None:
         sp = get_space(name)
         cm = cost_model(sp)
         X = sp.sample_vectors(np.random.default_rng(0), 100_000)
-        vec = best_rate(lambda: cm.batch(X), len(X))
+        vec = best_rate(lambda cm=cm, X=X: cm.batch(X), len(X))
         archs = [sp.decode(v) for v in X[:2000]]
-        scalar = best_rate(lambda: [cm.stats(a) for a in archs], len(archs), repeats=3)
+        scalar = best_rate(lambda cm=cm, archs=archs: [cm.stats(a) for a in archs], len(archs), repeats=3)
         rows.append(f"| {name} | {vec:,.0f} | {scalar:,.0f} |")
         print(rows[-1])
     body = "\n".join([

@@ -12,12 +12,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from _report import machine, update_section
 
 from edgenas import get_space
 from edgenas.deploy import export_subnet
 from edgenas.latency import LocalBackend
-
-from _report import machine, update_section
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / "_work" / "deploy_check"

@@ -32,8 +32,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.data import checkpoint_data  # noqa: E402
+from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402

@@ -14,14 +14,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from _report import machine, update_section
 
-from edgenas import get_space
+from edgenas import agent, get_space
 from edgenas.deploy import export_subnet
-from edgenas import agent
 from edgenas.latency.profile import network_model
 from edgenas.quantize import quantize_int8
-
-from _report import machine, update_section
 
 WORK = Path(__file__).resolve().parent / "_work" / "int8"
 CKPT = Path(__file__).resolve().parent / "_work" / "train_cpu" / "run" / "latest.pt"

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import machine, update_section
 
-from edgenas.latency import LatencyTable, LocalBackend
 from edgenas.agent import cpu_model
+from edgenas.latency import LatencyTable, LocalBackend
 from edgenas.latency.profile import profile
 from edgenas.latency.validate import validate
-
-from _report import machine, update_section
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = {

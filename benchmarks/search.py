@@ -19,17 +19,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import machine, update_section
 
 from edgenas import get_space
 from edgenas.cost import cost_model
 from edgenas.data import checkpoint_data
+from edgenas.evaluate import Evaluator
 from edgenas.latency import LocalBackend
 from edgenas.latency.profile import profile
 from edgenas.search import AccuracyPredictor, SearchRun, SupernetAccuracy, load_search_config, sample_archs
 from edgenas.supernet import Supernet, read_checkpoint
-from edgenas.evaluate import Evaluator
-
-from _report import machine, update_section
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / "_work" / "search"

@@ -15,12 +15,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
-from edgenas.search import sample_archs
-from edgenas.evaluate import Evaluator
-
 from _report import machine, update_section
 from _runs import fit_predictor, train
+
+from edgenas.evaluate import Evaluator
+from edgenas.search import sample_archs
 
 WORK = Path(__file__).resolve().parent / "_work" / "train_cpu"
 

@@ -21,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 import onnxruntime as ort
@@ -138,7 +138,7 @@ def _time_chunk(sessions: Dict[str, ort.InferenceSession], feeds: Dict[str, dict
     return samples
 
 
-def measure(models: Dict[str, object], provider: str = "CPUExecutionProvider", threads: int = 1,
+def measure(models: Mapping[str, object], provider: str = "CPUExecutionProvider", threads: int = 1,
             protocol: Optional[dict] = None, opt_level: str = "all",
             on_done: Optional[Callable[[str, dict], None]] = None) -> Dict[str, dict]:
     """Median/p10/p90/spread of each model (ONNX bytes or path) at batch 1.

@@ -12,8 +12,9 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 from .errors import EdgeNASError
 
@@ -89,9 +90,7 @@ def _matches(value: Any, tp: Any) -> bool:
         return isinstance(value, dict) and all(_matches(a, k) and _matches(b, v) for a, b in value.items())
     if tp is list:
         return isinstance(value, list)
-    if dataclasses.is_dataclass(tp):
-        return isinstance(value, tp)
-    return isinstance(value, tp)
+    return isinstance(tp, type) and isinstance(value, tp)
 
 
 def _describe(tp: Any) -> str:

@@ -15,15 +15,15 @@ from __future__ import annotations
 import os
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import EdgeNASError, DataError
+from .errors import DataError
 
 __all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "checkpoint_data", "load_data", "split_indices"]
 
@@ -40,11 +40,11 @@ class ImageData:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, idx: np.ndarray | torch.Tensor) -> "ImageData":
+    def subset(self, idx: np.ndarray | torch.Tensor) -> ImageData:
         idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.images.device)
         return ImageData(self.images[idx], self.labels[idx], self.classes)
 
-    def to(self, device: str | torch.device) -> "ImageData":
+    def to(self, device: str | torch.device) -> ImageData:
         return ImageData(self.images.to(device), self.labels.to(device), self.classes)
 
 
@@ -183,8 +183,8 @@ def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0
     if limit:
         train = train.subset(np.random.default_rng(seed).permutation(len(train))[:limit])
     x = train.images.float().div_(255)
-    mean = tuple(float(v) for v in x.mean(dim=(0, 2, 3)))
-    std = tuple(float(v) for v in x.std(dim=(0, 2, 3)).clamp_min(1e-3))
+    m, s = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    mean, std = (float(m[0]), float(m[1]), float(m[2])), (float(s[0]), float(s[1]), float(s[2]))
     info = {"spec": spec, "val_spec": val_spec, "val_fraction": val_fraction, "val_per_class": val_per_class, "split": split,
             "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std)}
     return DataSplit(train, val, mean, std, flip, name, info)

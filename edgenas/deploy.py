@@ -182,10 +182,10 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
     """
     from .cost import stats
     from .data import checkpoint_data, load_data
+    from .evaluate import Evaluator
     from .export import export_onnx
     from .io import check_writable
     from .supernet import Supernet, noise_batches, read_checkpoint, recalibrate_bn
-    from .evaluate import Evaluator
 
     out = check_writable(out)
     split = None
@@ -206,13 +206,14 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         recalibrate_bn(model, noise_batches(arch.r, seed=seed)).eval()
         split = load_data(data) if data else None
     res = export_onnx(model, arch.r, out, simplify=simplify, metadata=model_metadata(space.name, arch, "fp32", split))
-    st = stats(space, arch, model.spec.head.num_classes)
+    st = stats(space, arch, int(getattr(model, "spec").head.num_classes))
     r: dict[str, Any] = {"path": str(res.path), "max_abs_diff": res.max_abs_diff, "opset": res.opset, "simplified": res.simplified,
                          **st.to_dict(), "space": space.name, "arch": arch.to_dict(), "size_bytes": out.stat().st_size}
     models = {"fp32": out}
     if split is not None and len(split.val):
         r["top1_fp32"], r["n"] = onnx_top1(out, split, arch.r), len(split.val)
     if int8:
+        assert split is not None  # checked above: int8 needs calibration images
         qpath = out.with_name(out.stem + ".int8.onnx")
         quantize_model(out, qpath, calibration_batches(split, arch.r, calib_images))
         r.update(int8_path=str(qpath), int8_size_bytes=qpath.stat().st_size)
@@ -224,7 +225,7 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
     if mobile:
         r["mobile"] = mobile_report(out)
     if check_tables:
-        r["check"] = [deploy_check(m, LatencyTable.load(check_tables[p]), backend, split)
+        r["check"] = [deploy_check(m, LatencyTable.load(str(check_tables[p])), backend, split)
                       for p, m in models.items() if check_tables.get(p)]
     return r
 

@@ -7,8 +7,9 @@ Resized calibration and validation batches are cached per resolution across arch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

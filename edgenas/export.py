@@ -13,6 +13,7 @@ import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -65,7 +66,7 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], f: str | os.PathLike
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model.eval(), (x,), f if isinstance(f, io.BytesIO) else str(f), dynamo=False, opset_version=opset,
+            model.eval(), (x,), cast(Any, f if isinstance(f, io.BytesIO) else str(f)), dynamo=False, opset_version=opset,
             input_names=["input"], output_names=[output_name],
             dynamic_axes={"input": {0: "batch"}, output_name: {0: "batch"}},
             do_constant_folding=True,

@@ -6,13 +6,14 @@ import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import EdgeNASError
 
-__all__ = ["append_text", "atomic_path", "check_writable", "exclusive", "read_yaml", "remove_stale_tmp", "write_json"]
+__all__ = ["append_text", "atomic_path", "check_writable", "exclusive", "load_settings", "read_yaml", "remove_stale_tmp", "write_json"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -117,4 +118,20 @@ def read_yaml(path: str | os.PathLike, what: str = "config") -> dict[str, Any]:
         raise EdgeNASError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise EdgeNASError(f"{what} {path} must be a YAML mapping")
+    return data
+
+
+def load_settings(fields: Iterable[str], path: str | os.PathLike | None, overrides: dict[str, Any], what: str,
+                  ignore: Iterable[str] = ()) -> dict[str, Any]:
+    """Settings for a job: a YAML file (optional; keys in ``ignore`` dropped) with flags over it
+    (``None`` = not given); unknown keys and a missing ``space`` get one clear error."""
+    data = read_yaml(path, what) if path else {}
+    data = {k: v for k, v in data.items() if k not in set(ignore)}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    known = set(fields)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise EdgeNASError(f"unknown {what} key(s) {unknown}; known: {sorted(known)}")
+    if "space" not in data:
+        raise EdgeNASError(f"no space given (--space or 'space:' in the {what})")
     return data

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .deploy import export_subnet
+from .errors import EdgeNASError
 from .latency.backends import LocalBackend
 from .latency.profile import profile
 from .search import AccuracyPredictor, SearchRun, load_search_config, pick
@@ -29,8 +30,11 @@ __all__ = ["quickstart"]
 STEPS = 7
 
 
-def _say(i: int, text: str) -> None:
-    print(f"\n[{i}/{STEPS}] {text}", file=sys.stderr, flush=True)
+RECIPE = Path(__file__).resolve().parent / "recipes" / "tiny-digits.yaml"  # also search/tiny-digits.yaml
+
+
+def _say(i: int, text: str, done: bool = False) -> None:
+    print(f"\n[{i}/{STEPS}] {text}" + (" (done: kept from the last run)" if done else ""), file=sys.stderr, flush=True)
 
 
 def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str = "digits", epoch_scale: float = 2.5,
@@ -41,32 +45,32 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     t0 = time.perf_counter()
     backend = LocalBackend("cpu", 1)
 
-    _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8")
-    tables = {}
-    for precision in ("fp32", "int8"):
-        tables[precision] = out / f"latency_{space}_{precision}.json"
-        profile(sp, sp.resolutions, backend, tables[precision], precision=precision, seed=seed)
+    tables = {p: out / f"latency_{space}_{p}.json" for p in ("fp32", "int8")}
+    _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8",
+         all(_complete(t) for t in tables.values()))
+    for precision, path in tables.items():
+        profile(sp, sp.resolutions, backend, path, precision=precision, seed=seed)
 
-    _say(2, f"training the '{space}' supernet on {data} (progressive shrinking)")
     run = out / "supernet"
     # digits has 1,617 training images: batch 64 gives 25 steps an epoch
     cfg = load_config(None, {"space": space, "data": data, "seed": seed, "device": "cpu", "epoch_scale": epoch_scale, "batch_size": 64})
     done = (run / "latest.pt").exists() and _finished(run, cfg)
+    _say(2, f"training the '{space}' supernet on {data} (progressive shrinking)", done)
     if not done:
         Trainer(cfg, run, resume=(run / "latest.pt").exists()).run()
     ckpt = run / "latest.pt"
 
-    _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet")
     pred_path = out / "predictor.json"
+    _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet", pred_path.exists())
     if not pred_path.exists():
         fit_predictor(sp, ckpt, predictor_samples, seed=seed).save(pred_path)
     pred = AccuracyPredictor.load(pred_path, sp)
 
-    _say(4, "searching the top-1 / latency / MACs front (NSGA-II, with a random-search baseline)")
     search_dir = out / "search"
+    _say(4, f"searching the top-1 / latency / MACs front ({RECIPE.name}: NSGA-II, with a random-search baseline)",
+         (search_dir / "summary.json").exists())
     if not (search_dir / "summary.json").exists():
-        scfg = load_search_config(None, {"space": space, "objectives": ["top1", "latency", "macs"], "table": str(tables["fp32"]),
-                                         "predictor": str(pred_path), "pop_size": 40, "generations": 25, "seed": seed})
+        scfg = load_search_config(RECIPE, {"space": space, "table": str(tables["fp32"]), "predictor": str(pred_path), "seed": seed})
         SearchRun(scfg, search_dir, resume=(search_dir / "config.yaml").exists()).run()
     import json
 
@@ -95,6 +99,15 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": str(ckpt),
     }
     return result
+
+
+def _complete(path: Path) -> bool:
+    from .latency.table import LatencyTable
+
+    try:
+        return bool(LatencyTable.read(path).meta.get("complete"))
+    except EdgeNASError:  # missing or unreadable: profile() says what is wrong
+        return False
 
 
 def _finished(run: Path, cfg) -> bool:

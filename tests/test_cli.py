@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from edgenas.cli.args import parse_arch
 from edgenas import Supernet, get_space
 from edgenas.cli import main
+from edgenas.cli.args import parse_arch
 from edgenas.cost import stats
 
 

@@ -2,11 +2,10 @@ import numpy as np
 import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
+from helpers import SPACES, small_arch
 
 from edgenas import get_space
 from edgenas.cost import cost_model, stats
-
-from helpers import SPACES, small_arch
 
 
 def fvcore_conv_linear_macs(model: torch.nn.Module, resolution: int) -> int:

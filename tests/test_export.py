@@ -4,11 +4,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from helpers import SPACES, calibrated, small_arch
 
 from edgenas import EdgeNASError, get_space
 from edgenas.export import OPSET, export_onnx, ort_session
-
-from helpers import SPACES, calibrated, small_arch
 
 
 @pytest.mark.parametrize("name", SPACES)

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from edgenas import Supernet, get_space
-from edgenas.evaluate import Evaluator
 from edgenas.data import checkpoint_data
+from edgenas.evaluate import Evaluator
 from edgenas.search import AccuracyPredictor
 from edgenas.supernet import read_checkpoint
 

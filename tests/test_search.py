@@ -10,8 +10,19 @@ from edgenas.cli import main
 from edgenas.cost import stats
 from edgenas.latency import LatencyTable, LocalBackend
 from edgenas.latency.profile import profile
-from edgenas.search import (AccuracyPredictor, ArchCrossover, ArchMutation, ArchProblem, ArchSampling, SearchError,
-                            SearchRun, load_search_config, make_objective, pick, sample_archs)
+from edgenas.search import (
+    AccuracyPredictor,
+    ArchCrossover,
+    ArchMutation,
+    ArchProblem,
+    ArchSampling,
+    SearchError,
+    SearchRun,
+    load_search_config,
+    make_objective,
+    pick,
+    sample_archs,
+)
 
 SP = get_space("tiny")
 FAST = {"warmup": 1, "rounds": 1, "runs": 3}

@@ -2,14 +2,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import SPACES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgenas.cli.args import parse_arch
 from edgenas import Arch, ArchError, SpaceError, get_space, list_spaces
+from edgenas.cli.args import parse_arch
 from edgenas.space import make_divisible
-
-from helpers import SPACES
 
 
 def test_registry_lists_presets_and_rejects_unknown_names():

@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers import SPACES, calibrated, small_arch
 
 from edgenas import Arch, CheckpointError, Supernet, get_space
 from edgenas.supernet import recalibrate_bn
-
-from helpers import SPACES, calibrated, small_arch
 
 
 def n_params(module: torch.nn.Module) -> int:

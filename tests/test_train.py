@@ -9,7 +9,7 @@ from edgenas import CheckpointError, EdgeNASError, Supernet, get_space
 from edgenas.cli import main
 from edgenas.data import load_data
 from edgenas.evaluate import Evaluator
-from edgenas.train import Phase, Trainer, TrainConfig, default_phases, kd_loss, load_config, sandwich, step_rng
+from edgenas.train import Phase, TrainConfig, Trainer, default_phases, kd_loss, load_config, sandwich, step_rng
 
 PHASES = [
     {"name": "full", "epochs": 2, "lr": 0.1, "ks": "max", "e": "max", "d": "max"},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import EdgeNASError
 from .args import parse_arch
@@ -223,7 +223,8 @@ def predictor(args: argparse.Namespace) -> int:
 
 
 def quickstart(args: argparse.Namespace) -> int:
-    from ..quickstart import quickstart as run, report
+    from ..quickstart import quickstart as run
+    from ..quickstart import report
     from ..search import parse_limit
 
     budget = parse_limit(args.max_latency, "latency") if args.max_latency is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+
 from .. import __version__
 from ..checks import Range
 from ..search.objectives import OBJECTIVES

@@ -6,8 +6,8 @@ cost model use, so the table, the exported network and the cost agree by constru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import onnx
 import torch

@@ -11,14 +11,15 @@ import datetime
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import __version__
+from .. import __version__, agent
 from ..export import OPSET, onnx_bytes
 from ..io import check_writable, exclusive
 from ..quantize import quantize_int8
@@ -26,7 +27,6 @@ from ..space import Arch, SearchSpace, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
 from ..supernet.network import init_weights
 from ..supernet.static import SubNet
-from .. import agent
 from .backends import Backend
 from .blocks import Block, block_onnx, empty_graph, enumerate_blocks
 from .table import EMPTY_KEY, NETWORK_PREFIX, LatencyError, LatencyTable

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EdgeNASError, LatencyError
+from ..errors import LatencyError
 from ..io import write_json
 from ..space import Arch, SearchSpace, get_space
 from .blocks import block_key, enumerate_blocks
@@ -65,7 +65,7 @@ class LatencyTable:
         return write_json(path, self.to_dict())
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> "LatencyTable":
+    def read(cls, path: str | os.PathLike) -> LatencyTable:
         """Parse a table file without judging completeness (used to resume profiling)."""
         path = Path(path)
         if not path.is_file():
@@ -97,7 +97,7 @@ class LatencyTable:
         return cls(meta, entries, data.get("calibration"))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, precision: str | None = None) -> "LatencyTable":
+    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, precision: str | None = None) -> LatencyTable:
         """Read a complete table and check it belongs to ``space`` (and ``precision``)."""
         table = cls.read(path)
         if not table.meta.get("complete"):
@@ -145,7 +145,7 @@ class LatencyTable:
         return [k for k in self.required_keys() if k not in self.entries]
 
     # ---- prediction ------------------------------------------------------------------------
-    def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray]:
         """(fixed_ms[R], slot_ms[L, K, E, R], resolution index map) with overhead handled."""
         if getattr(self, "_cache", None) is None:
             sp, o = self.space, self.overhead_ms

@@ -11,7 +11,7 @@ from typing import Any
 
 _WHERE = {
     "OBJECTIVES": "objectives", "Constraint": "objectives", "Objective": "objectives", "SearchError": "objectives",
-    "make_objective": "objectives", "parse_limit": "objectives", "pick": "pick",
+    "make_objective": "objectives", "parse_limit": "objectives", "pick": "front",
     "AccuracyPredictor": "predictor", "SupernetAccuracy": "predictor", "arch_features": "predictor", "fit_predictor": "predictor",
     "rank_metrics": "predictor", "sample_archs": "predictor",
     "ArchCrossover": "problem", "ArchDuplicates": "problem", "ArchMutation": "problem", "ArchProblem": "problem",

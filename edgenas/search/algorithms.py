@@ -10,8 +10,9 @@ Operators draw only from the generator pymoo passes in, so a seed reproduces a r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 

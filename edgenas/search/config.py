@@ -45,7 +45,7 @@ class SearchConfig:
     calib_images: int = ranged(1000, 1, 10_000_000)  # as edgenas eval and export: front values equal theirs
     device: str = "cpu"
 
-    def validate(self) -> "SearchConfig":
+    def validate(self) -> SearchConfig:
         check_fields(self, "search settings")
         space = get_space(self.space)
         if not self.objectives or len(set(self.objectives)) != len(self.objectives):
@@ -72,18 +72,11 @@ class SearchConfig:
 
 def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved_run: bool = False) -> SearchConfig:
     """A recipe (YAML, optional) with overrides (None values ignored); ``saved_run``: a run's own config.yaml."""
-    from ..io import read_yaml
+    from ..io import load_settings
 
-    data = read_yaml(path, "search run config" if saved_run else "search recipe") if path else {}
-    if saved_run:  # written by the run beside its settings; recomputed on resume
-        data = {k: v for k, v in data.items() if k not in ("hv_bounds", "hv_reference_point")}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(SearchConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise SearchError(f"unknown search setting(s) {unknown}")
-    if "space" not in data:
-        raise SearchError("no space given (--space or 'space:' in the recipe)")
+    data = load_settings([f.name for f in dataclasses.fields(SearchConfig)], path, overrides,
+                         "search run config" if saved_run else "search recipe",
+                         ignore=("hv_bounds", "hv_reference_point") if saved_run else ())  # recomputed on resume
     if isinstance(data.get("objectives"), str):
         data["objectives"] = [o.strip() for o in data["objectives"].split(",") if o.strip()]
     refs = data.get("references") or []

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from ..cost import cost_model
-from ..errors import EdgeNASError, SearchError
+from ..errors import SearchError
 from ..space import SearchSpace
 
 __all__ = ["Constraint", "Objective", "SearchError", "make_objective", "parse_limit", "OBJECTIVES"]

@@ -8,8 +8,9 @@ within them, what ``edgenas pick`` returns) as a star.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -94,7 +94,9 @@ class AccuracyPredictor:
 
     def __init__(self, space: str | SearchSpace, model: str | None = None, seed: int = 0):
         self.space, self.model_name, self.seed = get_space(space), model, seed
-        self.X = self.y = self.model = None
+        self.X: Any = None
+        self.y: Any = None
+        self.model: Any = None
         self.report: dict[str, Any] = {}
 
     def _fit_model(self, name: str, X: np.ndarray, y: np.ndarray):
@@ -114,24 +116,24 @@ class AccuracyPredictor:
                 pred = self._fit_model(name, X[tr], y[tr]).predict(arch_features(self.space, X[va]))
                 taus.append(kendalltau(pred, y[va]).statistic)
             scores[name] = float(np.nanmean(taus))
-        self.model_name = max(scores, key=scores.get)
+        self.model_name = max(scores, key=lambda k: scores[k])
         return scores
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "AccuracyPredictor":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> AccuracyPredictor:
         X, y = np.asarray(X, dtype=np.int64), np.asarray(y, dtype=np.float64)
         if len(X) < 10:
             raise SearchError(f"an accuracy predictor needs at least 10 evaluated archs, got {len(X)}")
         if self.model_name is None:
             self.report["cv_kendall_tau"] = self.select(X, y)
         self.X, self.y = X, y
-        self.model = self._fit_model(self.model_name, X, y)
+        self.model = self._fit_model(str(self.model_name), X, y)
         return self
 
     def top1_vectors(self, X: np.ndarray) -> np.ndarray:
         return np.clip(self.model.predict(arch_features(self.space, X)), 0.0, 1.0)
 
     @classmethod
-    def fit_with_holdout(cls, space: SearchSpace, X: np.ndarray, y: np.ndarray, holdout: float = 0.2, seed: int = 0) -> "AccuracyPredictor":
+    def fit_with_holdout(cls, space: SearchSpace, X: np.ndarray, y: np.ndarray, holdout: float = 0.2, seed: int = 0) -> AccuracyPredictor:
         """Select and score on a held-out part, then refit the chosen model on everything."""
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(X))
@@ -153,7 +155,7 @@ class AccuracyPredictor:
         })
 
     @classmethod
-    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None) -> "AccuracyPredictor":
+    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None) -> AccuracyPredictor:
         import json
 
         path = Path(path)

@@ -6,7 +6,7 @@ a run; every child is canonicalised, so it is a valid arch and equal networks co
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from pymoo.core.crossover import Crossover

@@ -10,6 +10,7 @@ again) and goes on, so every file ends as an uninterrupted run with the same see
 from __future__ import annotations
 
 import csv
+import functools
 import shutil
 import sys
 import time
@@ -92,8 +93,8 @@ class SearchRun:
             if not cfg.data:
                 raise SearchError("top1 from a supernet checkpoint needs --data (the data it was trained on)")
             from ..data import checkpoint_data
-            from ..supernet import Supernet, read_checkpoint
             from ..evaluate import Evaluator
+            from ..supernet import Supernet, read_checkpoint
             from .predictor import SupernetAccuracy
 
             ckpt = read_checkpoint(cfg.checkpoint, self.space)
@@ -189,10 +190,11 @@ class SearchRun:
             self.problem.cache, self.problem.seen = self.archive.cache(label), {}
             curve = curves.setdefault(label, [])
             with tqdm(total=cfg.generations, desc=label, file=sys.stderr, disable=not self.progress, dynamic_ncols=True) as bar:
-                get_algorithm(algorithm).run(self.problem, budget, seed, lambda gen: self._generation_done(label, gen, bar, curve))
+                callback = functools.partial(self._generation_done, label, bar=bar, curve=curve)
+                get_algorithm(algorithm).run(self.problem, budget, seed, callback)
         return self._finish(curves, time.perf_counter() - t0)
 
-    def _generation_done(self, label: str, gen: int, bar, curve: list) -> None:
+    def _generation_done(self, label: str, gen: int, *, bar: Any, curve: list) -> None:
         """The per-generation callback: append the archive, log the hypervolume of what this run has reached.
 
         On resume, rows replayed from the archive count when the replay reaches them, so each
@@ -204,56 +206,6 @@ class SearchRun:
         curve.append((gen, len(rows), hv))
         bar.update(1)
         bar.set_postfix(evals=len(rows), hv=f"{hv:.4f}")
-
-    # ---- bounds, feasibility, HV -------------------------------------------------------------
-    def _bounds(self) -> dict[str, tuple[float, float]]:
-        """Fixed normalisation per objective (recorded): top1 in [0, 1], costs in [0, 1.05 x the largest subnet]."""
-        res = self.resolutions or list(self.space.resolutions)
-        biggest = self.space.encode(self.space.max_arch(max(res)))[None]
-        out = {}
-        for o in self.objectives:
-            out[o.name] = (0.0, 1.0) if o.name == "top1" else (0.0, 1.05 * float(o(biggest)[0]))
-        return out
-
-    def _check_satisfiable(self) -> None:
-        res = self.resolutions or list(self.space.resolutions)
-        smallest = self.space.encode(self.space.min_arch(min(res)))[None]
-        fns = {o.name: o for o in self.objectives} | self.problem.extra
-        for c in self.constraints:
-            if c.name == "top1":
-                if not 0 < c.limit <= 1:
-                    raise SearchError(f"--min-top1 {c.limit:g} is unsatisfiable (top-1 lies in (0, 1])")
-                continue
-            low = float(fns[c.name](smallest)[0])
-            if c.limit <= 0 or low > c.limit:
-                raise SearchError(f"constraint {c} is unsatisfiable: the smallest subnet (r={min(res)}) already has "
-                                  f"{c.name} {low:.4g}")
-
-    def normalised(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        cols = []
-        for o in self.objectives:
-            lo, hi = self.bounds[o.name]
-            v = (values[o.name] - lo) / (hi - lo)
-            cols.append(1.0 - v if o.sign < 0 else v)  # both: smaller is better, in [0, 1]
-        return np.column_stack(cols)
-
-    def front_indices(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        """Indices of feasible, non-dominated rows."""
-        if not rows:
-            return np.array([], dtype=int)
-        feas = np.array([all(c.violation(np.array([r[c.name]]))[0] <= 0 for c in self.constraints) for r in rows])
-        idx = np.flatnonzero(feas)
-        if idx.size == 0:
-            return idx
-        F = self.normalised({o.name: np.array([rows[i][o.name] for i in idx]) for o in self.objectives})
-        return idx[NonDominatedSorting().do(F, only_non_dominated_front=True)]
-
-    def hypervolume(self, rows: list[dict[str, Any]]) -> float:
-        idx = self.front_indices(rows)
-        if idx.size == 0:
-            return 0.0
-        F = self.normalised({o.name: np.array([rows[i][o.name] for i in idx]) for o in self.objectives})
-        return float(HV(ref_point=np.ones(len(self.objectives)))(F))
 
     # ---- outputs ---------------------------------------------------------------------------
     def _finish(self, curves: dict[str, list], seconds: float) -> dict[str, Any]:

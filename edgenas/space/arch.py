@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ArchError
 
@@ -42,7 +43,7 @@ class Arch:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], default_r: int | None = None) -> "Arch":
+    def from_dict(cls, data: Mapping[str, Any], default_r: int | None = None) -> Arch:
         """Parse OFA's dict form; checks types only (the space checks values)."""
         if not isinstance(data, Mapping):
             raise ArchError(f"arch must be a JSON object with keys ks, e, d, r; got {type(data).__name__}")

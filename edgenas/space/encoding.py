@@ -6,7 +6,7 @@ A mixin of :class:`~edgenas.space.SearchSpace`; it reads only the space's choice
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .registry import register_space
 from .searchspace import SearchSpace
@@ -15,7 +16,7 @@ def _stages(widths: Iterable[int], strides: Iterable[int], acts: Iterable[str], 
     return tuple(StageSpec(w, s, a, se) for w, s, a, se in zip(widths, strides, acts, ses))
 
 
-_OFA_STAGES = dict(
+_OFA_STAGES: dict[str, Any] = dict(
     widths=(24, 40, 80, 112, 160),
     acts=("relu", "relu", "h_swish", "h_swish", "h_swish"),
     ses=(False, True, False, True, True),

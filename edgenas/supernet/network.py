@@ -126,11 +126,11 @@ class Supernet(nn.Module):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> "Supernet":
+    def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> Supernet:
         return cls.from_checkpoint(read_checkpoint(path, space, map_location))
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "Supernet":
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> Supernet:
         """A supernet from a checkpoint already read by :func:`read_checkpoint` (no second read)."""
         try:
             net = cls(space_from_checkpoint(ckpt), int(ckpt["num_classes"]))

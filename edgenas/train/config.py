@@ -30,7 +30,7 @@ class Phase:
 
     def choices(self, space: SearchSpace) -> dict[str, tuple]:
         check_fields(self, f"training phase '{self.name}'")
-        out = {}
+        out: dict[str, tuple] = {}
         for key, all_ in (("ks", space.ks_choices), ("e", space.e_choices), ("d", space.d_choices)):
             value = getattr(self, key)
             if value == "max":
@@ -90,7 +90,7 @@ class TrainConfig:
     budget_plan: dict[str, Any] | None = None  # how --time-budget set the epochs (written once, kept on resume)
     phases: list[Phase] = field(default_factory=list)
 
-    def resolve(self) -> "TrainConfig":
+    def resolve(self) -> TrainConfig:
         check_fields(self, "training config")
         if self.split not in ("random", "last"):
             raise EdgeNASError(f"training config: 'split' must be 'random' or 'last', got {self.split!r}")
@@ -116,11 +116,7 @@ class TrainConfig:
             tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise EdgeNASError(f"unknown training config key(s) {unknown}; known: {sorted(known)}")
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
         phases = data.get("phases") or []
         if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
@@ -134,10 +130,6 @@ class TrainConfig:
 
 def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
     """YAML file (optional) with CLI overrides (None values ignored) -> resolved config."""
-    from ..io import read_yaml
+    from ..io import load_settings
 
-    data = read_yaml(path, "training config") if path else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    if "space" not in data:
-        raise EdgeNASError("no space given (--space or 'space:' in the config)")
-    return TrainConfig.from_dict(data).resolve()
+    return TrainConfig.from_dict(load_settings([f.name for f in fields(TrainConfig)], path, overrides, "training config")).resolve()

@@ -30,13 +30,13 @@ from tqdm import tqdm
 
 from ..data import Loader, augment, load_data
 from ..errors import CheckpointError, EdgeNASError
+from ..evaluate import Evaluator
 from ..io import atomic_path, exclusive
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
 from .budget import PROBE_PHASES, plan_epochs
 from .config import TrainConfig
-from ..evaluate import Evaluator
-from .sampling import sandwich, step_rng
+from .sampling import sandwich, smallest, step_rng
 
 __all__ = ["Trainer", "kd_loss"]
 
@@ -96,7 +96,8 @@ class Trainer:
                 raise CheckpointError(f"teacher {cfg.teacher} has {t.num_classes} classes, the data {self.data.num_classes}")
             self.teacher = t.extract(self.space.max_arch()).eval().to(self.device)
 
-        self.state = {"phase": 0, "epoch": 0, "step": 0, "best_top1": -1.0}
+        self.state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "best_top1": -1.0}
+        self.resolutions: list[int] = list(cfg.resolutions or self.space.resolutions)
         self.history: list[dict[str, Any]] = []  # one metrics row per finished epoch, stored in every checkpoint
         self._resume_opt = None
         if resume:
@@ -119,7 +120,7 @@ class Trainer:
     def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, r: int | None = None) -> float:
         cfg = self.cfg
         rng = step_rng(cfg.seed, self.state["step"])
-        drawn = int(rng.choice(cfg.resolutions))
+        drawn = int(rng.choice(self.resolutions))
         r = drawn if r is None else r
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         x = augment(x_u8, r, self.data.mean, self.data.std, generator=gen, flip=self.data.flip, translate=cfg.translate)
@@ -138,7 +139,7 @@ class Trainer:
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 if i == 0 and soft is None:
                     soft = logits.detach().float()
-                elif i > 0 and cfg.kd_weight > 0:
+                elif i > 0 and cfg.kd_weight > 0 and soft is not None:
                     loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
                 loss.backward()
                 total += float(loss.detach())
@@ -230,7 +231,7 @@ class Trainer:
             for key, phase in PROBE_PHASES.items():
                 opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
                 took = 0.0
-                for r in self.cfg.resolutions:
+                for r in self.resolutions:
                     self._step(phase, x, y, opt, r)  # warm-up: allocations, autotuning, compilation
                     self._sync()
                     t = time.perf_counter()
@@ -238,7 +239,7 @@ class Trainer:
                         self._step(phase, x, y, opt, r)
                     self._sync()
                     took += time.perf_counter() - t
-                out[f"{key}_step_s"] = took / (steps * len(self.cfg.resolutions))
+                out[f"{key}_step_s"] = took / (steps * len(self.resolutions))
                 out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
             t = time.perf_counter()
             self._evaluate()
@@ -331,14 +332,10 @@ class Trainer:
         return last
 
     def _evaluate(self) -> dict[str, float]:
-        r = max(self.cfg.resolutions)
-        c = self.cfg.phases[self.state["phase"]].choices(self.space)
-        L, S = self.space.n_layers, self.space.n_stages
-        from ..space import Arch
-
-        smallest = Arch((min(c["ks"]),) * L, (min(c["e"]),) * L, (min(c["d"]),) * S, r)
+        r = max(self.resolutions)
         t = time.perf_counter()
-        top_max, top_min = self.evaluator.top1_many(self.net, [self.space.max_arch(r), smallest])
+        low = smallest(self.space, self.cfg.phases[self.state["phase"]], r)
+        top_max, top_min = self.evaluator.top1_many(self.net, [self.space.max_arch(r), low])
         return {"top1_max": float(top_max), "top1_min": float(top_min), "eval_seconds": time.perf_counter() - t}
 
     def _save(self, opt, metrics: dict[str, Any], best: bool) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 from ..space import Arch, SearchSpace
 from .config import Phase
 
-__all__ = ["sandwich", "step_rng"]
+__all__ = ["sandwich", "smallest", "step_rng"]
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
@@ -18,6 +18,12 @@ def _pick(rng: np.random.Generator, choices: tuple, n: int) -> tuple:
     return tuple(choices[i] for i in rng.integers(0, len(choices), size=n))
 
 
+def smallest(space: SearchSpace, phase: Phase, r: int) -> Arch:
+    """The smallest subnet ``phase`` trains: its smallest kernel, expand ratio and depth everywhere."""
+    c = phase.choices(space)
+    return Arch((min(c["ks"]),) * space.n_layers, (min(c["e"]),) * space.n_layers, (min(c["d"]),) * space.n_stages, r)
+
+
 def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_random: int, r: int) -> list[Arch]:
     """[largest, smallest, n_random random] archs of ``phase``'s choices at resolution ``r``, no duplicates.
 
@@ -26,7 +32,7 @@ def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_rando
     """
     c = phase.choices(space)
     L, S = space.n_layers, space.n_stages
-    archs = [space.max_arch(r), Arch((min(c["ks"]),) * L, (min(c["e"]),) * L, (min(c["d"]),) * S, r)]
+    archs = [space.max_arch(r), smallest(space, phase, r)]
     for _ in range(n_random):
         archs.append(Arch(_pick(rng, c["ks"], L), _pick(rng, c["e"], L), _pick(rng, c["d"], S), r))
     unique, seen = [], set()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ..io import read_yaml
 from .config import LIMITS
 from .objectives import SearchError, parse_limit
