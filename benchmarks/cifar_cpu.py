@@ -29,7 +29,7 @@ def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     train_s, rows, net, data = train({"space": "tiny", "data": f"imagefolder:{ZIP}", "val_per_class": 500, "split": "last",
                                       "batch_size": 256, "epoch_scale": 0.5, "device": "cpu", "bn_calib_images": 1000}, WORK / "run")
-    X, y, pred, eval_s = fit_predictor(net, data)
+    X, y, pred, eval_s = fit_predictor(WORK / "run" / "latest.pt")
     h = pred.report["holdout"]
     lines = [
         "Target: Kendall tau >= 0.7 on held-out archs of a trained supernet.",

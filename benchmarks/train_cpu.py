@@ -34,7 +34,7 @@ def main() -> None:
     with_bn = ev.top1_many(net, archs)
     without = ev.top1_many(net, archs, recalibrate=False)
 
-    X, y, pred, eval_s = fit_predictor(net, data, calib_images=500)
+    X, y, pred, eval_s = fit_predictor(WORK / "run" / "latest.pt", calib_images=500)
     h = pred.report["holdout"]
 
     lines = [

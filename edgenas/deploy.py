@@ -206,7 +206,7 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         recalibrate_bn(model, noise_batches(arch.r, seed=seed)).eval()
         split = load_data(data) if data else None
     res = export_onnx(model, arch.r, out, simplify=simplify, metadata=model_metadata(space.name, arch, "fp32", split))
-    st = stats(space, arch, int(getattr(model, "spec").head.num_classes))
+    st = stats(space, arch, int(model.spec.head.num_classes))
     r: dict[str, Any] = {"path": str(res.path), "max_abs_diff": res.max_abs_diff, "opset": res.opset, "simplified": res.simplified,
                          **st.to_dict(), "space": space.name, "arch": arch.to_dict(), "size_bytes": out.stat().st_size}
     models = {"fp32": out}

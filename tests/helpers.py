@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgenas import Supernet
+from edgenas import Supernet, list_spaces
 from edgenas.supernet import noise_batches, recalibrate_bn
 
-SPACES = ["tiny", "cifar-mbv3", "ofa-mbv3"]
+SPACES = list_spaces()  # every registered space, presets and any added later
 
 
 def small_arch(space, rng: np.random.Generator):

@@ -1,11 +1,12 @@
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from edgenas import Supernet, get_space
+from edgenas import Supernet, get_space, list_spaces
 from edgenas.cli import main
 from edgenas.cost import stats
 from edgenas.latency import LatencyTable, LocalBackend
@@ -294,3 +295,20 @@ def test_random_budget_is_capped_at_the_space_size():
     assert len({x.tobytes() for x in X}) == n
     with pytest.raises(SearchError, match="holds only 8,000 distinct archs"):
         sample_archs(SP, n + 1, seed=0, resolutions=[16])
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parent.parent / "search").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_loads(recipe):
+    cfg = load_search_config(recipe, {})
+    assert cfg.space in list_spaces() and cfg.objectives
+    if cfg.table and Path(cfg.table).exists():  # shipped tables: made for the recipe's space
+        LatencyTable.load(cfg.table, cfg.space)
+
+
+def test_latency_random_arch_draws_among_the_table_resolutions(table_path, capsys):
+    for seed in range(5):
+        assert main(["latency", "--table", str(table_path), "--space", "tiny", "--arch", f"random:{seed}", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["resolution"] in (16, 24)
+    assert main(["latency", "--table", str(table_path), "--space", "tiny", "--arch", '{"ks":[3,3,3,3,3,3],"e":[2,2,2,2,2,2],'
+                 '"d":[1,1,1],"r":20}']) == 2
+    assert "measured: 16, 24" in capsys.readouterr().err

@@ -52,6 +52,10 @@ _META_TYPES: dict[str, Any] = {
 
 @dataclass
 class LatencyTable:
+    """A measured latency table: ``meta`` (device, protocol, space), per-block ``entries`` and an optional
+    ``calibration`` fitted on whole networks.  ``load`` refuses a table made for another space,
+    precision or resolution; ``predict_batch`` predicts ~1M archs/s."""
+
     meta: dict[str, Any]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None

@@ -22,6 +22,7 @@ def list_spaces() -> list[str]:
 
 
 def get_space(name: str | SearchSpace) -> SearchSpace:
+    """The registered space of that name (a ``SearchSpace`` passes through); unknown names list the known ones."""
     if isinstance(name, SearchSpace):
         return name
     try:

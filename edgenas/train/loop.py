@@ -36,6 +36,7 @@ from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
 from .budget import PROBE_PHASES, plan_epochs
 from .config import TrainConfig
+from .distributed import all_reduce_grads, check_in_sync
 from .sampling import sandwich, smallest, step_rng
 
 __all__ = ["Trainer", "kd_loss"]
@@ -48,6 +49,13 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1
 
 
 class Trainer:
+    """Trains one supernet through the progressive-shrinking schedule of ``cfg`` into run directory ``out``.
+
+    ``run()`` trains (or, with ``resume``, continues from ``latest.pt``) and returns the last
+    epoch's metrics; ``probe()`` times steps without changing anything.  Under ``torchrun`` every
+    rank builds a Trainer with the same config; rank 0 writes the files.
+    """
+
     def __init__(self, cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True):
         self.cfg, self.out, self.progress = cfg, Path(out), progress
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -144,28 +152,10 @@ class Trainer:
                 loss.backward()
                 total += float(loss.detach())
         if self.world > 1:
-            self._all_reduce_grads()
+            all_reduce_grads(self.net, self.world)
         opt.step()
         self.state["step"] += 1
         return total / len(archs)
-
-    def _all_reduce_grads(self) -> None:
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch._utils._flatten_dense_tensors(grads)
-        dist.all_reduce(flat)
-        flat /= self.world
-        for p, g in zip(params, torch._utils._unflatten_dense_tensors(flat, grads)):
-            p.grad = g
-
-    def _check_in_sync(self) -> None:
-        """All ranks must hold the same weights (same subnets, averaged gradients); fail loudly if not."""
-        v = torch.stack([p.detach().double().sum() for p in self.net.parameters()]).sum().reshape(1)
-        lo, hi = v.clone(), v.clone()
-        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
-        if not torch.equal(lo, hi):
-            raise EdgeNASError(f"DDP ranks hold different weights (checksums {float(lo)} vs {float(hi)})")
 
     def _optimizer(self, phase) -> torch.optim.Optimizer:
         decay = [p for p in self.net.parameters() if p.ndim > 1]
@@ -317,7 +307,7 @@ class Trainer:
                         "step": self.state["step"], "lr": lr, "loss": sum(losses) / len(losses),
                         "images_per_s": images / seconds, "train_seconds": seconds}
                 if self.world > 1:
-                    self._check_in_sync()
+                    check_in_sync(self.net)
                 if self.rank == 0:
                     last.update(self._evaluate())
                     best = last["top1_max"] > self.state["best_top1"]
