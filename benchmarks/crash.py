@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, update_section  # noqa: E402
 
@@ -42,14 +43,25 @@ def hooked(real):
 os.replace, os.fsync = hooked(os.replace), hooked(os.fsync)
 if count_file:
     atexit.register(lambda: open(count_file, "w").write(str(n[0])))
+source = os.environ.get("CRASH_SOURCE")
+if source:  # import the snapshot, not the (editable) working tree
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()]
+    sys.path.insert(0, source)
+import edgenas
+assert not source or edgenas.__file__.startswith(source), edgenas.__file__
 from edgenas.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 TIMING = ("images_per_s", "train_seconds", "eval_seconds", "seconds", "profile_seconds", "date")
 
 
+SOURCE: Path | None = None  # a snapshot of edgenas the killed processes import (the tree may change meanwhile)
+
+
 def run(argv: list[str], k: int = 0, when: str = "none", count: Path | None = None) -> int:
     env = {**os.environ, "CRASH_AT": str(k), "CRASH_WHEN": when, **({"CRASH_COUNT": str(count)} if count else {})}
+    if SOURCE is not None:
+        env["CRASH_SOURCE"] = str(SOURCE)
     return subprocess.run([sys.executable, "-c", HOOK, *argv], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, timeout=600).returncode
 
@@ -79,7 +91,8 @@ def train_files(out: Path) -> dict:
 
 def search_files(out: Path) -> dict:
     files = {n: (out / n).read_text() for n in ("config.yaml", "archive.csv", "hypervolume.csv", "front.json")}
-    files["summary.json"] = _strip(json.loads((out / "summary.json").read_text()))
+    summary = (out / "summary.json").read_text().replace(str(out), "RUN")  # its own paths name the run directory
+    files["summary.json"] = _strip(json.loads(summary))
     files["plots"] = sorted(p.name for p in out.glob("pareto.*"))
     return files
 
@@ -122,8 +135,11 @@ def main() -> None:
     from edgenas.search import AccuracyPredictor, sample_archs
     from edgenas.space import get_space
 
+    global SOURCE
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="edgenas-crash-"))
+    SOURCE = work / "src"
+    shutil.copytree(ROOT / "edgenas", SOURCE / "edgenas", ignore=shutil.ignore_patterns("__pycache__"))
     results = []
     try:
         table = work / "table.json"
