@@ -24,6 +24,7 @@ from .data import DataSplit, augment
 from .errors import ExportError
 from .export import ort_session, read_metadata, set_metadata
 from .io import atomic_path
+from .latency.backends import LocalBackend
 from .latency.table import LatencyError, LatencyTable
 from .quantize import quantize_int8
 from .space import Arch, get_space
@@ -157,7 +158,12 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
         from .data import checkpoint_data
 
         data = checkpoint_data(json.loads(meta.get("edgenas.data", "{}")), data)
-    measured = backend.measure({path.name: path.read_bytes()}, table.meta["protocol"])[path.name]
+    fp32_twin = path.with_name(path.name.replace(".int8.onnx", ".onnx")) if precision == "int8" else None
+    models = {path.name: path.read_bytes()}
+    if fp32_twin is not None and fp32_twin.is_file():  # measured together, interleaved: the speed-up int8 brings here
+        models["fp32"] = fp32_twin.read_bytes()
+    got = backend.measure(models, table.meta["protocol"])
+    measured = got[path.name]
     predicted = table.predict(arch)
     result = {
         "model": str(path), "precision": precision, "space": space.name, "arch": arch.to_dict(),
@@ -165,10 +171,32 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
         "predicted_ms": predicted, "error": predicted / measured["median_ms"] - 1,
         "device": {k: backend.info().get(k) for k in ("device", "cpu_model", "provider", "threads", "hostname")},
     }
+    if "fp32" in got:
+        result["int8_speedup"] = got["fp32"]["median_ms"] / measured["median_ms"]
     if data is not None:
         result["top1"] = onnx_top1(path, data, arch.r)
         result["n"] = len(data.val)
+        if "fp32" in got and fp32_twin is not None:
+            result["top1_change"] = result["top1"] - onnx_top1(fp32_twin, data, arch.r)
+    result["warnings"] = int8_warnings(result.get("int8_speedup"), result.get("top1_change"))
     return result
+
+
+def int8_warnings(speedup: float | None, top1_change: float | None) -> list[str]:
+    """Never ship a slower or much less accurate int8 model silently: the reasons, also printed on stderr."""
+    out = []
+    if speedup is not None and speedup < 1.0:
+        out.append(f"the int8 model is {1 / speedup:.2f}x SLOWER than fp32 on this device: deploy the fp32 model "
+                   "(or search a quantization-friendly space such as *-lite with an int8 table)")
+    if top1_change is not None and top1_change < -0.01:
+        out.append(f"int8 loses {-100 * top1_change:.2f} points of top-1 (more than 1)")
+    for w in out:
+        print(f"edgenas: warning: {w}", file=sys.stderr)
+    return out
+
+
+#: a quick interleaved fp32-vs-int8 timing at export (the full protocol is ``deploy check``'s)
+SPEEDUP_PROTOCOL = {"warmup": 5, "rounds": 3, "runs": 10, "retries": 1}
 
 
 def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str | None = None, data: str | None = None,
@@ -206,7 +234,8 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         recalibrate_bn(model, noise_batches(arch.r, seed=seed)).eval()
         split = load_data(data) if data else None
     res = export_onnx(model, arch.r, out, simplify=simplify, metadata=model_metadata(space.name, arch, "fp32", split))
-    st = stats(space, arch, int(model.spec.head.num_classes))
+    spec: Any = model.spec  # a SubNet's NetSpec
+    st = stats(space, arch, int(spec.head.num_classes))
     r: dict[str, Any] = {"path": str(res.path), "max_abs_diff": res.max_abs_diff, "opset": res.opset, "simplified": res.simplified,
                          **st.to_dict(), "space": space.name, "arch": arch.to_dict(), "size_bytes": out.stat().st_size}
     models = {"fp32": out}
@@ -220,6 +249,9 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         models["int8"] = qpath
         if "top1_fp32" in r:
             r["top1_int8"] = onnx_top1(qpath, split, arch.r)
+        speed = (backend or LocalBackend()).measure({"fp32": out.read_bytes(), "int8": qpath.read_bytes()}, SPEEDUP_PROTOCOL)
+        r["int8_speedup"] = speed["fp32"]["median_ms"] / speed["int8"]["median_ms"]
+        r["int8_warnings"] = int8_warnings(r["int8_speedup"], r["top1_int8"] - r["top1_fp32"] if "top1_int8" in r else None)
     if ort_format:
         r["ort"] = [to_ort_format(m) for m in models.values()]
     if mobile:

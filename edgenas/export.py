@@ -63,14 +63,42 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], f: str | os.PathLike
     Traced with batch 2 so the tracer cannot specialise the batch axis to 1.
     """
     x = torch.zeros(2, *input_shape[1:])
+    buf = io.BytesIO()
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model.eval(), (x,), cast(Any, f if isinstance(f, io.BytesIO) else str(f)), dynamo=False, opset_version=opset,
+            model.eval(), (x,), cast(Any, buf), dynamo=False, opset_version=opset,
             input_names=["input"], output_names=[output_name],
             dynamic_axes={"input": {0: "batch"}, output_name: {0: "batch"}},
             do_constant_folding=True,
         )
+    data = untie_shared_constants(onnx.load_from_string(buf.getvalue())).SerializeToString()
+    if isinstance(f, io.BytesIO):
+        f.write(data)
+    else:
+        Path(f).write_bytes(data)
+
+
+def untie_shared_constants(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give every consumer of a deduplicated constant its own copy.
+
+    The exporter merges equal initializers (zero-initialised SE biases, say) and feeds the others
+    through ``Identity`` nodes; ONNX Runtime's int8 quantizer then leaves those convolutions in
+    float (DequantizeLinear + Conv).  Copies cost a few bytes and keep every Conv quantizable.
+    """
+    inits = {t.name: t for t in model.graph.initializer}
+    kept = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            model.graph.initializer.append(copy)
+        else:
+            kept.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return model
 
 
 def onnx_bytes(model: nn.Module, input_shape: tuple[int, ...], opset: int = OPSET, output_name: str = "logits") -> bytes:

@@ -95,10 +95,19 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         "models": {p: {"path": str(c["model"]), "size_bytes": c["size_bytes"], "measured_ms": c["measured_ms"],
                        "predicted_ms": c["predicted_ms"], "error": c["error"], "top1": c.get("top1")}
                    for p, c in zip(("fp32", "int8"), checks.values())},
+        "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []),
         "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
         "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": str(ckpt),
     }
+    result["deploy"] = _faster_precision(result["models"])
     return result
+
+
+def _faster_precision(models: dict[str, dict]) -> str:
+    """The precision to deploy: int8 only if it measured faster here and loses at most 1 point of top-1."""
+    fp32, int8 = models["fp32"], models["int8"]
+    lossy = fp32["top1"] is not None and int8["top1"] is not None and int8["top1"] < fp32["top1"] - 0.01
+    return "int8" if int8["measured_ms"] < fp32["measured_ms"] and not lossy else "fp32"
 
 
 def _complete(path: Path) -> bool:
@@ -132,6 +141,8 @@ def report(result: dict[str, Any]) -> str:
         f"accuracy predictor: held-out Kendall tau {pr.get('kendall_tau', float('nan')):.3f}; "
         f"search hypervolume {hv:.4f} vs random search {base:.4f}",
         f"models: {result['models']['fp32']['path']}, {result['models']['int8']['path']}",
+        f"deploy: {result['models'][result['deploy']]['path']} ({result['deploy']}: "
+        + ("int8 is faster here and as accurate)" if result["deploy"] == "int8" else "int8 is not faster here, or loses accuracy)"),
         f"plots:  {result['plot_png']}, {result['plot_html']}",
         f"done in {result['seconds']:.0f} s; run `python3 deploy/infer.py {result['models']['fp32']['path']} IMAGE` to classify an image",
     ]

@@ -67,7 +67,7 @@ def export(args: argparse.Namespace) -> int:
     if "top1_fp32" in r:
         lines.append(f"top1 fp32 {r['top1_fp32']:.4f} on {r['n']} held-out images")
     if "int8_path" in r:
-        lines.append(f"wrote {r['int8_path']} (int8 QDQ, {r['int8_size_bytes'] / 1e6:.2f} MB)" + (
+        lines.append(f"wrote {r['int8_path']} (int8 QDQ, {r['int8_size_bytes'] / 1e6:.2f} MB, {r['int8_speedup']:.2f}x fp32's speed here)" + (
             f"; top1 int8 {r['top1_int8']:.4f} ({100 * (r['top1_int8'] - r['top1_fp32']):+.2f} points)" if "top1_int8" in r else ""))
     lines += [f"wrote {o['ort']} and {o['required_operators']}" for o in r.get("ort", [])]
     lines += [f"{ep}: {m['supported_nodes']}/{m['nodes']} nodes, {m['partitions']} partition(s), {m['suitability']}"
@@ -81,7 +81,8 @@ def export(args: argparse.Namespace) -> int:
 def _check_line(c: dict) -> str:
     line = (f"{c['model']}: measured {c['measured_ms']:.3f} ms, predicted {c['predicted_ms']:.3f} ms ({100 * c['error']:+.1f}%), "
             f"{c['size_bytes'] / 1e6:.2f} MB")
-    return line + (f", top1 {c['top1']:.4f}" if "top1" in c else "")
+    line += f", top1 {c['top1']:.4f}" if "top1" in c else ""
+    return line + (f"; int8 {c['int8_speedup']:.2f}x the fp32 model's speed" if "int8_speedup" in c else "")
 
 
 def deploy_check(args: argparse.Namespace) -> int:

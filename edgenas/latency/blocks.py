@@ -28,7 +28,8 @@ def block_key(spec: BlockSpec) -> str:
     if isinstance(spec, StemSpec):
         return f"stem:i{spec.in_ch}-o{spec.out_ch}-k{spec.kernel}-s{spec.stride}-{spec.act}-r{spec.in_res}"
     if isinstance(spec, HeadSpec):
-        return f"head:i{spec.in_ch}-x{spec.expand_ch}-f{spec.feature_ch}-c{spec.num_classes}-r{spec.in_res}"
+        act = "" if spec.act == "h_swish" else f"-{spec.act}"  # h-swish heads keep the keys of existing tables
+        return f"head:i{spec.in_ch}-x{spec.expand_ch}-f{spec.feature_ch}-c{spec.num_classes}-r{spec.in_res}{act}"
     s = spec
     return (
         f"mbconv:i{s.in_ch}-o{s.out_ch}-m{s.mid_ch}-k{s.kernel}-s{s.stride}-{s.act}"

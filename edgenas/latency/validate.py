@@ -112,6 +112,8 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
         "noise_floor": accuracy_metrics(runs[1], runs[0]) if passes > 1 else None,
         "drift": {"what": "calibration networks re-measured now / when profiled", "n": len(drift),
                   **({f"p{q}": float(np.percentile(drift, q)) for q in (5, 50, 95)} if drift else {})},
+        # the table scaled by the device's median drift since profiling: the table's own error, the machine's removed
+        "drift_corrected": accuracy_metrics(predicted * float(np.median(drift)), measured) if drift else None,
         "networks": [
             {"arch": a.to_dict(), "predicted_ms": float(p), "raw_ms": float(q), "measured_ms": [float(run[i]) for run in runs]}
             for i, (a, p, q) in enumerate(zip(archs, predicted, raw))

@@ -42,6 +42,7 @@ class SearchSpace(VectorEncoding):
     dropout: float = 0.1
     in_channels: int = 3
     stem_act: str = "h_swish"
+    head_act: str = "h_swish"  # final expand and feature mix; "relu" for quantization-friendly spaces
     se_reduction: int = 4
     divisor: int = 8
     description: str = field(default="", compare=False)
@@ -53,13 +54,15 @@ class SearchSpace(VectorEncoding):
                 raise SpaceError(f"space '{self.name}': {name} must be sorted, unique and non-empty")
         if any(k % 2 == 0 for k in self.ks_choices):
             raise SpaceError(f"space '{self.name}': kernel sizes must be odd")
-        acts = {self.stem_act, self.first_block_act, *(s.act for s in self.stages)}
+        acts = {self.stem_act, self.first_block_act, self.head_act, *(s.act for s in self.stages)}
         if not acts <= set(ACTIVATIONS):
             raise SpaceError(f"space '{self.name}': unknown activation(s) {sorted(acts - set(ACTIVATIONS))}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("description")
+        if data["head_act"] == "h_swish":  # added later: a default head keeps the digests tables and checkpoints hold
+            data.pop("head_act")
         return data
 
     def digest(self) -> str:
@@ -142,7 +145,7 @@ class SearchSpace(VectorEncoding):
         res = self.slot_in_res(self.n_layers - 1, r)
         return HeadSpec(
             in_ch=self.stages[-1].width, expand_ch=self.final_expand_width, feature_ch=self.feature_width,
-            num_classes=num_classes or self.num_classes, in_res=res, dropout=self.dropout,
+            num_classes=num_classes or self.num_classes, in_res=res, dropout=self.dropout, act=self.head_act,
         )
 
     def active_slots(self, arch: Arch) -> list[int]:

@@ -80,6 +80,7 @@ class HeadSpec:
     num_classes: int
     in_res: int
     dropout: float
+    act: str = "h_swish"
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,10 @@ class Head(nn.Module):
 
     def __init__(self, spec: HeadSpec):
         super().__init__()
-        self.final_expand = ConvBNAct(spec.in_ch, spec.expand_ch, 1, act="h_swish")
+        self.final_expand = ConvBNAct(spec.in_ch, spec.expand_ch, 1, act=spec.act)
         self.feature_mix = nn.Sequential()
         self.feature_mix.conv = nn.Conv2d(spec.expand_ch, spec.feature_ch, 1, bias=False)
-        self.feature_mix.act = nn.Hardswish()
+        self.feature_mix.act = build_act(spec.act)
         self.dropout = nn.Dropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
         self.classifier = nn.Linear(spec.feature_ch, spec.num_classes)
 
