@@ -29,7 +29,17 @@ from .latency.table import LatencyError, LatencyTable
 from .quantize import quantize_int8
 from .space import Arch, get_space
 
-__all__ = ["deploy_check", "export_subnet", "run_target", "model_metadata", "mobile_report", "onnx_top1", "quantize_model", "to_ort_format"]
+__all__ = [
+    "deploy_check",
+    "export_subnet",
+    "measure_int8_drop",
+    "run_target",
+    "model_metadata",
+    "mobile_report",
+    "onnx_top1",
+    "quantize_model",
+    "to_ort_format",
+]
 
 
 def model_metadata(space_name: str, arch: Arch, precision: str = "fp32", data: DataSplit | None = None) -> dict[str, str]:
@@ -202,7 +212,7 @@ SPEEDUP_PROTOCOL = {"warmup": 5, "rounds": 3, "runs": 10, "retries": 1}
 def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str | None = None, data: str | None = None,
                   num_classes: int | None = None, seed: int = 0, simplify: bool = False, int8: bool = False,
                   calib_images: int = 256, bn_images: int = 1000, ort_format: bool = False, mobile: bool = False,
-                  check_tables: dict[str, str | None] | None = None, backend=None) -> dict[str, Any]:
+                  check_tables: dict[str, str | None] | None = None, backend=None, time_int8: bool = True) -> dict[str, Any]:
     """Extract, export (fp32, optionally int8 / ORT format), evaluate and check one subnet: ``edgenas export``.
 
     With a checkpoint, the subnet's BN statistics are recalibrated on ``bn_images`` training images
@@ -249,9 +259,10 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         models["int8"] = qpath
         if "top1_fp32" in r:
             r["top1_int8"] = onnx_top1(qpath, split, arch.r)
-        speed = (backend or LocalBackend()).measure({"fp32": out.read_bytes(), "int8": qpath.read_bytes()}, SPEEDUP_PROTOCOL)
-        r["int8_speedup"] = speed["fp32"]["median_ms"] / speed["int8"]["median_ms"]
-        r["int8_warnings"] = int8_warnings(r["int8_speedup"], r["top1_int8"] - r["top1_fp32"] if "top1_int8" in r else None)
+        if time_int8:
+            speed = (backend or LocalBackend()).measure({"fp32": out.read_bytes(), "int8": qpath.read_bytes()}, SPEEDUP_PROTOCOL)
+            r["int8_speedup"] = speed["fp32"]["median_ms"] / speed["int8"]["median_ms"]
+        r["int8_warnings"] = int8_warnings(r.get("int8_speedup"), r["top1_int8"] - r["top1_fp32"] if "top1_int8" in r else None)
     if ort_format:
         r["ort"] = [to_ort_format(m) for m in models.values()]
     if mobile:
@@ -263,10 +274,11 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
 
 
 def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str | None = None, table: str | None = None,
-               **limits: Any) -> tuple[Any, Arch, str | None, str | None]:
-    """(space, arch, checkpoint, table) of the model picked from search run ``run`` (``export --from``).
+               **limits: Any) -> tuple[Any, Arch, str | None, str | None, str]:
+    """(space, arch, checkpoint, table, precision) of the model picked from search run ``run`` (``export --from``).
 
-    The checkpoint is the run's (or its predictor's); explicit ``checkpoint`` / ``table`` win.
+    The checkpoint is the run's (or its predictor's); explicit ``checkpoint`` / ``table`` win.  The
+    table is the one of the chosen precision.
     """
     from .io import read_yaml
     from .search import AccuracyPredictor, pick
@@ -277,4 +289,20 @@ def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str |
     ckpt = checkpoint or cfg.get("checkpoint")
     if not ckpt and cfg.get("predictor"):
         ckpt = AccuracyPredictor.load(cfg["predictor"], space).report.get("checkpoint")
-    return space, space.arch(chosen["arch"]), ckpt, table or cfg.get("table")
+    precision = chosen.get("precision", (cfg.get("precisions") or ["fp32"])[0])
+    run_table = cfg.get("int8_table") if precision == "int8" and cfg.get("int8_table") else cfg.get("table")
+    return space, space.arch(chosen["arch"]), ckpt, table or run_table, precision
+
+
+def measure_int8_drop(space, checkpoint: str, *, data: str | None = None, n: int = 5, seed: int = 0) -> float:
+    """Mean top-1 (a fraction) that static int8 costs over ``n`` random subnets of ``checkpoint``, on its held-out split."""
+    rng = np.random.default_rng([seed, 8])
+    drops = []
+    with tempfile.TemporaryDirectory(prefix="edgenas-int8-") as tmp:
+        for i in range(n):
+            arch = space.sample(rng)
+            r = export_subnet(space, arch, Path(tmp) / f"{i}.onnx", checkpoint=checkpoint, data=data, int8=True, time_int8=False)
+            if "top1_int8" not in r:
+                raise ExportError("measuring the int8 drop needs held-out images: the checkpoint's data has no validation split")
+            drops.append(r["top1_fp32"] - r["top1_int8"])
+    return float(np.mean(drops))

@@ -166,3 +166,20 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     assert "fp32" in text and "int8" in text and "measured" in text
     again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30)  # finished steps are reused
     assert again["arch"] == res["arch"]
+
+
+def test_export_from_a_run_that_chose_int8_writes_and_checks_int8(trained, tables, tmp_path, capsys):
+    import yaml
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"space": "tiny", "precisions": ["fp32", "int8"], "checkpoint": str(trained),
+                                                     "table": str(tables["fp32"]), "int8_table": str(tables["int8"])}))
+    arch = SP.min_arch(24).to_dict()
+    (run / "front.json").write_text(json.dumps([{"arch": arch, "top1": 0.9, "latency": 0.01, "precision": "int8"}]))
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--from", str(run), "--check", "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["precision"] == "int8" and Path(res["int8_path"]).is_file() and res["int8_speedup"] > 0
+    assert [c["precision"] for c in res["check"]] == ["int8"]  # measured against the int8 table
+    assert "int8_speedup" in res["check"][0] and "top1_change" in res["check"][0]

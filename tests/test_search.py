@@ -312,3 +312,39 @@ def test_latency_random_arch_draws_among_the_table_resolutions(table_path, capsy
     assert main(["latency", "--table", str(table_path), "--space", "tiny", "--arch", '{"ks":[3,3,3,3,3,3],"e":[2,2,2,2,2,2],'
                  '"d":[1,1,1],"r":20}']) == 2
     assert "measured: 16, 24" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def int8_table_path(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t8") / "tiny-int8.json"
+    profile("tiny", [16, 24], LocalBackend(), out, precision="int8", protocol=FAST, calibrate=2, progress=False)
+    return out
+
+
+def test_precision_is_a_search_variable(tmp_path, table_path, int8_table_path, predictor_path, capsys):
+    cfg = config(table_path, predictor_path, precisions=["fp32", "int8"], int8_table=str(int8_table_path), int8_drop=1.5,
+                 pop_size=16, generations=4)
+    SearchRun(cfg, tmp_path / "run", progress=False).run()
+    front = read_front(tmp_path / "run")
+    tables = {"fp32": LatencyTable.load(table_path, "tiny"), "int8": LatencyTable.load(int8_table_path, "tiny")}
+    pred = AccuracyPredictor.load(predictor_path, "tiny")
+    assert {m["precision"] for m in front} <= {"fp32", "int8"} and len(front) > 1
+    for m in front:  # each member's latency from its precision's table; int8 top-1 less the drop
+        arch = SP.arch(m["arch"])
+        assert m["latency"] == pytest.approx(tables[m["precision"]].predict(arch), rel=1e-12)
+        drop = 0.015 if m["precision"] == "int8" else 0.0
+        assert m["top1"] == pytest.approx(pred.top1_vectors(SP.encode(arch)[None])[0] - drop, rel=1e-9)
+    archive = list(csv.DictReader(open(tmp_path / "run" / "archive.csv")))
+    assert {r["precision"] for r in archive} == {"fp32", "int8"}
+    assert main(["pick", str(tmp_path / "run"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] in ("fp32", "int8")
+    with pytest.raises(SearchError, match="needs --int8-table"):
+        config(table_path, predictor_path, precisions=["fp32", "int8"], int8_drop=1.0)
+    with pytest.raises(SearchError, match="needs --int8-drop"):
+        config(table_path, predictor_path, precisions=["fp32", "int8"], int8_table=str(int8_table_path))
+    with pytest.raises(SearchError, match="int8 models need a int8 table"):
+        SearchRun(config(table_path, predictor_path, precisions=["fp32", "int8"], int8_table=str(table_path), int8_drop=1.0),
+                  tmp_path / "bad", progress=False)
+    with pytest.raises(SearchError, match="searches one precision"):
+        SearchRun(config(table_path, predictor_path, precisions=["fp32", "int8"], int8_table=str(int8_table_path), int8_drop=1.0,
+                         algorithm="reinforce", objectives=["top1", "latency"]), tmp_path / "rl", progress=False).run()

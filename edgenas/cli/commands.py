@@ -52,16 +52,19 @@ def export(args: argparse.Namespace) -> int:
 
     if args.from_run:
         limits = {k: getattr(args, k) for k in ("max_latency", "max_macs", "max_params", "min_top1")}
-        space, arch, checkpoint, table = run_target(args.from_run, args.pick, args.checkpoint, args.table, **limits)
+        space, arch, checkpoint, table, precision = run_target(args.from_run, args.pick, args.checkpoint, args.table, **limits)
     elif args.space and args.arch:
         space = get_space(args.space)
-        arch, checkpoint, table = parse_arch(space, args.arch), args.checkpoint, args.table
+        arch, checkpoint, table, precision = parse_arch(space, args.arch), args.checkpoint, args.table, "fp32"
     else:
         raise EdgeNASError("export needs --space and --arch, or --from RUN")
+    int8 = args.int8 or precision == "int8"  # a run that chose int8 exports it (beside the fp32 model it is made from)
+    tables = {"fp32": table, "int8": args.int8_table} if precision == "fp32" else {"fp32": None, "int8": args.int8_table or table}
     r = export_subnet(space, arch, args.out, checkpoint=checkpoint, data=args.data, num_classes=args.num_classes, seed=args.seed,
-                      simplify=args.simplify, int8=args.int8, calib_images=args.calib_images, ort_format=args.ort,
-                      mobile=args.mobile_report, check_tables={"fp32": table, "int8": args.int8_table} if args.check else {},
+                      simplify=args.simplify, int8=int8, calib_images=args.calib_images, ort_format=args.ort,
+                      mobile=args.mobile_report, check_tables=tables if args.check else {},
                       backend=_backend(args) if args.check else None)
+    r["precision"] = precision
     lines = [f"wrote {r['path']} (opset {r['opset']}, {r['size_bytes'] / 1e6:.2f} MB)", f"max |ORT - PyTorch| = {r['max_abs_diff']:.3g}",
              f"params {r['params']:,}  macs {r['macs']:,}  resolution {arch.r}"]
     if "top1_fp32" in r:
@@ -184,7 +187,8 @@ def search(args: argparse.Namespace) -> int:
         cfg = load_search_config(saved, {}, saved_run=True)
     else:  # a fresh run, or --resume of one killed before it wrote anything: start it from the flags
         keys = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
-                "num_classes", "max_latency", "max_macs", "max_params", "min_top1", "resolutions", "device")
+                "num_classes", "max_latency", "max_macs", "max_params", "min_top1", "resolutions", "device", "precisions",
+                "int8_table", "int8_drop")
         cfg = load_search_config(args.config, {**{k: getattr(args, k) for k in keys}, "baseline": False if args.no_baseline else None})
     s = SearchRun(cfg, args.out, resume=resume).run()
     base = s["baseline_hypervolume"]

@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int)
     _limits(p, "constraint")
     p.add_argument("--resolutions", type=int, nargs="+", help="resolutions to search (default: the table's, else all)")
+    p.add_argument("--precision", dest="precisions", metavar="P[,P]",
+                   help="fp32 (default), int8, or fp32,int8: search (arch, precision) pairs, each with its own latency table")
+    p.add_argument("--int8-table", help="with --precision fp32,int8: the int8 latency table (--table holds fp32)")
+    p.add_argument("--int8-drop", type=float, metavar="POINTS",
+                   help="top-1 points int8 loses (default with --checkpoint: measured on 5 subnets)")
     p.add_argument("--no-baseline", action="store_true", help="skip the random-search baseline run")
     p.add_argument("--device", help="device for supernet evaluation (default cpu)")
     p.add_argument("--out", required=True, help="run directory")

@@ -40,8 +40,12 @@ class SearchAlgorithm:
 
     name: ClassVar[str]
     needs_top1: ClassVar[bool] = False  # needs top1 and a cost objective
+    precision_gene: ClassVar[bool] = True  # can search (arch, precision) pairs
 
     def run(self, problem: ArchProblem, budget: Budget, seed: int, callback: Callback) -> None:
+        if problem.n_var > problem.n_arch_genes and not self.precision_gene:
+            raise SearchError(f"--algorithm {self.name} searches one precision; use nsga2, nsga3, agemoea or random "
+                              f"for --precision {','.join(problem.precisions)}")
         self._run(problem, budget, seed, callback)
 
     def _run(self, problem: ArchProblem, budget: Budget, seed: int, callback: Callback) -> None:
@@ -64,7 +68,7 @@ def get_algorithm(name: str) -> SearchAlgorithm:
 
 def _operators(problem: ArchProblem) -> dict:
     return dict(sampling=ArchSampling(), crossover=ArchCrossover(), mutation=ArchMutation(),
-                eliminate_duplicates=ArchDuplicates(problem.space))
+                eliminate_duplicates=ArchDuplicates(problem))
 
 
 class _Pymoo(SearchAlgorithm):
@@ -131,6 +135,8 @@ class RandomSearch(SearchAlgorithm):
         space, res = problem.space, problem.resolutions
         n = min(budget.pop_size * budget.generations, space.n_archs(res))
         X = sample_archs(space, n, seed, res)
+        if problem.n_var > problem.n_arch_genes:  # a precision for each (distinct) arch
+            X = np.c_[X, np.random.default_rng([seed, 1]).integers(0, len(problem.precisions), size=len(X))]
         for g in range(budget.generations):
             problem.quantities(X[g * budget.pop_size : (g + 1) * budget.pop_size])
             callback(g + 1)
@@ -146,6 +152,7 @@ class Reinforce(SearchAlgorithm):
 
     name = "reinforce"
     needs_top1 = True
+    precision_gene = False
 
     def _run(self, problem: ArchProblem, budget: Budget, seed: int, callback: Callback) -> None:
         cost = _cost(problem)
@@ -172,6 +179,7 @@ class Surrogate(SearchAlgorithm):
 
     name = "surrogate"
     needs_top1 = True
+    precision_gene = False
 
     def _run(self, problem: ArchProblem, budget: Budget, seed: int, callback: Callback) -> None:
         from pymoo.algorithms.moo.nsga2 import NSGA2 as Algorithm

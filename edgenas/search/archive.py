@@ -21,14 +21,15 @@ __all__ = ["Archive"]
 
 
 class Archive:
-    def __init__(self, path: Path, space: SearchSpace, quantities: list[str]):
+    def __init__(self, path: Path, space: SearchSpace, quantities: list[str], precisions: list[str] | None = None):
         self.path, self.space, self.quantities = path, space, quantities
+        self.precisions = list(precisions or ["fp32"])  # more than one: the vector's last gene is the precision
         self.rows: list[dict[str, Any]] = []
         self._flushed = 0
 
     @property
     def header(self) -> list[str]:
-        return ["algorithm", "index", *self.quantities, "vector", "arch"]
+        return ["algorithm", "index", *self.quantities, "vector", "arch"] + (["precision"] if len(self.precisions) > 1 else [])
 
     def record(self, label: str, X: np.ndarray, values: dict[str, np.ndarray]) -> None:
         for j, x in enumerate(X):
@@ -52,8 +53,10 @@ class Archive:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             for r in new:
+                G = self.space.n_genes
                 w.writerow([r["algorithm"], r["index"], *(repr(r[q]) for q in self.quantities), " ".join(map(str, r["vector"])),
-                            self.space.decode(r["vector"]).to_json()])
+                            self.space.decode(r["vector"][:G]).to_json()]
+                           + ([self.precisions[int(r["vector"][G])]] if len(self.precisions) > 1 else []))
             append_text(self.path, buf.getvalue())
         self._flushed = len(self.rows)
 

@@ -14,6 +14,7 @@ from .objectives import OBJECTIVES
 
 __all__ = ["ALGORITHMS", "LIMITS", "SearchConfig", "load_search_config"]
 
+PRECISIONS = ("fp32", "int8")
 #: registered search algorithms (``edgenas.search.algorithms`` implements them)
 ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
 #: budget flags and settings -> (quantity, whether it is an upper bound); shared by search and pick
@@ -44,6 +45,9 @@ class SearchConfig:
     reinforce_lr: float = ranged(0.2, 0.0, 100.0, integer=False)
     calib_images: int = ranged(1000, 1, 10_000_000)  # as edgenas eval and export: front values equal theirs
     device: str = "cpu"
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])  # fp32,int8: (arch, precision) pairs
+    int8_table: str | None = None  # latency of int8 models (with precisions fp32,int8)
+    int8_drop: float | None = ranged(None, 0.0, 100.0, integer=False)  # top-1 points int8 loses (default: measured)
 
     def validate(self) -> SearchConfig:
         check_fields(self, "search settings")
@@ -60,6 +64,14 @@ class SearchConfig:
         if self.algorithm == "surrogate" and (not self.checkpoint or self.pop_size < 10):
             raise SearchError("--algorithm surrogate evaluates front members with the supernet: give --checkpoint and --data, "
                               "and --pop-size >= 10 (archs per round)")
+        if not self.precisions or len(set(self.precisions)) != len(self.precisions) or set(self.precisions) - set(PRECISIONS):
+            raise SearchError(f"precisions must be distinct values of {', '.join(PRECISIONS)}, got {self.precisions}")
+        if "int8" in self.precisions and len(self.precisions) > 1:
+            if not self.int8_table and ("latency" in self.objectives or self.max_latency is not None):
+                raise SearchError("searching fp32 and int8 needs --int8-table (int8 latencies) beside --table")
+            if "top1" in self.objectives and self.int8_drop is None and not self.checkpoint:
+                raise SearchError("searching fp32 and int8 needs --int8-drop POINTS (the top-1 int8 loses, as `edgenas export "
+                                  "--int8` reports it) or --checkpoint with --data to measure it")
         if self.resolutions:
             bad = [r for r in self.resolutions if r not in space.resolutions]
             if bad:
@@ -77,8 +89,9 @@ def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved
     data = load_settings([f.name for f in dataclasses.fields(SearchConfig)], path, overrides,
                          "search run config" if saved_run else "search recipe",
                          ignore=("hv_bounds", "hv_reference_point") if saved_run else ())  # recomputed on resume
-    if isinstance(data.get("objectives"), str):
-        data["objectives"] = [o.strip() for o in data["objectives"].split(",") if o.strip()]
+    for key in ("objectives", "precisions"):
+        if isinstance(data.get(key), str):
+            data[key] = [o.strip() for o in data[key].split(",") if o.strip()]
     refs = data.get("references") or []
     if not isinstance(refs, list) or not all(isinstance(r, dict) and "arch" in r for r in refs):
         raise SearchError("search recipe: 'references' must be a list of mappings with 'name' and 'arch'")

@@ -14,7 +14,7 @@ from ..cost import cost_model
 from ..errors import SearchError
 from ..space import SearchSpace
 
-__all__ = ["Constraint", "Objective", "SearchError", "make_objective", "parse_limit", "OBJECTIVES"]
+__all__ = ["Constraint", "Objective", "SearchError", "by_precision", "make_objective", "parse_limit", "OBJECTIVES"]
 
 OBJECTIVES = ("top1", "latency", "macs", "params")
 
@@ -77,8 +77,25 @@ def parse_limit(text: str | float, kind: str) -> float:
     return value
 
 
+def by_precision(name: str, n_arch_genes: int, per_precision: list[Objective]) -> Objective:
+    """One objective over (arch, precision) vectors: row i uses ``per_precision[vector[n_arch_genes]]``."""
+
+    def fn(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.int64)
+        out = np.empty(len(X))
+        for i, objective in enumerate(per_precision):
+            rows = X[:, n_arch_genes] == i
+            if rows.any():
+                out[rows] = objective(X[rows, :n_arch_genes])
+        return out
+
+    return Objective(name, fn, per_precision[0].sign, per_precision[0].unit)
+
+
 def make_objective(name: str, space: SearchSpace, *, num_classes: int | None = None, table=None,
-                   accuracy: Accuracy | None = None) -> Objective:
+                   accuracy: Accuracy | None = None, precision: str = "fp32", top1_drop: float = 0.0) -> Objective:
+    """``name`` of arch vectors deployed at ``precision``: top-1 less ``top1_drop`` (a fraction), latency
+    from ``table`` (which must hold that precision)."""
     if name in ("macs", "params"):
         cm = cost_model(space, num_classes or space.num_classes)
         idx = 0 if name == "params" else 1
@@ -89,9 +106,15 @@ def make_objective(name: str, space: SearchSpace, *, num_classes: int | None = N
         table.check_space(space, "--table")
         if table.meta["num_classes"] != (num_classes or space.num_classes):
             raise SearchError(f"--table was measured with {table.meta['num_classes']} classes, the search uses {num_classes}")
+        if table.meta["precision"] != precision:
+            flag = "--int8-table" if precision == "int8" else "--table"
+            raise SearchError(f"{flag} holds {table.meta['precision']} latencies; {precision} models need a {precision} table")
         return Objective(name, table.predict_batch, unit="ms")
     if name == "top1":
         if accuracy is None:
             raise SearchError("the top1 objective needs --checkpoint with --data (supernet) or --predictor")
+        if top1_drop:
+            top1 = accuracy.top1_vectors
+            return Objective(name, lambda X: top1(X) - top1_drop, sign=-1.0)
         return Objective(name, accuracy.top1_vectors, sign=-1.0)
     raise SearchError(f"unknown objective '{name}'; choose from {', '.join(OBJECTIVES)}")

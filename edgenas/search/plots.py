@@ -52,13 +52,13 @@ def _front_2d(rows: list[dict], x: str, y: str) -> list[dict]:
 
 
 def pareto_plots(space: SearchSpace, names: list[str], front: list[dict], baseline: list[dict], refs: list[dict], out: Path, *,
-                 label: str = "search", constraints: Sequence[Any] = ()) -> dict[str, str]:
+                 label: str = "search", constraints: Sequence[Any] = (), precisions: Sequence[str] = ("fp32",)) -> dict[str, str]:
     """Write ``pareto.png`` and ``pareto.html`` in ``out``; rows hold the objectives (and ``vector``)."""
     x, y, c = _axes(names)
     picked = max(front, key=lambda r: r[y]) if front and y == "top1" else None  # the front is feasible already
     limits = [(k.name, k.limit) for k in constraints if k.name in (x, y)]
     return {"plot_png": str(_png(space, names, front, baseline, refs, out, label, x, y, c, picked, limits)),
-            "plot_html": str(_html(space, names, front, baseline, refs, out, label, x, y, c, picked, limits))}
+            "plot_html": str(_html(space, names, front, baseline, refs, out, label, x, y, c, picked, limits, precisions))}
 
 
 def _png(space, names, front, baseline, refs, out, label, x, y, c, picked, limits) -> Path:
@@ -97,11 +97,13 @@ def _png(space, names, front, baseline, refs, out, label, x, y, c, picked, limit
     return png
 
 
-def _html(space, names, front, baseline, refs, out, label, x, y, c, picked, limits) -> Path:
+def _html(space, names, front, baseline, refs, out, label, x, y, c, picked, limits, precisions) -> Path:
     import plotly.graph_objects as go
 
     def hover(rows: list[dict]) -> list[str]:
-        return [(f"{space.decode(r['vector']).to_json()}<br>" if "vector" in r else f"{r.get('name', '')}<br>")
+        G = space.n_genes
+        return [(f"{space.decode(r['vector'][:G]).to_json()}" + (f" {precisions[int(r['vector'][G])]}" if len(r["vector"]) > G else "")
+                 + "<br>" if "vector" in r else f"{r.get('name', '')}<br>")
                 + "<br>".join(f"{n}: {_fmt(n, r[n])}" for n in names) for r in rows]
 
     traces = []

@@ -22,25 +22,43 @@ __all__ = ["ArchCrossover", "ArchDuplicates", "ArchMutation", "ArchProblem", "Ar
 
 
 class ArchProblem(Problem):
-    """Vectorized: one call evaluates a whole population; results are cached per canonical arch."""
+    """Vectorized: one call evaluates a whole population; results are cached per canonical arch.
+
+    A vector is the space's arch genes, plus one precision gene (an index into ``precisions``)
+    when more than one precision is searched: (arch, precision) pairs, each with its own latency.
+    """
 
     def __init__(self, space: SearchSpace, objectives: list[Objective], constraints: list[Constraint],
                  extra: dict[str, Objective] | None = None, on_evaluated: Callable | None = None,
-                 allowed_resolutions: list[int] | None = None):
+                 allowed_resolutions: list[int] | None = None, precisions: list[str] | None = None):
         self.space, self.objectives, self.constraints = space, objectives, constraints
+        self.precisions = list(precisions or ["fp32"])
+        self.n_arch_genes = space.n_genes
         self.extra = extra or {}  # constrained quantities that are not objectives
         self.on_evaluated = on_evaluated
         self.resolutions = sorted(allowed_resolutions) if allowed_resolutions else None
         self.cache: dict[bytes, dict[str, float]] = {}
         self.seen: dict[bytes, None] = {}  # archs asked for so far, cached or not, in the order first asked
-        n = space.n_choices
-        xl = np.zeros(space.n_genes, dtype=int)
-        xu = (n - 1).astype(int)
+        self.n_choices = np.r_[space.n_choices, [len(self.precisions)] * (len(self.precisions) > 1)].astype(np.int64)
+        xl = np.zeros(len(self.n_choices), dtype=int)
+        xu = (self.n_choices - 1).astype(int)
+        res_gene = space.n_genes - 1
         if allowed_resolutions:
             idx = sorted(space.resolutions.index(r) for r in allowed_resolutions)
-            xl[-1], xu[-1] = idx[0], idx[-1]
+            xl[res_gene], xu[res_gene] = idx[0], idx[-1]
         self.resolution_idx = np.array(sorted(space.resolutions.index(r) for r in allowed_resolutions)) if allowed_resolutions else None
-        super().__init__(n_var=space.n_genes, n_obj=len(objectives), n_ieq_constr=len(constraints), xl=xl, xu=xu, vtype=int)
+        super().__init__(n_var=len(self.n_choices), n_obj=len(objectives), n_ieq_constr=len(constraints), xl=xl, xu=xu, vtype=int)
+
+    def canonical(self, X: np.ndarray) -> np.ndarray:
+        """Canonical arch genes (equal networks compare equal), the precision gene as it is."""
+        X = np.asarray(X, dtype=np.int64).reshape(-1, self.n_var)
+        out = X.copy()
+        out[:, : self.n_arch_genes] = self.space.canonical_vectors(X[:, : self.n_arch_genes])
+        return out
+
+    def precision_of(self, X: np.ndarray) -> list[str]:
+        X = np.asarray(X).reshape(-1, self.n_var)
+        return [self.precisions[int(i)] for i in X[:, self.n_arch_genes]] if self.n_var > self.n_arch_genes else ["fp32"] * len(X)
 
     def quantities(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Every objective and constrained quantity for canonical vectors X (cached)."""
@@ -59,7 +77,7 @@ class ArchProblem(Problem):
         return {name: np.array([r[name] for r in rows]) for name in rows[0]} if rows else {}
 
     def _evaluate(self, X, out, *args, **kwargs):
-        q = self.quantities(self.space.canonical_vectors(X))
+        q = self.quantities(self.canonical(X))
         out["F"] = np.column_stack([o.sign * q[o.name] for o in self.objectives])
         if self.constraints:
             out["G"] = np.column_stack([c.violation(q[c.name]) for c in self.constraints])
@@ -67,15 +85,16 @@ class ArchProblem(Problem):
 
 def _fix_resolution(problem: ArchProblem, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if problem.resolution_idx is not None:
-        bad = ~np.isin(X[:, -1], problem.resolution_idx)
-        X[bad, -1] = rng.choice(problem.resolution_idx, size=int(bad.sum()))
+        g = problem.n_arch_genes - 1
+        bad = ~np.isin(X[:, g], problem.resolution_idx)
+        X[bad, g] = rng.choice(problem.resolution_idx, size=int(bad.sum()))
     return X
 
 
 class ArchSampling(Sampling):
     def _do(self, problem: ArchProblem, n_samples, *args, random_state=None, **kwargs):
-        X = random_state.integers(0, problem.space.n_choices, size=(n_samples, problem.n_var))
-        return problem.space.canonical_vectors(_fix_resolution(problem, X, random_state))
+        X = random_state.integers(0, problem.n_choices, size=(n_samples, problem.n_var))
+        return problem.canonical(_fix_resolution(problem, X, random_state))
 
 
 class ArchCrossover(Crossover):
@@ -89,7 +108,7 @@ class ArchCrossover(Crossover):
         swap = random_state.random((n_matings, n_var)) < 0.5
         a, b = X[0].astype(np.int64), X[1].astype(np.int64)
         c1, c2 = np.where(swap, b, a), np.where(swap, a, b)
-        return np.stack([problem.space.canonical_vectors(c1), problem.space.canonical_vectors(c2)])
+        return np.stack([problem.canonical(c1), problem.canonical(c2)])
 
 
 class ArchMutation(Mutation):
@@ -103,13 +122,13 @@ class ArchMutation(Mutation):
         X = np.asarray(X, dtype=np.int64).copy()
         rate = self.rate or 1.0 / problem.n_var
         mask = random_state.random(X.shape) < rate
-        fresh = random_state.integers(0, problem.space.n_choices, size=X.shape)
+        fresh = random_state.integers(0, problem.n_choices, size=X.shape)
         X[mask] = fresh[mask]
-        return problem.space.canonical_vectors(_fix_resolution(problem, X, random_state))
+        return problem.canonical(_fix_resolution(problem, X, random_state))
 
 
 class ArchDuplicates(DefaultDuplicateElimination):
-    """Duplicates are archs that are the same network (canonical vectors equal)."""
+    """Duplicates are archs that are the same network (canonical vectors equal), at the same precision."""
 
-    def __init__(self, space: SearchSpace):
-        super().__init__(func=lambda pop: space.canonical_vectors(pop.get("X")).astype(np.float64), epsilon=0.5)
+    def __init__(self, problem: ArchProblem):
+        super().__init__(func=lambda pop: problem.canonical(pop.get("X")).astype(np.float64), epsilon=0.5)

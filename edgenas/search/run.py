@@ -29,7 +29,7 @@ from ..space import SearchSpace, get_space
 from .algorithms import Budget, get_algorithm
 from .archive import Archive
 from .config import ALGORITHMS, LIMITS, SearchConfig, load_search_config
-from .objectives import Constraint, Objective, make_objective, parse_limit
+from .objectives import Constraint, Objective, by_precision, make_objective, parse_limit
 from .problem import ArchProblem
 
 __all__ = ["ALGORITHMS", "SearchConfig", "SearchRun", "load_search_config"]
@@ -53,15 +53,28 @@ class SearchRun:
         nc = cfg.num_classes or self.space.num_classes
         self.constraints = [Constraint(q, parse_limit(getattr(cfg, k), q), up) for k, (q, up) in LIMITS.items()
                             if getattr(cfg, k) is not None]
-        mk = lambda name: make_objective(name, self.space, num_classes=nc, table=self.table, accuracy=self.accuracy)  # noqa: E731
+        self.precisions = list(cfg.precisions)
+        multi = len(self.precisions) > 1
+        tables = {self.precisions[0]: self.table}
+        if multi:
+            tables["int8"] = self._load_table(cfg.int8_table)
+        drop = self._int8_drop() if multi and "top1" in cfg.objectives + [c.name for c in self.constraints] else 0.0
+
+        def mk(name: str) -> Objective:
+            per = [make_objective(name, self.space, num_classes=nc, table=tables.get(p), accuracy=self.accuracy, precision=p,
+                                  top1_drop=drop if p == "int8" else 0.0) for p in self.precisions]
+            return by_precision(name, self.space.n_genes, per) if multi else per[0]
+
         self.objectives: list[Objective] = [mk(o) for o in cfg.objectives]
         extra = {c.name: mk(c.name) for c in self.constraints if c.name not in cfg.objectives}
         self.resolutions = cfg.resolutions or (list(self.table.resolutions) if self.table is not None and
                                                ("latency" in cfg.objectives or "latency" in extra) else None)
-        self.problem = ArchProblem(self.space, self.objectives, self.constraints, extra, allowed_resolutions=self.resolutions)
+        self.problem = ArchProblem(self.space, self.objectives, self.constraints, extra, allowed_resolutions=self.resolutions,
+                                   precisions=self.precisions)
         self.bounds = self._bounds()
         self._check_satisfiable()
-        self.archive = Archive(self.out / "archive.csv", self.space, [o.name for o in self.objectives] + list(extra))
+        self.archive = Archive(self.out / "archive.csv", self.space, [o.name for o in self.objectives] + list(extra),
+                               self.precisions)
         self._label = cfg.algorithm
         self.problem.on_evaluated = lambda X, values: self.archive.record(self._label, X, values)
 
@@ -76,12 +89,24 @@ class SearchRun:
             raise SearchError(f"--resume: {self.out} holds no search run")
 
     # ---- inputs ----------------------------------------------------------------------------
-    def _load_table(self):
-        if not self.cfg.table:
+    def _load_table(self, path: str | None = None):
+        path = path if path is not None else self.cfg.table
+        if not path:
             return None
         from ..latency.table import LatencyTable
 
-        return LatencyTable.load(self.cfg.table, self.space)
+        return LatencyTable.load(path, self.space)
+
+    def _int8_drop(self) -> float:
+        """Top-1 (a fraction) that int8 costs: given in points, or measured on a few subnets of the checkpoint."""
+        if self.cfg.int8_drop is not None:
+            return self.cfg.int8_drop / 100
+        from ..deploy import measure_int8_drop
+
+        drop = measure_int8_drop(self.space, str(self.cfg.checkpoint), data=self.cfg.data, seed=self.cfg.seed)
+        if self.progress:
+            print(f"edgenas: int8 costs {100 * drop:.2f} points of top-1 on average (measured on 5 subnets)", file=sys.stderr)
+        return drop
 
     def _load_accuracy(self):
         cfg = self.cfg
@@ -109,22 +134,26 @@ class SearchRun:
     def _bounds(self) -> dict[str, tuple[float, float]]:
         """Fixed normalisation per objective (recorded): top1 in [0, 1], costs in [0, 1.05 x the largest subnet]."""
         res = self.resolutions or list(self.space.resolutions)
-        biggest = self.space.encode(self.space.max_arch(max(res)))[None]
-        out = {}
-        for o in self.objectives:
-            out[o.name] = (0.0, 1.0) if o.name == "top1" else (0.0, 1.05 * float(o(biggest)[0]))
-        return out
+        biggest = self._vectors(self.space.max_arch(max(res)))
+        return {o.name: (0.0, 1.0) if o.name == "top1" else (0.0, 1.05 * float(o(biggest).max())) for o in self.objectives}
+
+    def _vectors(self, arch) -> np.ndarray:
+        """``arch`` at every searched precision, as problem vectors."""
+        x = self.space.encode(arch)[None]
+        if len(self.precisions) == 1:
+            return x
+        return np.c_[np.repeat(x, len(self.precisions), 0), np.arange(len(self.precisions))]
 
     def _check_satisfiable(self) -> None:
         res = self.resolutions or list(self.space.resolutions)
-        smallest = self.space.encode(self.space.min_arch(min(res)))[None]
+        smallest = self._vectors(self.space.min_arch(min(res)))
         fns = {o.name: o for o in self.objectives} | self.problem.extra
         for c in self.constraints:
             if c.name == "top1":
                 if not 0 < c.limit <= 1:
                     raise SearchError(f"--min-top1 {c.limit:g} is unsatisfiable (top-1 lies in (0, 1])")
                 continue
-            low = float(fns[c.name](smallest)[0])
+            low = float(fns[c.name](smallest).min())
             if c.limit <= 0 or low > c.limit:
                 raise SearchError(f"constraint {c} is unsatisfiable: the smallest subnet (r={min(res)}) already has "
                                   f"{c.name} {low:.4g}")
@@ -217,7 +246,9 @@ class SearchRun:
                               f"contradict each other (closest: {', '.join(f'{c.name} {closest[c.name]:.4g}' for c in self.constraints)})")
         front.sort(key=lambda r: r[self.objectives[-1].name])
         names = [o.name for o in self.objectives]
-        members = [{"arch": self.space.decode(r["vector"]).to_dict(), **{n: r[n] for n in names}} for r in front]
+        G = self.space.n_genes
+        members = [{"arch": self.space.decode(r["vector"][:G]).to_dict(), **{n: r[n] for n in names},
+                    **({"precision": self.precisions[int(r["vector"][G])]} if len(self.precisions) > 1 else {})} for r in front]
         write_json(self.out / "front.json", members)
         with atomic_path(self.out / "hypervolume.csv") as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
@@ -228,7 +259,8 @@ class SearchRun:
         from .plots import pareto_plots
 
         plots = pareto_plots(self.space, names, front, [baseline_rows[i] for i in self.front_indices(baseline_rows)],
-                             self._references(), self.out, label=self.cfg.algorithm, constraints=self.constraints)
+                             self._references(), self.out, label=self.cfg.algorithm, constraints=self.constraints,
+                             precisions=self.precisions)
         summary = {
             "out": str(self.out), "algorithm": self.cfg.algorithm, "objectives": self.cfg.objectives,
             "constraints": [str(c) for c in self.constraints], "evaluations": len(main_rows), "front_size": len(members),
@@ -247,7 +279,7 @@ class SearchRun:
             if isinstance(ref["arch"], str) and ref["arch"] not in named:
                 raise SearchError(f"reference {ref.get('name')!r}: arch must be max, min or an OFA mapping, got {ref['arch']!r}")
             arch = named[ref["arch"]]() if isinstance(ref["arch"], str) else self.space.arch(ref["arch"])
-            x = self.space.canonical_vectors(self.space.encode(arch)[None])
+            x = self.problem.canonical(self._vectors(self.space.canonical(arch))[:1])  # at the first precision
             fns = {o.name: o for o in self.objectives} | self.problem.extra  # not via the problem: no archive row
             out.append({"name": ref.get("name", "reference"), **{k: float(fn(x)[0]) for k, fn in fns.items()}})
         return out
