@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import Any
 
 from .errors import EdgeNASError
 
-__all__ = ["append_text", "atomic_path", "check_writable", "exclusive", "load_settings", "read_yaml", "remove_stale_tmp", "write_json"]
+__all__ = ["append_text", "atomic_path", "check_writable", "exclusive", "load_settings", "read_yaml", "remove_stale_tmp", "run_directory", "write_json"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -96,6 +97,29 @@ def exclusive(path: str | os.PathLike, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def run_directory(path: str | os.PathLike, what: str, disposable: Iterable[str] = (".lock",)) -> Iterator[Path]:
+    """Create (if needed) and lock a run directory for the block.
+
+    If the block fails with an error (not an interrupt: an interrupted run stays resumable) in a
+    directory this call created, and nothing but ``disposable`` files is in it, it is removed, so
+    a failed start leaves no empty run behind.
+    """
+    path = Path(path)
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgeNASError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
+    try:
+        with exclusive(path, what):
+            yield path
+    except Exception:
+        if created and all(p.name in set(disposable) for p in path.iterdir()):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

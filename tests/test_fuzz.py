@@ -228,7 +228,9 @@ for flag, bad in (("--pop-size", "1e9"), ("--pop-size", "1000000000"), ("--pop-s
                   ("--seed", "-1"), ("--objectives", "top1,speed"), ("--objectives", "top1,top1"), ("--objectives", ","),
                   ("--algorithm", "simulated-annealing"), ("--max-latency", "-3ms"), ("--max-latency", "fast"),
                   ("--max-latency", "1e400"), ("--max-latency", "0.0000001ms"), ("--max-macs", "3kg"), ("--min-top1", "2"),
-                  ("--min-top1", "-0.5"), ("--max-params", "nan"), ("--resolutions", "99"), ("--num-classes", "0")):
+                  ("--min-top1", "-0.5"), ("--max-params", "nan"), ("--resolutions", "99"), ("--num-classes", "0"),
+                  ("--precision", "fp16"), ("--precision", "fp32,int8"), ("--precision", "int8,int8"), ("--int8-drop", "-1"),
+                  ("--int8-drop", "nan"), ("--precision", "int8")):
     case(f"search{flag}={bad}", *S, flag, bad)
 for t in ("{nan_table.json}", "{other_space.json}", "{incomplete_table.json}", "/nonexistent.json"):
     case(f"search-table-{t}", "search", "--space", "tiny", "--table", t, "--predictor", "{pred}", "--out", "{dir}/search-run")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from tqdm import tqdm
 
 from ..errors import SearchError
-from ..io import atomic_path, exclusive, write_json
+from ..io import atomic_path, run_directory, write_json
 from ..space import SearchSpace, get_space
 from .algorithms import Budget, get_algorithm
 from .archive import Archive
@@ -187,21 +186,11 @@ class SearchRun:
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Run (or resume) the search and the baseline; returns the summary (also in summary.json)."""
-        created = not self.out.exists()
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SearchError(f"cannot create run directory {self.out}: {exc.strerror or exc}") from None
-        try:
-            with exclusive(self.out, "search run"):
-                self._check_out()
-                if self.resume:
-                    self.archive.load()
-                return self._run()
-        except Exception:  # an error, not an interrupt: an interrupted run stays resumable
-            if created and all(p.name == ".lock" for p in self.out.iterdir()):  # a failed start leaves no empty run
-                shutil.rmtree(self.out, ignore_errors=True)
-            raise
+        with run_directory(self.out, "search run"):
+            self._check_out()
+            if self.resume:
+                self.archive.load()
+            return self._run()
 
     def _run(self) -> dict[str, Any]:
         cfg = self.cfg

@@ -16,7 +16,6 @@ import csv
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from ..data import Loader, augment, load_data
 from ..errors import CheckpointError, EdgeNASError
 from ..evaluate import Evaluator
-from ..io import atomic_path, exclusive
+from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
 from .budget import PROBE_PHASES, plan_epochs
@@ -185,22 +184,12 @@ class Trainer:
         if self.rank != 0:
             self._apply_budget()
             return self._train()
-        created = not self.out.exists()
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise EdgeNASError(f"cannot create run directory {self.out}: {exc.strerror or exc}") from None
-        try:
-            with exclusive(self.out, "training run"):
-                self._check_out()
-                self._apply_budget()
-                self.cfg.dump(self.out / "config.yaml")
-                self._write_metrics(self.history)
-                return self._train()
-        except Exception:  # an error, not an interrupt: an interrupted run stays resumable
-            if created and all(p.name in (".lock", "config.yaml") for p in self.out.iterdir()) and not self.history:
-                shutil.rmtree(self.out, ignore_errors=True)  # a failed start leaves no half-made run
-            raise
+        with run_directory(self.out, "training run", disposable=(".lock", "config.yaml")):
+            self._check_out()
+            self._apply_budget()
+            self.cfg.dump(self.out / "config.yaml")
+            self._write_metrics(self.history)
+            return self._train()
 
     # ---- --time-budget ---------------------------------------------------------------------
     def probe(self, steps: int = 2, batch_size: int | None = None) -> dict[str, float]:
