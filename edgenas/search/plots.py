@@ -75,8 +75,13 @@ def _png(space, names, front, baseline, refs, out, label, x, y, c, picked, limit
                     label=f"{label} front ({len(front)})")
     line = _front_2d(front, x, y)
     ax.plot([r[x] for r in line], [r[y] for r in line], "-", color="C0", lw=1, alpha=0.6)
+    from matplotlib.ticker import FuncFormatter
+
     if c:
-        fig.colorbar(sc, ax=ax, label=_LABEL[c])
+        fig.colorbar(sc, ax=ax, label=_LABEL[c], format=FuncFormatter(lambda v, _: _fmt(c, v)))
+    for axis, name in ((ax.xaxis, x), (ax.yaxis, y)):
+        if name in ("macs", "params"):
+            axis.set_major_formatter(FuncFormatter(lambda v, _, name=name: _fmt(name, v)))
     for name, limit in limits:
         (ax.axvline if name == x else ax.axhline)(limit, color="C3", ls="--", lw=1, label=f"budget {_fmt(name, limit)}")
     if picked is not None:
