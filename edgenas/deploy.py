@@ -33,7 +33,6 @@ __all__ = [
     "deploy_check",
     "export_subnet",
     "measure_int8_drop",
-    "run_target",
     "model_metadata",
     "mobile_report",
     "onnx_top1",
@@ -271,27 +270,6 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         r["check"] = [deploy_check(m, LatencyTable.load(str(check_tables[p])), backend, split)
                       for p, m in models.items() if check_tables.get(p)]
     return r
-
-
-def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str | None = None, table: str | None = None,
-               **limits: Any) -> tuple[Any, Arch, str | None, str | None, str]:
-    """(space, arch, checkpoint, table, precision) of the model picked from search run ``run`` (``export --from``).
-
-    The checkpoint is the run's (or its predictor's); explicit ``checkpoint`` / ``table`` win.  The
-    table is the one of the chosen precision.
-    """
-    from .io import read_yaml
-    from .search import AccuracyPredictor, pick
-
-    chosen = pick(run, strategy, **limits)
-    cfg = read_yaml(Path(run) / "config.yaml", "search run config")
-    space = get_space(cfg["space"])
-    ckpt = checkpoint or cfg.get("checkpoint")
-    if not ckpt and cfg.get("predictor"):
-        ckpt = AccuracyPredictor.load(cfg["predictor"], space).report.get("checkpoint")
-    precision = chosen.get("precision", (cfg.get("precisions") or ["fp32"])[0])
-    run_table = cfg.get("int8_table") if precision == "int8" and cfg.get("int8_table") else cfg.get("table")
-    return space, space.arch(chosen["arch"]), ckpt, table or run_table, precision
 
 
 def measure_int8_drop(space, checkpoint: str, *, data: str | None = None, n: int = 5, seed: int = 0) -> float:

@@ -7,6 +7,7 @@ Arguments are plain values (paths, names, numbers), so scripts call the same job
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from .errors import EdgeNASError
 from .space import Arch, SearchSpace
 
 __all__ = ["Report", "deploy_check", "evaluate", "export", "latency", "latency_validate", "pick", "predictor", "profile",
-           "quickstart", "search", "spaces", "stats", "train"]
+           "quickstart", "run_target", "search", "spaces", "stats", "train"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def export(out: str, *, space: SearchSpace | None = None, arch: Arch | None = No
            limits: dict[str, Any] | None = None, checkpoint: str | None = None, table: str | None = None, int8_table: str | None = None,
            int8: bool = False, check: bool = False, backend=None, **options: Any) -> Report:
     """``edgenas export``: ``space`` + ``arch``, or the model picked from search ``run`` (at its precision)."""
-    from .deploy import export_subnet, run_target
+    from .deploy import export_subnet
 
     precision = "fp32"
     if run:
@@ -78,6 +79,29 @@ def export(out: str, *, space: SearchSpace | None = None, arch: Arch | None = No
               if "nodes" in m]
     lines += [_check_line(c) for c in r.get("check", [])]
     return Report(r, "\n".join(lines))
+
+
+def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str | None = None, table: str | None = None,
+               **limits: Any) -> tuple[Any, Arch, str | None, str | None, str]:
+    """(space, arch, checkpoint, table, precision) of the model picked from search run ``run`` (``export --from``).
+
+    The checkpoint is the run's (or its predictor's); explicit ``checkpoint`` / ``table`` win.  The
+    table is the one of the chosen precision.
+    """
+    from .io import read_yaml
+    from .search import AccuracyPredictor, pick
+    from .space import get_space
+
+    chosen = pick(run, strategy, **limits)
+    cfg = read_yaml(Path(run) / "config.yaml", "search run config")
+    space = get_space(cfg["space"])
+    ckpt = checkpoint or cfg.get("checkpoint")
+    if not ckpt and cfg.get("predictor"):
+        ckpt = AccuracyPredictor.load(cfg["predictor"], space).report.get("checkpoint")
+    precision = chosen.get("precision", (cfg.get("precisions") or ["fp32"])[0])
+    run_table = cfg.get("int8_table") if precision == "int8" and cfg.get("int8_table") else cfg.get("table")
+    return space, space.arch(chosen["arch"]), ckpt, table or run_table, precision
+
 
 
 def _check_line(c: dict) -> str:

@@ -69,3 +69,21 @@ def test_slower_or_lossy_int8_is_never_silent(capsys):
     w = int8_warnings(0.6, -0.03)
     assert len(w) == 2 and "SLOWER" in w[0] and "3.00 points" in w[1]
     assert capsys.readouterr().err.count("edgenas: warning:") == 2
+
+
+def test_lite_space_trains_and_exports(tmp_path):
+    """The -lite spaces go through the same pipeline: progressive shrinking, extraction, export, int8."""
+    from edgenas import Supernet
+    from edgenas.deploy import export_subnet
+    from edgenas.train import Trainer, load_config
+
+    cfg = load_config(None, {"space": "cifar-mbv3-lite", "data": "digits", "device": "cpu", "limit": 64, "batch_size": 32,
+                             "bn_calib_images": 32, "resolutions": [24], "random_subnets": 0,
+                             "phases": [{"name": "kernel", "epochs": 1, "lr": 0.05, "ks": "all", "e": "max", "d": "max"}]})
+    summary = Trainer(cfg, tmp_path / "run", progress=False).run()
+    assert summary["phase"] == "kernel" and 0 <= summary["top1_min"] <= 1
+    sp = get_space("cifar-mbv3-lite")
+    assert Supernet.load(tmp_path / "run" / "latest.pt", sp).space == sp
+    r = export_subnet(sp, sp.min_arch(24), tmp_path / "m.onnx", checkpoint=str(tmp_path / "run" / "latest.pt"), int8=True,
+                      calib_images=16)
+    assert r["max_abs_diff"] <= 1e-4 and r["int8_speedup"] > 0 and "top1_int8" in r
