@@ -18,7 +18,12 @@ from typing import Any, Union
 
 from .errors import EdgeNASError
 
-__all__ = ["Range", "check_fields", "ranged"]
+__all__ = ["Range", "check_fields", "finite", "ranged"]
+
+
+def finite(value: Any) -> bool:
+    """A real, finite number (not a bool, not NaN or infinity): what every number read from a file must be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def _matches(value: Any, tp: Any) -> bool:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return finite(value)
     if tp is str:
         return isinstance(value, str)
     if origin is list:

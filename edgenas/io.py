@@ -14,11 +14,20 @@ from typing import Any
 
 from .errors import EdgeNASError
 
-__all__ = ["append_text", "atomic_path", "check_writable", "exclusive", "load_settings", "read_yaml", "remove_stale_tmp", "run_directory", "write_json"]
+__all__ = [
+    "append_text", "atomic_path", "check_writable", "exclusive", "load_settings",
+    "read_json", "read_yaml", "remove_stale_tmp", "run_directory", "write_json",
+]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, with the path in the message, if ``path`` cannot be created."""
+    path = _output(path)
+    os.unlink(_temporary(path))  # a real probe: /proc, read-only mounts and full disks pass the checks of _output
+    return path
+
+
+def _output(path: str | os.PathLike) -> Path:
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
@@ -27,25 +36,24 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise EdgeNASError(f"cannot write {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise EdgeNASError(f"cannot write {path}: directory {parent} is not writable")
-    try:  # a real probe: /proc, read-only mounts and full disks pass the checks above
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise EdgeNASError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
-    path = check_writable(path)
+def _temporary(path: Path) -> Path:
+    """An empty ``.NAME.*.tmp`` file beside ``path`` (the name a killed writer's leftovers are found by)."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise EdgeNASError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    path = _output(path)
+    tmp_path = _temporary(path)  # creating it is the probe that check_writable makes
     try:
         yield tmp_path
         umask = os.umask(0)
@@ -126,6 +134,16 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
     return Path(path)
+
+
+def read_json(path: str | os.PathLike, what: str, error: type[EdgeNASError] = EdgeNASError) -> Any:
+    """Parsed JSON, or one ``error`` naming ``what`` for a missing, unreadable or corrupt file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{what} {path} is corrupt or truncated ({exc})") from None
 
 
 def read_yaml(path: str | os.PathLike, what: str = "config") -> dict[str, Any]:

@@ -12,7 +12,10 @@ import onnx
 
 from .errors import ExportError
 
-__all__ = ["quantize_int8"]
+__all__ = ["PRECISIONS", "quantize_int8"]
+
+#: the precisions a model is deployed in (one latency table each)
+PRECISIONS = ("fp32", "int8")
 
 
 def quantize_int8(model: bytes, calibration: Iterable[np.ndarray] | None, per_channel: bool = True) -> bytes:

@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 from .. import jobs
 from ..errors import EdgeNASError
+from ..search.config import LIMITS as SEARCH_LIMITS
 from ..space import get_space
 from .args import parse_arch
 
 __all__ = ["COMMANDS"]
 
-LIMITS = ("max_latency", "max_macs", "max_params", "min_top1")
+LIMITS = tuple(SEARCH_LIMITS)  # max_latency, max_macs, max_params, min_top1
 TRAIN_FLAGS = ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed", "batch_size", "random_subnets",
                "teacher", "device", "epoch_scale", "bn_calib_images", "time_budget")
 SEARCH_FLAGS = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",

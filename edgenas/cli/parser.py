@@ -12,7 +12,6 @@ from .args import ARCH_HELP, CLASSES, IMAGES, SEED, device_args, timeout_arg
 
 __all__ = ["build_parser"]
 
-ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
 ALGORITHM_HELP = ("nsga2 (default), nsga3 and agemoea (3+ objectives; agemoea needs numba), random, reinforce (MnasNet "
                   "controller), surrogate (MSuNAS-style: NSGA-II on a predictor refitted on supernet evaluations; needs --checkpoint)")
 LIMIT_HELP = {"--max-latency": "e.g. 5ms, 500us, 0.2s", "--max-macs": "e.g. 300M, 2.5G", "--max-params": "e.g. 3.5M",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import shlex
 import signal
@@ -14,6 +13,7 @@ from typing import Any, Protocol
 import onnxruntime as ort
 
 from .. import agent
+from ..checks import finite
 from .table import LatencyError
 
 __all__ = ["Backend", "LocalBackend", "RemoteBackend", "get_backend", "provider_names"]
@@ -70,8 +70,7 @@ def _measurement(stats: Any) -> bool:
     if not isinstance(stats, dict):
         return False
     times = [v for k, v in stats.items() if k.endswith("_ms")]
-    return "median_ms" in stats and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in times)
+    return "median_ms" in stats and all(finite(v) and v > 0 for v in times)
 
 
 class RemoteBackend:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .. import __version__, agent
 from ..export import OPSET, onnx_bytes
 from ..io import check_writable, exclusive
-from ..quantize import quantize_int8
+from ..quantize import PRECISIONS, quantize_int8
 from ..space import Arch, SearchSpace, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
 from ..supernet.network import init_weights
@@ -33,7 +33,6 @@ from .table import EMPTY_KEY, NETWORK_PREFIX, LatencyError, LatencyTable
 
 __all__ = ["PRECISIONS", "measure_chunked", "network_model", "profile", "profile_summary"]
 
-PRECISIONS = ("fp32", "int8")
 # fields that must agree for a half-finished table to be resumed
 _RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads",
                   "cpu_model", "seed", "calibration_networks")

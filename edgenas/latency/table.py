@@ -13,8 +13,6 @@ roughly in proportion to the weight bytes (hence the parameter term).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import finite
 from ..errors import LatencyError
-from ..io import write_json
+from ..io import read_json, write_json
 from ..space import Arch, SearchSpace, get_space
 from .blocks import block_key, enumerate_blocks
 
@@ -33,10 +32,6 @@ SCHEMA = "edgenas.latency-table"
 SCHEMA_VERSION = 1
 EMPTY_KEY = "__empty__"
 NETWORK_PREFIX = "network:"  # whole calibration networks, measured interleaved with the blocks
-
-
-def _finite_positive(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 _META_TYPES: dict[str, Any] = {
@@ -74,10 +69,7 @@ class LatencyTable:
         path = Path(path)
         if not path.is_file():
             raise LatencyError(f"latency table not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LatencyError(f"latency table {path} is corrupt or truncated ({exc})") from None
+        data = read_json(path, "latency table", LatencyError)
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise LatencyError(f"{path} is not an edgenas latency table")
         if data.get("schema_version") != SCHEMA_VERSION:
@@ -90,13 +82,12 @@ class LatencyTable:
                 raise LatencyError(f"latency table {path} metadata lacks '{key}'")
             if not ok(meta[key]):
                 raise LatencyError(f"latency table {path} metadata '{key}' is malformed: {meta[key]!r}")
-        bad = [k for k, v in entries.items() if not _finite_positive(v.get("median_ms") if isinstance(v, dict) else None)]
+        bad = [k for k, v in entries.items() if not (isinstance(v, dict) and finite(v.get("median_ms")) and v["median_ms"] > 0)]
         if bad:
             raise LatencyError(f"latency table {path} has malformed entries (a median must be a finite, positive number), "
                                f"e.g. {bad[0]!r}: {entries[bad[0]]!r}")
         cal = data.get("calibration")
-        if cal is not None and not (isinstance(cal, dict) and all(
-                isinstance(cal.get(k), (int, float)) and math.isfinite(cal[k]) for k in ("scale", "per_mparam", "offset_ms"))):
+        if cal is not None and not (isinstance(cal, dict) and all(finite(cal.get(k)) for k in ("scale", "per_mparam", "offset_ms"))):
             raise LatencyError(f"latency table {path} has a malformed calibration")
         return cls(meta, entries, data.get("calibration"))
 

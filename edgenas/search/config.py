@@ -9,12 +9,12 @@ from typing import Any
 
 from ..checks import check_fields, ranged
 from ..errors import SearchError
+from ..quantize import PRECISIONS
 from ..space import get_space
 from .objectives import OBJECTIVES
 
 __all__ = ["ALGORITHMS", "LIMITS", "SearchConfig", "load_search_config"]
 
-PRECISIONS = ("fp32", "int8")
 #: registered search algorithms (``edgenas.search.algorithms`` implements them)
 ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
 #: budget flags and settings -> (quantity, whether it is an upper bound); shared by search and pick

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..io import read_yaml
+from ..io import read_json, read_yaml
 from .config import LIMITS
 from .objectives import SearchError, parse_limit
 
@@ -25,10 +24,7 @@ def pick(run: str | Path, strategy: str = "best", **limits: Any) -> dict[str, An
     path = run / "front.json"
     if not path.is_file():
         raise SearchError(f"{run} has no front.json: not a finished `edgenas search` run")
-    try:
-        front = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SearchError(f"{path} is corrupt ({exc})") from None
+    front = read_json(path, "search front", SearchError)
     if not isinstance(front, list):
         raise SearchError(f"{path} is not a search front (a list of members)")
     if not front:

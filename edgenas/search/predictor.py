@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-from ..io import write_json
+from ..io import read_json, write_json
 from ..space import SearchSpace, get_space
 from .objectives import SearchError
 
@@ -156,15 +156,8 @@ class AccuracyPredictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None) -> AccuracyPredictor:
-        import json
-
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError:
-            raise SearchError(f"accuracy predictor not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SearchError(f"accuracy predictor {path} is corrupt ({exc})") from None
+        data = read_json(path, "accuracy predictor", SearchError)
         if not isinstance(data, dict) or data.get("format") != "edgenas.accuracy-predictor":
             raise SearchError(f"{path} is not an edgenas accuracy predictor")
         if space is not None:

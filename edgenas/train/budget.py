@@ -33,7 +33,7 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
                 probe: dict[str, float], budget_s: float) -> tuple[list[Phase], dict[str, Any]]:
     """Epochs per phase scaled by one factor so the estimated time fits ``budget_s`` (at least 1 epoch each)."""
     one, full = probe["one_network_step_s"], probe["sandwich_step_s"]
-    n_full = 2 + random_subnets
+    n_full = subnets_per_step(PROBE_PHASES["sandwich"], space, random_subnets)
     per_net = (full - one) / (n_full - 1) if n_full > 1 else 0.0
     epoch_s = []
     for p in phases:
