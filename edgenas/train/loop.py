@@ -56,6 +56,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True):
+        self.started = time.perf_counter()  # --time-budget counts from here: data loading and set-up spend it too
         self.cfg, self.out, self.progress = cfg, Path(out), progress
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
@@ -240,9 +241,8 @@ class Trainer:
         cfg = self.cfg
         if cfg.time_budget is None or cfg.budget_plan is not None:
             return
-        t0 = time.perf_counter()
         measured = self.probe()
-        budget_s = cfg.time_budget * 60 - (time.perf_counter() - t0)
+        budget_s = cfg.time_budget * 60 - (time.perf_counter() - self.started)
         phases, plan = plan_epochs(cfg.phases, self.space, cfg.random_subnets, len(self.loader), measured, budget_s)
         if self.world > 1:  # every rank must run the same schedule: rank 0's plan
             box = [(phases, plan)]
