@@ -43,7 +43,7 @@ from edgenas.train import Trainer, load_config  # noqa: E402
 def probe(args: argparse.Namespace) -> dict:
     """images/s of one-network and sandwich steps per batch size (and with torch.compile if asked)."""
     rows = []
-    for compiled in ([False, True] if args.compile else [False]):
+    for compiled in {"off": [False], "on": [True], "both": [False, True]}[args.compile]:
         cfg = load_config(None, {"space": args.space, "data": args.data, "val_per_class": args.val_per_class, "split": "last",
                                  "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device})
         trainer = Trainer(cfg, Path(args.scratch) / f"probe-{int(compiled)}", progress=False)
@@ -85,8 +85,22 @@ def start(args: argparse.Namespace) -> None:
 
 
 def poll(args: argparse.Namespace) -> dict:
-    """Alive or not, the last metrics row, the log's last lines and the GPU's state."""
+    """Alive or not, the last metrics row, the log's last lines and the GPU's state.
+
+    With ``--wait S``: a line a minute until training ends or S seconds pass, so one device call
+    covers minutes of training (a machine left idle between calls is given back).
+    """
     run = Path(args.run)
+    end = time.time() + args.wait
+    while time.time() < end:
+        pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
+        if pid is None or not _alive(pid):
+            break
+        time.sleep(min(60.0, max(0.0, end - time.time())))
+        rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
+        last = json.loads(rows[-1]) if rows else {}
+        print(f"{time.strftime('%H:%M:%S')} {len(rows)} epochs; {last.get('phase')} {last.get('epoch')} "
+              f"top1 max {last.get('top1_max')} min {last.get('top1_min')}", flush=True)
     pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
     alive = pid is not None and _alive(pid)
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []
@@ -178,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-per-class", type=int)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 512, 1024])
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="also probe with torch.compile")
+    p.add_argument("--compile", choices=("off", "on", "both"), default="off", help="probe eager steps, torch.compile'd, or both")
     p.add_argument("--device", default="auto")
     p.add_argument("--scratch", default="runs/_probe")
     p.add_argument("--out", required=True)
@@ -189,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("poll")
     p.add_argument("--run", required=True)
     p.add_argument("--lines", type=int, default=6)
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for training to end, reporting each minute")
     p = sub.add_parser("pack")
     p.add_argument("--run", required=True)
     p.add_argument("--dest", required=True)

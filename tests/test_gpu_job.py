@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -47,12 +46,7 @@ def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
     run = tmp_path / "run"
     job("start", "--run", str(run), "--time-budget", "0.15", "--", "--space", "tiny", "--data", "digits", "--limit", "320",
         "--batch-size", "64", "--bn-calib-images", "64", "--device", "cpu")
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        status = job("poll", "--run", str(run))
-        if "alive False" in status:
-            break
-        time.sleep(3)
+    status = job("poll", "--run", str(run), "--wait", "240", timeout=300)
     assert "alive False" in status and (run / "latest.pt").is_file(), (run / "train.log").read_text()[-2000:]
     assert "time budget" in (run / "train.log").read_text()
 
