@@ -131,21 +131,7 @@ def pack(args: argparse.Namespace) -> dict:
     data = checkpoint_data(ckpt.get("data"))
     cuda = args.device.startswith("cuda")
     ev = Evaluator(data, calib_images=args.calib_images, device=args.device, bf16=cuda, channels_last=cuda)
-    rng = np.random.default_rng(args.seed)
-    r = max(space.resolutions)
-    archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
-             **{f"random-{i}": space.sample(rng) for i in range(args.random)}}
-    t = time.perf_counter()
-    evals = {name: {"arch": a.to_dict(), "top1": ev.top1(net, a), "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
-             for name, a in archs.items()}
-    eval_s = time.perf_counter() - t
-    t = time.perf_counter()
-    pred = fit_predictor(space, ckpt_path, args.predictor_samples, seed=args.seed, calib_images=args.calib_images,
-                         device=args.device, progress=False)
-    pred.save(dest / "predictor.json")
-    pred_s = time.perf_counter() - t
-
-    # weights in bf16, optimizer state dropped: loads back to fp32 with Supernet.load / read_checkpoint
+    # weights first (a call cut short still brings them back), in bf16, optimizer state dropped: loads back to fp32 with Supernet.load / read_checkpoint
     compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "torch_rng", "cuda_rng", "scaler")}
     compact["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     with atomic_path(dest / "supernet.bf16.pt") as tmp:
@@ -154,6 +140,21 @@ def pack(args: argparse.Namespace) -> dict:
         if (run / name).exists():
             with atomic_path(dest / name) as tmp:
                 tmp.write_bytes((run / name).read_bytes()[-8_000_000:])
+    rng = np.random.default_rng(args.seed)
+    r = max(space.resolutions)
+    archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
+             **{f"random-{i}": space.sample(rng) for i in range(args.random)}}
+    t = time.perf_counter()
+    evals = {name: {"arch": a.to_dict(), "top1": ev.top1(net, a), "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
+             for name, a in archs.items()}
+    eval_s = time.perf_counter() - t
+    write_json(dest / "results.json", {"eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
+    t = time.perf_counter()
+    pred = fit_predictor(space, ckpt_path, args.predictor_samples, seed=args.seed, calib_images=args.calib_images,
+                         device=args.device, progress=False)
+    pred.save(dest / "predictor.json")
+    pred_s = time.perf_counter() - t
+
     result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "eval": evals, "eval_s": round(eval_s, 1),
               "predictor": pred.report, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
               "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size}

@@ -125,7 +125,8 @@ class Trainer:
             raise EdgeNASError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
 
     # ---- one step --------------------------------------------------------------------------
-    def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, r: int | None = None) -> float:
+    def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, r: int | None = None,
+              archs: list | None = None) -> float:
         cfg = self.cfg
         rng = step_rng(cfg.seed, self.state["step"])
         drawn = int(rng.choice(self.resolutions))
@@ -134,7 +135,7 @@ class Trainer:
         x = augment(x_u8, r, self.data.mean, self.data.std, generator=gen, flip=self.data.flip, translate=cfg.translate)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        archs = sandwich(self.space, phase, rng, cfg.random_subnets, r)
+        archs = archs or sandwich(self.space, phase, rng, cfg.random_subnets, r)
         opt.zero_grad(set_to_none=True)
         total, soft = 0.0, None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -197,8 +198,10 @@ class Trainer:
         """Seconds per one-network step, per sandwich step and per evaluation, and images/s.
 
         Runs real steps on the first training images, ``steps`` at each training resolution after
-        a warm-up step there (kernels are chosen per shape), then puts weights, BN statistics,
-        RNG state and step count back exactly as they were.
+        a warm-up step of the same subnets (a shape's first step pays one-time costs, cuDNN plans
+        and allocations, that training pays once per shape, not per step; on a GPU they are 100x
+        a step), and times the second of two evaluations for the same reason.  Then puts weights,
+        BN statistics, RNG state and step count back exactly as they were.
         """
         train = self.loader.data
         n = min(batch_size or self.cfg.batch_size, len(train))
@@ -212,15 +215,17 @@ class Trainer:
                 opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
                 took = 0.0
                 for r in self.resolutions:
-                    self._step(phase, x, y, opt, r)  # warm-up: allocations, autotuning, compilation
+                    archs = sandwich(self.space, phase, step_rng(self.cfg.seed, r), self.cfg.random_subnets, r)
+                    self._step(phase, x, y, opt, r, archs)  # warm-up: allocations, cuDNN plans, compilation
                     self._sync()
                     t = time.perf_counter()
                     for _ in range(steps):
-                        self._step(phase, x, y, opt, r)
+                        self._step(phase, x, y, opt, r, archs)
                     self._sync()
                     took += time.perf_counter() - t
                 out[f"{key}_step_s"] = took / (steps * len(self.resolutions))
                 out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
+            self._evaluate()
             t = time.perf_counter()
             self._evaluate()
             out["eval_s"] = time.perf_counter() - t
