@@ -12,6 +12,8 @@ class folders).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import zipfile
 from collections import Counter
@@ -25,7 +27,8 @@ import torch.nn.functional as F
 
 from .errors import DataError
 
-__all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "checkpoint_data", "load_data", "split_indices"]
+__all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "checkpoint_data", "fingerprint", "load_data",
+           "split_indices"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
@@ -57,6 +60,7 @@ class DataSplit:
     flip: bool  # horizontal flips are label-preserving (not for digits)
     name: str
     info: dict = field(default_factory=dict)  # how to rebuild this split: stored in checkpoints and models
+    own: bool = True  # val is the held-out split of the training data (not other data scored whole)
 
     @property
     def num_classes(self) -> int:
@@ -165,10 +169,25 @@ def load_images(spec: str) -> tuple[ImageData, str, bool]:
     raise DataError(f"unknown --data '{spec}'; use digits, cifar10, cifar100 or imagefolder:PATH")
 
 
+def fingerprint(data: ImageData) -> str:
+    """Digest of the decoded images, labels and class names: the training data is recognised at any
+    path and in any container (folder or zip), so its held-out split is rebuilt wherever it lives."""
+    h = hashlib.sha256(json.dumps([data.classes, list(data.images.shape)]).encode())
+    h.update(data.labels.cpu().contiguous().numpy().tobytes())
+    h.update(data.images.cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0.1, val_per_class: int | None = None,
               split: str = "random", seed: int = 0, limit: int | None = None) -> DataSplit:
     """Load ``spec`` and split it (or take validation data from ``val_spec``)."""
     data, name, flip = load_images(spec)
+    return _split(data, name, flip, spec, val_spec=val_spec, val_fraction=val_fraction, val_per_class=val_per_class,
+                  split=split, seed=seed, limit=limit)
+
+
+def _split(data: ImageData, name: str, flip: bool, spec: str, *, val_spec: str | None, val_fraction: float,
+           val_per_class: int | None, split: str, seed: int, limit: int | None) -> DataSplit:
     if len(data.classes) < 2:
         raise DataError(f"{name} has {len(data.classes)} class; at least 2 are needed")
     if val_spec:
@@ -186,26 +205,41 @@ def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0
     m, s = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     mean, std = (float(m[0]), float(m[1]), float(m[2])), (float(s[0]), float(s[1]), float(s[2]))
     info = {"spec": spec, "val_spec": val_spec, "val_fraction": val_fraction, "val_per_class": val_per_class, "split": split,
-            "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std)}
+            "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std), "fingerprint": fingerprint(data)}
+    if limit:
+        info["limit"] = limit
     return DataSplit(train, val, mean, std, flip, name, info)
 
 
 def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
     """The data a supernet checkpoint was trained on (``info`` = its ``data`` record), split as in training.
 
-    With ``spec`` naming other data, all of it becomes the evaluation set (and the pool BN
-    statistics are recalibrated on); normalisation always follows the checkpoint.
+    ``spec`` may name the training data at another path (recognised by its fingerprint: the
+    recorded split is rebuilt); other data becomes the evaluation set whole (and the pool BN
+    statistics are recalibrated on).  Normalisation always follows the checkpoint.
     """
     info = info or {}
     spec = spec or info.get("spec")
     if not spec:
         raise DataError("the checkpoint records no training data; give --data")
+    recorded = {"val_spec": info.get("val_spec"), "val_fraction": info.get("val_fraction", 0.1), "val_per_class": info.get("val_per_class"),
+                "split": info.get("split", "random"), "seed": info.get("seed", 0), "limit": info.get("limit")}
     if spec == info.get("spec"):
-        data = load_data(spec, val_spec=info.get("val_spec"), val_fraction=info.get("val_fraction", 0.1),
-                         val_per_class=info.get("val_per_class"), split=info.get("split", "random"), seed=info.get("seed", 0))
+        if spec.startswith("imagefolder:") and not Path(spec.split(":", 1)[1]).expanduser().exists():
+            from .pretrained import sample_split
+
+            sample = sample_split(info)  # a built-in supernet: its shipped images
+            if sample is not None:
+                return sample
+            raise DataError(f"the checkpoint was trained on {spec}, which is not on this machine; give --data with the same "
+                            "images at their path here")
+        data = load_data(spec, **recorded)
     else:
         images, name, flip = load_images(spec)
-        data = DataSplit(images, images, (0.5,) * 3, (0.25,) * 3, flip, name, dict(info))
+        if info.get("fingerprint") and not info.get("val_spec") and fingerprint(images) == info["fingerprint"]:
+            data = _split(images, name, flip, spec, **recorded)  # the training data at another path: the same split
+        else:
+            data = DataSplit(images, images, (0.5,) * 3, (0.25,) * 3, flip, name, dict(info), own=False)
     if info.get("classes") and data.val.classes != info["classes"]:
         raise DataError(f"{spec} has classes {data.val.classes[:5]}..., the checkpoint was trained on {info['classes'][:5]}...")
     if info.get("mean"):

@@ -100,18 +100,18 @@ class EvalResult:
         return f"top1 {self.top1:.4f} on {self.n} images ({how})"
 
 
-def evaluate_checkpoint(space: SearchSpace, checkpoint: str, arch: Arch, data: str, *, calib_data: str | None = None,
+def evaluate_checkpoint(space: SearchSpace, checkpoint: str, arch: Arch, data: str | None, *, calib_data: str | None = None,
                         calib_images: int = 1000, recalibrate: bool = True, device: str = "cpu") -> EvalResult:
     """``edgenas eval``: top-1 of ``arch`` on ``data``.
 
-    ``data`` naming the checkpoint's own training data scores its held-out split; other data is
+    ``data`` naming the checkpoint's own training data (at any path) scores its held-out split; other data is
     scored whole.  BN statistics come from ``calib_data`` (a training set) if given, else from the
     checkpoint's own training split, never from the images scored.
     """
     ckpt = read_checkpoint(checkpoint, space)
     info = ckpt.get("data") or {}
     scored = checkpoint_data(info, data)
-    own = data == info.get("spec")
+    own = scored.own
     calib, source = None, f"{info.get('spec')} (training split)"
     if calib_data is not None and calib_data != info.get("spec"):
         calib, _, _ = load_images(calib_data)

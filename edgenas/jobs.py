@@ -180,7 +180,7 @@ def _saved_settings(out: str, config: str | None, overrides: dict[str, Any], res
     return None
 
 
-def evaluate(space: SearchSpace, checkpoint: str, arch: Arch, data: str, **options: Any) -> Report:
+def evaluate(space: SearchSpace, checkpoint: str, arch: Arch, data: str | None, **options: Any) -> Report:
     from .evaluate import evaluate_checkpoint
 
     r = evaluate_checkpoint(space, checkpoint, arch, data, **options)

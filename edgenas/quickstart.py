@@ -5,6 +5,10 @@ digits -> fit an accuracy predictor on supernet evaluations -> NSGA-II over top-
 pick the most accurate model under a latency budget -> export fp32 and int8 -> measure both on this
 CPU against the prediction.  Every step keeps its output in ``--out``; re-running skips what is
 finished (and resumes an interrupted training).
+
+``pretrained="cifar10"`` (``quickstart --cifar10``) starts from the shipped CIFAR-10 supernet and
+its predictor instead: no training, tables at the space's largest resolution only, and the
+exported models scored on its shipped held-out images.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .deploy import export_subnet
 from .errors import EdgeNASError
 from .latency.backends import LocalBackend
 from .latency.profile import profile
+from .pretrained import resolve_predictor
 from .search import AccuracyPredictor, SearchRun, load_search_config, pick
 from .search.predictor import fit_predictor
 from .space import get_space
@@ -30,7 +35,8 @@ __all__ = ["quickstart"]
 STEPS = 7
 
 
-RECIPE = Path(__file__).resolve().parent / "recipes" / "tiny-digits.yaml"  # also search/tiny-digits.yaml
+RECIPES = Path(__file__).resolve().parent / "recipes"
+RECIPE = RECIPES / "tiny-digits.yaml"  # also search/tiny-digits.yaml
 
 
 def _say(i: int, text: str, done: bool = False) -> None:
@@ -38,39 +44,54 @@ def _say(i: int, text: str, done: bool = False) -> None:
 
 
 def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str = "digits", epoch_scale: float = 2.5,
-               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0) -> dict[str, Any]:
+               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0,
+               pretrained: str | None = None) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sp = get_space(space)
     t0 = time.perf_counter()
     backend = LocalBackend("cpu", 1)
+    recipe, resolutions = RECIPE, None
+    if pretrained is not None:
+        from .pretrained import card
+
+        space = card(pretrained)["space"]
+        recipe = RECIPES / f"{pretrained}-pretrained.yaml"
+    sp = get_space(space)
+    if pretrained is not None:
+        resolutions = [max(sp.resolutions)]  # the predictor covers all; one table resolution keeps profiling short
 
     tables = {p: out / f"latency_{space}_{p}.json" for p in ("fp32", "int8")}
     _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8",
          all(_complete(t) for t in tables.values()))
     for precision, path in tables.items():
-        profile(sp, sp.resolutions, backend, path, precision=precision, seed=seed)
-
-    run = out / "supernet"
-    # digits has 1,617 training images: batch 64 gives 25 steps an epoch
-    cfg = load_config(None, {"space": space, "data": data, "seed": seed, "device": "cpu", "epoch_scale": epoch_scale, "batch_size": 64})
-    done = (run / "latest.pt").exists() and _finished(run, cfg)
-    _say(2, f"training the '{space}' supernet on {data} (progressive shrinking)", done)
-    if not done:
-        Trainer(cfg, run, resume=(run / "latest.pt").exists()).run()
-    ckpt = run / "latest.pt"
+        profile(sp, resolutions or sp.resolutions, backend, path, precision=precision, seed=seed)
 
     pred_path = out / "predictor.json"
-    _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet", pred_path.exists())
-    if not pred_path.exists():
-        fit_predictor(sp, ckpt, predictor_samples, seed=seed).save(pred_path)
+    if pretrained is None:
+        run = out / "supernet"
+        # digits has 1,617 training images: batch 64 gives 25 steps an epoch
+        cfg = load_config(None, {"space": space, "data": data, "seed": seed, "device": "cpu", "epoch_scale": epoch_scale,
+                                 "batch_size": 64})
+        done = (run / "latest.pt").exists() and _finished(run, cfg)
+        _say(2, f"training the '{space}' supernet on {data} (progressive shrinking)", done)
+        if not done:
+            Trainer(cfg, run, resume=(run / "latest.pt").exists()).run()
+        ckpt = str(run / "latest.pt")
+        _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet", pred_path.exists())
+        if not pred_path.exists():
+            fit_predictor(sp, ckpt, predictor_samples, seed=seed).save(pred_path)
+    else:
+        ckpt, pred_path = pretrained, resolve_predictor(pretrained)
+        _say(2, f"no training: the shipped '{pretrained}' supernet ({space}), trained on a GPU", True)
+        _say(3, f"no predictor fitting: the '{pretrained}' supernet's shipped accuracy predictor", True)
     pred = AccuracyPredictor.load(pred_path, sp)
 
     search_dir = out / "search"
-    _say(4, f"searching the top-1 / latency / MACs front ({RECIPE.name}: NSGA-II, with a random-search baseline)",
+    _say(4, f"searching the top-1 / latency / MACs front ({recipe.name}: NSGA-II, with a random-search baseline)",
          (search_dir / "summary.json").exists())
     if not (search_dir / "summary.json").exists():
-        scfg = load_search_config(RECIPE, {"space": space, "table": str(tables["fp32"]), "predictor": str(pred_path), "seed": seed})
+        scfg = load_search_config(recipe, {"space": space, "table": str(tables["fp32"]), "predictor": str(pred_path), "seed": seed,
+                                           "resolutions": resolutions})
         SearchRun(scfg, search_dir, resume=(search_dir / "config.yaml").exists()).run()
     import json
 
@@ -85,7 +106,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
 
     _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images), then")
     _say(7, "measuring both on this CPU against the prediction and on the held-out images")
-    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=str(ckpt), int8=True,
+    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, int8=True,
                         check_tables={"fp32": str(tables["fp32"]), "int8": str(tables["int8"])}, backend=backend)
     checks = {Path(c["model"]).name: c for c in res["check"]}
     result = {
@@ -97,7 +118,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
                    for p, c in zip(("fp32", "int8"), checks.values())},
         "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []),
         "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
-        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": str(ckpt),
+        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": ckpt,
     }
     result["deploy"] = _faster_precision(result["models"])
     return result

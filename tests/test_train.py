@@ -274,6 +274,25 @@ def test_plan_epochs_keeps_proportions_and_fits_the_budget():
     assert all(p.epochs == 1 for p in tiny) and plan["over_budget"]
 
 
+def test_plan_epochs_costs_a_phase_by_its_networks_and_macs():
+    from edgenas.train.budget import plan_epochs, step_work
+
+    sp = get_space("tiny")
+    phases = default_phases(sp)
+    n1, m1 = step_work(phases[0], sp, 2, list(sp.resolutions))
+    ns, ms = step_work(phases[-1], sp, 2, list(sp.resolutions))
+    assert n1 == 1 and ns > 3 and m1 < ms < ns * m1
+    work = {"one_network_nets": n1, "one_network_macs": m1, "sandwich_nets": ns, "sandwich_macs": ms, "eval_s": 0.5}
+    # compute-bound (time proportional to MACs): the kernel phase's nearly largest networks cost more than the expand phase's
+    _, plan = plan_epochs(phases, sp, 2, 100, {**work, "one_network_step_s": 0.01, "sandwich_step_s": 0.01 * ms / m1}, 600)
+    e = plan["epoch_s"]
+    assert e["full"] < e["expand"] < e["kernel"] and abs(e["expand"] - (100 * 0.01 * ms / m1 + 0.5)) < 0.05
+    # launch-bound (time per network, whatever its size): a phase costs what its networks per step say
+    _, plan = plan_epochs(phases, sp, 2, 100, {**work, "one_network_step_s": 0.01, "sandwich_step_s": 0.01 * ns}, 600)
+    e, nk = plan["epoch_s"], step_work(phases[1], sp, 2, list(sp.resolutions))[0]
+    assert abs(e["kernel"] - (100 * 0.01 * nk + 0.5)) < 1e-6 and abs(e["expand"] - (100 * 0.01 * ns + 0.5)) < 1e-6
+
+
 def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monkeypatch):
     cfg = lambda: tiny_config(phases=PHASES[:2], limit=256, resolutions=[16], time_budget=0.15)  # noqa: E731
     full = Trainer(cfg(), tmp_path / "full", progress=False)

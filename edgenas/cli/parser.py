@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(sub, "spaces", "spaces", "list the registered search spaces")
 
     p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU)")
-    p.add_argument("--out", default="edgenas-quickstart", help="working directory (re-running skips finished steps)")
+    p.add_argument("--cifar10", action="store_true",
+                   help="start from the shipped CIFAR-10 supernet (trained on a GPU): search and export for this CPU, no training")
+    p.add_argument("--out", help="working directory (default: edgenas-quickstart, or edgenas-quickstart-cifar10 with --cifar10; "
+                                 "re-running skips finished steps)")
     p.add_argument("--max-latency", help="latency budget for the pick, e.g. 0.05ms or 50us (default: the front's median)")
     p.add_argument("--epoch-scale", type=Range(0.001, 1000, integer=False).arg("--epoch-scale"), default=2.5,
                    help="scale the training schedule")
@@ -69,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_run", metavar="RUN", help="export the model picked from a search run")
     p.add_argument("--pick", default="best", choices=["best", "knee"], help="with --from: which front member")
     _limits(p, "with --from: budget for the pick")
-    p.add_argument("--checkpoint", help="supernet checkpoint (default: seeded random weights)")
+    p.add_argument("--checkpoint", help="supernet checkpoint or a built-in name (cifar10) (default: seeded random weights)")
     p.add_argument("--data", help="evaluation/calibration data (default: the checkpoint's training data)")
     p.add_argument("--num-classes", type=CLASSES, help="classifier size without a checkpoint (default: the space's)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the random weights without a checkpoint")
@@ -143,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "eval", "eval", "top-1 of a subnet after BN recalibration")
     space_arg(p)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint, or a built-in name: cifar10")
     p.add_argument("--arch", required=True, help=ARCH_HELP)
-    p.add_argument("--data", required=True, help="training data (its held-out split is used) or other labelled data")
+    p.add_argument("--data", help="the checkpoint's training data at its path here (its held-out split is scored) or other labelled "
+                                  "data (default: as recorded; a built-in supernet without its dataset: its shipped held-out images)")
     p.add_argument("--calib-data", help="training images for BN recalibration (default: the checkpoint's training split)")
     p.add_argument("--calib-images", type=IMAGES, default=1000)
     p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
@@ -160,9 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generations", type=int, help="default 25 (rounds, for surrogate)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--table", help="latency table (for the latency objective or --max-latency)")
-    p.add_argument("--checkpoint", help="supernet checkpoint: top1 from the supernet (with --data)")
+    p.add_argument("--checkpoint", help="supernet checkpoint or a built-in name (cifar10): top1 from the supernet")
     p.add_argument("--data", help="the data the supernet was trained on")
-    p.add_argument("--predictor", help="accuracy predictor (edgenas predictor): fast top1")
+    p.add_argument("--predictor", help="accuracy predictor (edgenas predictor) or a built-in name (cifar10): fast top1")
     p.add_argument("--num-classes", type=int)
     _limits(p, "constraint")
     p.add_argument("--resolutions", type=int, nargs="+", help="resolutions to search (default: the table's, else all)")
@@ -184,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "predictor", "predictor", "fit an accuracy predictor on supernet evaluations")
     space_arg(p)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint, or a built-in name: cifar10")
     p.add_argument("--data", help="the data the checkpoint was trained on (default: as recorded in it)")
     p.add_argument("--samples", type=Range(10, 100_000).arg("--samples"), default=300, help="archs evaluated with the supernet")
     p.add_argument("--holdout", type=Range(0.05, 0.9, integer=False).arg("--holdout"), default=0.2, help="fraction held out to score")

@@ -156,7 +156,10 @@ class AccuracyPredictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike, space: str | SearchSpace | None = None) -> AccuracyPredictor:
-        path = Path(path)
+        """A predictor file, or a built-in name (``cifar10``)."""
+        from ..pretrained import resolve_predictor
+
+        path = resolve_predictor(path)
         data = read_json(path, "accuracy predictor", SearchError)
         if not isinstance(data, dict) or data.get("format") != "edgenas.accuracy-predictor":
             raise SearchError(f"{path} is not an edgenas accuracy predictor")
@@ -189,9 +192,10 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     from ..supernet import Supernet, read_checkpoint
 
     ckpt = read_checkpoint(checkpoint, space)
-    if data and data != (ckpt.get("data") or {}).get("spec"):
+    split = checkpoint_data(ckpt.get("data"), data)
+    if not split.own:
         raise SearchError(f"--data {data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
-    evaluator = Evaluator(checkpoint_data(ckpt.get("data")), calib_images=calib_images, device=device)
+    evaluator = Evaluator(split, calib_images=calib_images, device=device)
     acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
     X = sample_archs(space, samples, seed, resolutions)
     pred = AccuracyPredictor.fit_with_holdout(space, X, acc.top1_vectors(X), holdout, seed)

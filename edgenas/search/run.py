@@ -114,17 +114,15 @@ class SearchRun:
 
             return AccuracyPredictor.load(cfg.predictor, self.space)
         if cfg.checkpoint:
-            if not cfg.data:
-                raise SearchError("top1 from a supernet checkpoint needs --data (the data it was trained on)")
             from ..data import checkpoint_data
             from ..evaluate import Evaluator
             from ..supernet import Supernet, read_checkpoint
             from .predictor import SupernetAccuracy
 
             ckpt = read_checkpoint(cfg.checkpoint, self.space)
-            if cfg.data != (ckpt.get("data") or {}).get("spec"):
+            data = checkpoint_data(ckpt.get("data"), cfg.data)
+            if not data.own:
                 raise SearchError(f"--data {cfg.data} is not the data the checkpoint was trained on ({(ckpt.get('data') or {}).get('spec')})")
-            data = checkpoint_data(ckpt.get("data"))
             net = Supernet.from_checkpoint(ckpt)
             return SupernetAccuracy(net, Evaluator(data, calib_images=cfg.calib_images, device=cfg.device), self.progress)
         return None

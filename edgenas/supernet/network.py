@@ -142,8 +142,10 @@ class Supernet(nn.Module):
 
 
 def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> dict[str, Any]:
-    """Load and check a supernet checkpoint; refuse one made for another space."""
-    path = Path(path)
+    """Load and check a supernet checkpoint (a path or a built-in name); refuse one made for another space."""
+    from ..pretrained import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

@@ -1,10 +1,13 @@
 """Fit the progressive-shrinking schedule into a wall-clock budget (``edgenas train --time-budget``).
 
 A short probe times a one-network step (the full phase: the largest net only) and a sandwich
-step (largest, smallest and the random subnets), plus one evaluation.  Each phase's step time is
-interpolated by how many subnets it trains per step; every phase's epochs are then scaled by
-one factor, so the schedule keeps the default proportions and ends within the budget.  The
-plan is recorded in ``config.yaml``, so a resumed run keeps its epochs.
+step (largest, smallest and the random subnets), plus one evaluation.  A step's time is modelled
+as ``a`` per network (launch overhead: what dominates small images on a GPU) plus ``b`` per MAC
+(what dominates on a CPU); the two probes give ``a`` and ``b``, and each phase's expected networks
+and MACs per step (seeded sandwiches of its choices) give its step time: the kernel phase trains
+four nearly largest networks a step, the expand phase four of every size.  Every phase's epochs
+are then scaled by one factor, so the schedule keeps the default proportions and ends within the
+budget.  The plan is recorded in ``config.yaml``, so a resumed run keeps its epochs.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from ..space import SearchSpace
 from .config import Phase
+from .sampling import sandwich
 
-__all__ = ["PROBE_PHASES", "plan_epochs", "subnets_per_step"]
+__all__ = ["PROBE_PHASES", "plan_epochs", "step_work", "subnets_per_step"]
 
 #: the two step kinds the probe times: one network per step, and the full sandwich
 PROBE_PHASES = {"one_network": Phase("probe-one-network", 1, 0.0, "max", "max", "max"),
@@ -29,16 +35,36 @@ def subnets_per_step(phase: Phase, space: SearchSpace, random_subnets: int) -> i
     return 1 if all(len(v) == 1 for v in c.values()) else 2 + random_subnets
 
 
+def step_work(phase: Phase, space: SearchSpace, random_subnets: int, resolutions: list[int], samples: int = 48) -> tuple[float, float]:
+    """(networks, MACs summed over them) of an average training step of ``phase``, from seeded sandwiches."""
+    from ..cost import stats
+
+    rng = np.random.default_rng(0)
+    nets, macs = [], []
+    for i in range(samples):
+        archs = sandwich(space, phase, rng, random_subnets, resolutions[i % len(resolutions)])
+        nets.append(len(archs))
+        macs.append(sum(stats(space, a).macs for a in archs))
+    return float(np.mean(nets)), float(np.mean(macs))
+
+
 def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, steps_per_epoch: int,
-                probe: dict[str, float], budget_s: float) -> tuple[list[Phase], dict[str, Any]]:
+                probe: dict[str, float], budget_s: float, resolutions: list[int] | None = None) -> tuple[list[Phase], dict[str, Any]]:
     """Epochs per phase scaled by one factor so the estimated time fits ``budget_s`` (at least 1 epoch each)."""
     one, full = probe["one_network_step_s"], probe["sandwich_step_s"]
-    n_full = subnets_per_step(PROBE_PHASES["sandwich"], space, random_subnets)
-    per_net = (full - one) / (n_full - 1) if n_full > 1 else 0.0
-    epoch_s = []
-    for p in phases:
-        n = subnets_per_step(p, space, random_subnets)
-        epoch_s.append(steps_per_epoch * (one + (n - 1) * per_net) + probe["eval_s"])
+    res = list(resolutions or space.resolutions)
+    if "one_network_macs" in probe:  # a per network + b per MAC, from the two probed steps
+        n1, m1, ns, ms = probe["one_network_nets"], probe["one_network_macs"], probe["sandwich_nets"], probe["sandwich_macs"]
+        denom = ms - ns * m1 / n1
+        b = (full - ns * one / n1) / denom if denom < 0 else 0.0
+        b = min(max(b, 0.0), one / m1)
+        a = (one - b * m1) / n1
+        step_s = [a * n + b * m for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
+    else:  # interpolated by the number of networks a step trains
+        n_full = subnets_per_step(PROBE_PHASES["sandwich"], space, random_subnets)
+        per_net = (full - one) / (n_full - 1) if n_full > 1 else 0.0
+        step_s = [one + (subnets_per_step(p, space, random_subnets) - 1) * per_net for p in phases]
+    epoch_s = [steps_per_epoch * t + probe["eval_s"] for t in step_s]
     default_s = sum(p.epochs * t for p, t in zip(phases, epoch_s))
     scale = budget_s / default_s if default_s > 0 else 1.0
     epochs = [max(1, math.floor(p.epochs * scale)) for p in phases]

@@ -27,6 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..cost import stats
 from ..data import Loader, augment, load_data
 from ..errors import CheckpointError, EdgeNASError
 from ..evaluate import Evaluator
@@ -213,9 +214,10 @@ class Trainer:
         try:
             for key, phase in PROBE_PHASES.items():
                 opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
-                took = 0.0
+                took, nets, macs = 0.0, 0, 0
                 for r in self.resolutions:
                     archs = sandwich(self.space, phase, step_rng(self.cfg.seed, r), self.cfg.random_subnets, r)
+                    nets, macs = nets + len(archs), macs + sum(stats(self.space, a).macs for a in archs)
                     self._step(phase, x, y, opt, r, archs)  # warm-up: allocations, cuDNN plans, compilation
                     self._sync()
                     t = time.perf_counter()
@@ -224,6 +226,7 @@ class Trainer:
                     self._sync()
                     took += time.perf_counter() - t
                 out[f"{key}_step_s"] = took / (steps * len(self.resolutions))
+                out[f"{key}_nets"], out[f"{key}_macs"] = nets / len(self.resolutions), macs / len(self.resolutions)
                 out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
             self._evaluate()
             t = time.perf_counter()
@@ -248,7 +251,7 @@ class Trainer:
             return
         measured = self.probe()
         budget_s = cfg.time_budget * 60 - (time.perf_counter() - self.started)
-        phases, plan = plan_epochs(cfg.phases, self.space, cfg.random_subnets, len(self.loader), measured, budget_s)
+        phases, plan = plan_epochs(cfg.phases, self.space, cfg.random_subnets, len(self.loader), measured, budget_s, self.resolutions)
         if self.world > 1:  # every rank must run the same schedule: rank 0's plan
             box = [(phases, plan)]
             dist.broadcast_object_list(box, src=0)

@@ -1,0 +1,192 @@
+"""Build a shipped supernet's folder (``edgenas/pretrained/NAME/``) from a GPU job's pack.
+
+    python benchmarks/pretrained_card.py --pack GPU_PACK_DIR --data imagefolder:.data/cifar10-train.zip \\
+        --dest edgenas/pretrained/cifar10 [--predictor OTHER/predictor.json] [--gpu-results OTHER/results.json]
+
+Writes ``supernet.pt`` (the pack's bf16 weights, the data record given its fingerprint so the
+held-out split is found at any path), ``predictor.json``, ``metrics.csv``, ``train-config.yaml``,
+and the model card: top-1 on the held-out split of the largest, smallest and 10 seeded random
+subnets, with and without BN recalibration, measured here on the CPU in fp32 (cached in
+``DEST/.evaluations.json`` so an interrupted build resumes), and reference logits on a fixed
+input that the tests reproduce.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
+from edgenas.evaluate import Evaluator  # noqa: E402
+from edgenas.io import atomic_path, write_json  # noqa: E402
+from edgenas.pretrained import reference_logits  # noqa: E402
+from edgenas.search import AccuracyPredictor  # noqa: E402
+from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
+
+
+def write_samples(spec: str, info: dict, dest: Path, per_class: int = 100, seed: int = 0) -> None:
+    """calibration.zip (training images, for BN recalibration and int8 calibration) and heldout.zip
+    (held-out images, to score exported models) of ``per_class`` images a class, the original files.
+
+    With them a built-in supernet is recalibrated, exported and scored where the dataset is not.
+    """
+    import zipfile
+
+    from edgenas.data import IMAGE_EXTS, split_indices
+
+    path = Path(spec.split(":", 1)[1])
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTS) and len(n.split("/")) >= 2)
+        classes = sorted({n.split("/")[-2] for n in names})
+        labels = np.array([classes.index(n.split("/")[-2]) for n in names])
+        train, val = split_indices(labels, val_per_class=info["val_per_class"], mode=info["split"], seed=info["seed"])
+        rng = np.random.default_rng(seed)
+        for file, pool in (("calibration.zip", train), ("heldout.zip", val)):
+            pick = np.concatenate([rng.choice(pool[labels[pool] == c], per_class, replace=False) for c in range(len(classes))])
+            with atomic_path(dest / file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
+                for i in sorted(pick):
+                    out.writestr(f"{names[i].split('/')[-2]}/{names[i].split('/')[-1]}", zf.read(names[i]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pack", required=True, help="folder written by gpu_job.py pack")
+    ap.add_argument("--data", required=True, help="the training data, at its path here")
+    ap.add_argument("--dest", required=True)
+    ap.add_argument("--predictor", help="predictor.json (default: the pack's)")
+    ap.add_argument("--gpu-results", help="results.json of a GPU pack (default: the pack's, if any)")
+    ap.add_argument("--note", default="", help="a sentence for the card (how the run went)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    pack, dest = Path(args.pack), Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    ckpt = torch.load(pack / "supernet.bf16.pt", map_location="cpu", weights_only=True)
+    images, _, _ = load_images(args.data)
+    fp = fingerprint(images)
+    ckpt["data"] = dict(ckpt["data"], fingerprint=fp)
+    with atomic_path(dest / "supernet.pt") as tmp:
+        torch.save(ckpt, tmp)
+    ckpt = read_checkpoint(dest / "supernet.pt")
+    net = Supernet.from_checkpoint(ckpt)
+    space = net.space
+    data = checkpoint_data(ckpt["data"], args.data)
+    assert data.own, "the data given is not the data the supernet was trained on"
+
+    write_samples(args.data, ckpt["data"], dest)
+    pred_src = Path(args.predictor) if args.predictor else pack / "predictor.json"
+    pred = AccuracyPredictor.load(pred_src, space)
+    shutil.copyfile(pred_src, dest / "predictor.json")
+    shutil.copyfile(pack / "metrics.csv", dest / "metrics.csv")
+    shutil.copyfile(pack / "config.yaml", dest / "train-config.yaml")
+
+    cache_path = dest / ".evaluations.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    ev = Evaluator(data, calib_images=1000, seed=args.seed)
+    rng = np.random.default_rng(args.seed)  # the same subnets as gpu_job.py pack
+    r = max(space.resolutions)
+    archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
+             **{f"random-{i}": space.sample(rng) for i in range(10)}}
+    for name, arch in archs.items():
+        if name not in cache:
+            t = time.perf_counter()
+            cache[name] = {"arch": arch.to_dict(), "top1": ev.top1(net, arch), "top1_stored_bn": ev.top1(net, arch, recalibrate=False),
+                           "predicted_top1": float(pred.top1_vectors(space.encode(arch)[None])[0])}
+            write_json(cache_path, cache)
+            print(f"{name}: top1 {cache[name]['top1']:.4f} (stored BN {cache[name]['top1_stored_bn']:.4f}) "
+                  f"predicted {cache[name]['predicted_top1']:.4f}  {time.perf_counter() - t:.0f} s", flush=True)
+
+    gpu_path = Path(args.gpu_results) if args.gpu_results else pack / "results.json"
+    gpu = json.loads(gpu_path.read_text()) if gpu_path.exists() else {}
+    with open(pack / "metrics.csv") as f:
+        metrics = list(csv.DictReader(f))
+    phases: dict[str, dict] = {}
+    for row in metrics:
+        p = phases.setdefault(row["phase"], {"epochs": 0, "train_s": 0.0, "eval_s": 0.0, "images_per_s": []})
+        p["epochs"] += 1
+        p["train_s"] += float(row["train_seconds"])
+        p["eval_s"] += float(row["eval_seconds"])
+        p["images_per_s"].append(float(row["images_per_s"]))
+    schedule = {k: {"epochs": v["epochs"], "gpu_minutes": round((v["train_s"] + v["eval_s"]) / 60, 2),
+                    "median_images_per_s": round(float(np.median(v["images_per_s"])))} for k, v in phases.items()}
+    config = ckpt.get("config") or {}
+    weights = dest / "supernet.pt"
+    card = {
+        "name": dest.name, "space": space.name, "space_digest": space.digest(), "num_classes": net.num_classes,
+        "classes": ckpt["data"]["classes"],
+        "data": {"trained_on": "CIFAR-10 training split (50,000 images)", "held_out": "last 500 images of each class (5,000), never trained on",
+                 "fingerprint": fp, "val_per_class": ckpt["data"].get("val_per_class"), "split": ckpt["data"].get("split")},
+        "training": {"gpu": gpu.get("device", "NVIDIA H100 80GB HBM3"), "batch_size": config.get("batch_size"),
+                     "time_budget_min": config.get("time_budget"), "recipe": "edgenas/recipes/cifar10-supernet.yaml",
+                     "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,
+                     "budget_plan": config.get("budget_plan")},
+        "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
+                    "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()},
+        "top1": {"measured_on": f"CPU, float32 ({platform.processor() or platform.machine()}), held-out 5,000 images; "
+                                "BN recalibrated on 1,000 training images", "subnets": cache},
+        "top1_gpu_previous_epoch": {k: {"top1": v["top1"], "top1_stored_bn": v["top1_stored_bn"]} for k, v in (gpu.get("eval") or {}).items()},
+        "predictor": pred.report,
+        "reference_logits": {"input": "torch.randint(0, 256, (2, 3, R, R), uint8, Generator seed 0), normalised with the data's mean/std; "
+                                      "supernet in eval mode (stored BN)", "resolution": r, **reference_logits(net, ckpt["data"])},
+        "note": args.note,
+    }
+    write_json(dest / "card.json", card)
+    (dest / "MODEL_CARD.md").write_text(render(card))
+    print(render(card))
+    return 0
+
+
+def render(card: dict) -> str:
+    t, sub = card["training"], card["top1"]["subnets"]
+    rnd = [v for k, v in sub.items() if k.startswith("random")]
+    h = card["predictor"].get("holdout", {})
+    lines = [
+        f"# Built-in supernet `{card['name']}` ({card['space']}, {card['num_classes']} classes)",
+        "",
+        f"Use it with `--checkpoint {card['name']}` (and `--predictor {card['name']}`) in `eval`, `predictor`, `search`, "
+        f"`export`, or `edgenas quickstart --{card['name']}`.",
+        "",
+        f"- Space: `{card['space']}` (digest `{card['space_digest']}`)",
+        f"- Data: {card['data']['trained_on']}; held out: {card['data']['held_out']}; data fingerprint `{card['data']['fingerprint']}`",
+        f"- Training: {t['gpu']}, {t['gpu_minutes']:.1f} GPU-minutes (time budget {t['time_budget_min']} min), batch {t['batch_size']}, "
+        f"recipe `{t['recipe']}`",
+        f"- Weights: `{card['weights']['file']}`, {card['weights']['dtype']}, {card['weights']['bytes'] / 1e6:.1f} MB",
+        "",
+        "| phase | epochs | GPU minutes | images/s (median) |",
+        "|---|---|---|---|",
+        *[f"| {k} | {v['epochs']} | {v['gpu_minutes']:.2f} | {v['median_images_per_s']:,} |" for k, v in t["phases"].items()],
+        "",
+        f"Top-1 on the held-out images ({card['top1']['measured_on']}):",
+        "",
+        "| subnet | top-1 (BN recalibrated) | top-1 (stored BN) | predicted |",
+        "|---|---|---|---|",
+        *[f"| {k} | {v['top1']:.4f} | {v['top1_stored_bn']:.4f} | {v['predicted_top1']:.4f} |" for k, v in sub.items()],
+        "",
+        f"10 random subnets: mean {np.mean([v['top1'] for v in rnd]):.4f}, min {min(v['top1'] for v in rnd):.4f}, "
+        f"max {max(v['top1'] for v in rnd):.4f}.",
+        "",
+        f"Accuracy predictor: {card['predictor'].get('model')} fitted on {card['predictor'].get('n_train', 0) + card['predictor'].get('n_holdout', 0)} "
+        f"subnets evaluated on the GPU; held-out Kendall tau {h.get('kendall_tau', float('nan')):.3f}, Spearman "
+        f"{h.get('spearman', float('nan')):.3f}, RMSE {100 * h.get('rmse', float('nan')):.2f} points (n = {h.get('n')}).",
+        "",
+        *( [card["note"], ""] if card.get("note") else []),
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
