@@ -29,6 +29,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _report import machine, update_section  # noqa: E402  (the script's folder is on sys.path)
+
 from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", required=True)
     ap.add_argument("--predictor", help="predictor.json (default: the pack's)")
     ap.add_argument("--gpu-results", help="results.json of a GPU pack (default: the pack's, if any)")
+    ap.add_argument("--probe", help="probe.json of gpu_job.py probe (for BENCHMARKS.md)")
     ap.add_argument("--note", default="", help="a sentence for the card (how the run went)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -147,7 +150,42 @@ def main(argv: list[str] | None = None) -> int:
     write_json(dest / "card.json", card)
     (dest / "MODEL_CARD.md").write_text(render(card))
     print(render(card))
+    probe = json.loads(Path(args.probe).read_text()) if args.probe else None
+    update_section(f"Supernet on one GPU: {card['name']}", benchmark_body(card, probe), "python benchmarks/gpu_job.py probe|start|poll|pack "
+                   "(README, section 5), then python " + " ".join(["benchmarks/pretrained_card.py", *(argv or sys.argv[1:])]),
+                   f"training: {card['training']['gpu']} (lent, bf16 autocast, channels_last, data resident on the GPU); "
+                   f"evaluation: {machine()}")
     return 0
+
+
+def benchmark_body(card: dict, probe: dict | None) -> str:
+    t, sub = card["training"], card["top1"]["subnets"]
+    h = card["predictor"].get("holdout", {})
+    plan = t.get("budget_plan") or {}
+    lines = []
+    if probe:
+        lines += ["Throughput probe (`gpu_job.py probe`, eager, 3 timed steps per resolution 24/28/32 after one warm-up step):", "",
+                  "| batch | one network, images/s | sandwich, images/s |", "|---|---|---|",
+                  *[f"| {r['batch_size']} | {r.get('one_network_images_per_s', 0):,.0f} | {r.get('sandwich_images_per_s', 0):,.0f} |"
+                    for r in probe["rows"]], ""]
+    lines += [f"Training: `--time-budget {t['time_budget_min']}` (minutes, set-up included), batch {t['batch_size']}; the budget's own probe "
+              f"measured one-network {plan.get('one_network_images_per_s', 0):,.0f} and sandwich {plan.get('sandwich_images_per_s', 0):,.0f} "
+              f"images/s and planned {plan.get('planned_s', 0) / 60:.1f} min of epochs; they took {t['gpu_minutes']:.1f} GPU-minutes.", "",
+              "| phase | epochs | GPU minutes | images/s (median) |", "|---|---|---|---|",
+              *[f"| {k} | {v['epochs']} | {v['gpu_minutes']:.2f} | {v['median_images_per_s']:,} |" for k, v in t["phases"].items()], "",
+              f"Top-1 on the 5,000 held-out images ({card['top1']['measured_on']}):", "",
+              "| subnet | BN recalibrated | stored BN | predictor | target |", "|---|---|---|---|---|"]
+    for k, v in sub.items():
+        target = {"largest": ">= 0.94", "smallest": ">= 0.90"}.get(k, "")
+        miss = " **missed**" if target and v["top1"] < float(target[3:]) else ""
+        lines.append(f"| {k} | {v['top1']:.4f}{miss} | {v['top1_stored_bn']:.4f} | {v['predicted_top1']:.4f} | {target} |")
+    tau = h.get("kendall_tau", float("nan"))
+    lines += ["", f"Accuracy predictor ({card['predictor'].get('model')}, {card['predictor'].get('n_train', 0)} + {h.get('n')} subnets "
+                  f"evaluated on the GPU): held-out Kendall tau {tau:.3f}{' **missed**' if tau < 0.8 else ''} (target >= 0.8), "
+                  f"Spearman {h.get('spearman', float('nan')):.3f}, RMSE {100 * h.get('rmse', float('nan')):.2f} points.", ""]
+    if card.get("note"):
+        lines += [card["note"], ""]
+    return "\n".join(lines)
 
 
 def render(card: dict) -> str:
