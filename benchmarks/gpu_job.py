@@ -58,7 +58,7 @@ def probe(args: argparse.Namespace) -> dict:
             rows.append({"batch_size": bs, "compile": compiled, **{k: round(v, 4) for k, v in m.items()},
                          "probe_s": round(time.perf_counter() - t, 1)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows}
+    result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows, "same_subnets": True}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     for r in rows:

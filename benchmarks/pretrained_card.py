@@ -17,7 +17,6 @@ import argparse
 import csv
 import hashlib
 import json
-import platform
 import shutil
 import sys
 import time
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                      "budget_plan": config.get("budget_plan")},
         "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
                     "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()},
-        "top1": {"measured_on": f"CPU, float32 ({platform.processor() or platform.machine()}), held-out 5,000 images; "
+        "top1": {"measured_on": f"CPU, float32 ({machine().split(',')[0]}), held-out 5,000 images; "
                                 "BN recalibrated on 1,000 training images", "subnets": cache},
         "top1_gpu_previous_epoch": {k: {"top1": v["top1"], "top1_stored_bn": v["top1_stored_bn"]} for k, v in (gpu.get("eval") or {}).items()},
         "predictor": pred.report,
@@ -151,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     (dest / "MODEL_CARD.md").write_text(render(card))
     print(render(card))
     probe = json.loads(Path(args.probe).read_text()) if args.probe else None
+    shown = [a if i == 0 or (argv or sys.argv[1:])[i - 1] != "--note" else '"..."' for i, a in enumerate(argv or sys.argv[1:])]
     update_section(f"Supernet on one GPU: {card['name']}", benchmark_body(card, probe), "python benchmarks/gpu_job.py probe|start|poll|pack "
-                   "(README, section 5), then python " + " ".join(["benchmarks/pretrained_card.py", *(argv or sys.argv[1:])]),
+                   "(README, section 5), then python " + " ".join(["benchmarks/pretrained_card.py", *shown]),
                    f"training: {card['training']['gpu']} (lent, bf16 autocast, channels_last, data resident on the GPU); "
                    f"evaluation: {machine()}")
     return 0
@@ -168,6 +168,10 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
                   "| batch | one network, images/s | sandwich, images/s |", "|---|---|---|",
                   *[f"| {r['batch_size']} | {r.get('one_network_images_per_s', 0):,.0f} | {r.get('sandwich_images_per_s', 0):,.0f} |"
                     for r in probe["rows"]], ""]
+        if not probe.get("same_subnets"):
+            lines += ["This probe ran before the probe's fix: each timed sandwich step trained subnets it had not run before, and on "
+                      "the GPU a layer shape's first step costs about 100x a step, so its sandwich column measures that set-up, not "
+                      "training. The budget's own probe (below) times the same subnets it warmed up with.", ""]
     lines += [f"Training: `--time-budget {t['time_budget_min']}` (minutes, set-up included), batch {t['batch_size']}; the budget's own probe "
               f"measured one-network {plan.get('one_network_images_per_s', 0):,.0f} and sandwich {plan.get('sandwich_images_per_s', 0):,.0f} "
               f"images/s and planned {plan.get('planned_s', 0) / 60:.1f} min of epochs; they took {t['gpu_minutes']:.1f} GPU-minutes.", "",
@@ -210,7 +214,7 @@ def render(card: dict) -> str:
         "",
         f"Top-1 on the held-out images ({card['top1']['measured_on']}):",
         "",
-        "| subnet | top-1 (BN recalibrated) | top-1 (stored BN) | predicted |",
+        "| subnet | top-1 (BN recalibrated) | top-1 (stored BN) | predictor (these 10 random subnets were among its samples) |",
         "|---|---|---|---|",
         *[f"| {k} | {v['top1']:.4f} | {v['top1_stored_bn']:.4f} | {v['predicted_top1']:.4f} |" for k, v in sub.items()],
         "",

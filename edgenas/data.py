@@ -7,7 +7,13 @@ step's resolution), so data loading never starves the GPU.  Decoding uses torchv
 
 ``--data`` forms: ``digits`` (scikit-learn's bundled 8x8 digits: offline default), ``cifar10`` /
 ``cifar100`` (torchvision, downloaded to a cache), ``imagefolder:PATH`` (a folder or a .zip of
-class folders).
+class folders), ``imagenet:PATH`` (PATH/train/CLASS/*, validation from PATH/val/CLASS/*).
+
+Folders and zips too large for memory (``--memory-budget``, or ``--stream``) stay on disk as
+``ImageFiles``: a ``DataLoader`` with workers decodes each batch, in the same seeded order as the
+in-memory path, and the same GPU-side augmentation follows.  Either way images are decoded at a
+bounded working size (``--image-size``; training derives it from the space's largest resolution),
+so a folder of large photos does not explode memory.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ import torch.nn.functional as F
 
 from .errors import DataError
 
-__all__ = ["DataError", "DataSplit", "ImageData", "Loader", "augment", "checkpoint_data", "fingerprint", "load_data",
-           "split_indices"]
+__all__ = ["DataError", "DataSplit", "ImageData", "ImageFiles", "Loader", "augment", "batches", "checkpoint_data", "fingerprint",
+           "load_data", "materialize", "split_indices", "working_size"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
@@ -53,8 +59,8 @@ class ImageData:
 
 @dataclass
 class DataSplit:
-    train: ImageData
-    val: ImageData
+    train: ImageData | ImageFiles
+    val: ImageData | ImageFiles
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     flip: bool  # horizontal flips are label-preserving (not for digits)
@@ -95,6 +101,27 @@ def _decode(data: bytes, name: str) -> torch.Tensor:
         raise DataError(f"cannot decode image {name}: corrupt or not an image") from None
 
 
+def working_size(resolution: int) -> int:
+    """Decode-time size for a space whose largest resolution is ``resolution``: room for the
+    random translation and crops of augmentation (shorter side ~1.15x), nothing more."""
+    return int(np.ceil(resolution * 1.15))
+
+
+def _fit(img: torch.Tensor, size: int | None, exact: bool = False) -> torch.Tensor:
+    """Shorter side to ``size`` and a centre square crop: always with ``exact`` (streamed batches
+    must stack), else only for images larger than ``size`` (memory is bounded, nothing is upscaled)."""
+    h, w = img.shape[1:]
+    if size is None or (not exact and min(h, w) <= size) or (h == w == size):
+        return img
+    if min(h, w) != size:
+        from torchvision.transforms.v2.functional import resize
+
+        img = resize(img, [size], antialias=True)
+    h, w = img.shape[1:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return img[:, top : top + size, left : left + size].contiguous()
+
+
 def _stack(images: list[torch.Tensor], names: list[str]) -> torch.Tensor:
     sizes = Counter(tuple(im.shape[1:]) for im in images)
     if len(sizes) > 1:  # resize to the most common size so the set stacks into one tensor
@@ -105,18 +132,9 @@ def _stack(images: list[torch.Tensor], names: list[str]) -> torch.Tensor:
     return torch.stack(images)
 
 
-def _from_entries(entries: list[tuple[str, str]], read, where: str) -> ImageData:
-    """entries: (class name, file name) pairs; read(file) -> bytes."""
-    if not entries:
-        raise DataError(f"{where} holds no images in class folders (expected CLASS/IMAGE.jpg)")
-    classes = sorted({c for c, _ in entries})
-    index = {c: i for i, c in enumerate(classes)}
-    images = [_decode(read(f), f) for _, f in entries]
-    labels = torch.tensor([index[c] for c, _ in entries], dtype=torch.long)
-    return ImageData(_stack(images, [f for _, f in entries]), labels, classes)
-
-
-def _image_folder(path: Path) -> ImageData:
+def _entries(path: Path) -> list[tuple[str, str]]:
+    """(class name, file) pairs of a folder or a .zip of class folders, in sorted order; files are
+    zip member names, or paths relative to the folder."""
     if not path.exists():
         raise DataError(f"data path not found: {path}")
     if path.is_file():
@@ -128,10 +146,112 @@ def _image_folder(path: Path) -> ImageData:
                 parts = name.split("/")
                 if name.lower().endswith(IMAGE_EXTS) and len(parts) >= 2 and not parts[-1].startswith("."):
                     entries.append((parts[-2], name))
-            return _from_entries(entries, zf.read, str(path))
-    entries = [(d.name, str(f)) for d in sorted(path.iterdir()) if d.is_dir() for f in sorted(d.iterdir())
-               if f.suffix.lower() in IMAGE_EXTS]
-    return _from_entries(entries, lambda f: Path(f).read_bytes(), str(path))
+    else:
+        entries = [(d.name, f"{d.name}/{f.name}") for d in sorted(path.iterdir()) if d.is_dir() for f in sorted(d.iterdir())
+                   if f.suffix.lower() in IMAGE_EXTS]
+    if not entries:
+        raise DataError(f"{path} holds no images in class folders (expected CLASS/IMAGE.jpg)")
+    return entries
+
+
+_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def _read(source: Path, file: str) -> bytes:
+    if source.is_file():  # a zip: one handle per process, so each DataLoader worker opens its own
+        key = (os.getpid(), str(source))
+        if key not in _ZIPS:
+            _ZIPS[key] = zipfile.ZipFile(source)
+        return _ZIPS[key].read(file)
+    return (source / file).read_bytes()
+
+
+@dataclass
+class ImageFiles:
+    """Images left on disk (a folder or a .zip of class folders), decoded when a batch is read:
+    the streaming path for data larger than memory.  Every image is read at ``size`` x ``size``."""
+
+    source: Path
+    files: list[str]
+    labels: torch.Tensor
+    classes: list[str]
+    size: int
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def subset(self, idx: np.ndarray | torch.Tensor) -> ImageFiles:
+        idx = np.asarray(idx, dtype=np.int64)
+        return ImageFiles(self.source, [self.files[i] for i in idx], self.labels[torch.from_numpy(idx)], self.classes, self.size)
+
+    def to(self, device: str | torch.device) -> ImageFiles:
+        return self  # stays on disk; batches move to the device as they are read
+
+    def read(self, i: int) -> torch.Tensor:
+        return _fit(_decode(_read(self.source, self.files[i]), self.files[i]), self.size, exact=True)
+
+
+class _Reader(torch.utils.data.Dataset):
+    def __init__(self, files: ImageFiles):
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.files.read(i), self.files.labels[i]
+
+
+def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+
+
+def materialize(data: ImageData | ImageFiles, workers: int = 0) -> ImageData:
+    """Decoded into memory (for small subsets of streamed data: BN and int8 calibration images)."""
+    if isinstance(data, ImageData):
+        return data
+    parts = list(batches(data, 256, workers))
+    return ImageData(torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts]), data.classes)
+
+
+def batches(data: ImageData | ImageFiles, batch_size: int, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """uint8 images and labels in order, ``batch_size`` at a time (streamed data is decoded per batch)."""
+    if isinstance(data, ImageData):
+        for i in range(0, len(data), batch_size):
+            yield data.images[i : i + batch_size], data.labels[i : i + batch_size]
+    else:
+        yield from Loader(data, batch_size, shuffle=False, workers=workers).epoch(0)
+
+
+def _image_folder(path: Path, size: int | None = None, stream: bool | None = None, memory_budget: float | None = None
+                  ) -> ImageData | ImageFiles:
+    entries = _entries(path)
+    classes = sorted({c for c, _ in entries})
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[c] for c, _ in entries], dtype=torch.long)
+    if stream is None:
+        stream = _decoded_bytes(path, entries, size) > (memory_budget if memory_budget is not None else default_memory_budget())
+    if stream:
+        if size is None:
+            raise DataError(f"streaming {path} needs a working image size (--image-size); training derives it from the space")
+        return ImageFiles(path, [f for _, f in entries], labels, classes, size)
+    images = [_fit(_decode(_read(path, f), f), size) for _, f in entries]
+    return ImageData(_stack(images, [f for _, f in entries]), labels, classes)
+
+
+def _decoded_bytes(path: Path, entries: list[tuple[str, str]], size: int | None, probe: int = 8) -> float:
+    """Memory the decoded set would take, from the first few images at their working size."""
+    step = max(1, len(entries) // probe)
+    shapes = [_fit(_decode(_read(path, f), f), size).shape for _, f in entries[::step][:probe]]
+    return len(entries) * float(np.mean([np.prod(sh) for sh in shapes]))
+
+
+def default_memory_budget() -> float:
+    """A quarter of this machine's memory: room for the model, activations and the rest."""
+    try:
+        return 0.25 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4e9
 
 
 def _digits() -> ImageData:
@@ -157,21 +277,28 @@ def _torchvision(name: str) -> ImageData:
     return ImageData(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets), list(ds.classes))
 
 
-def load_images(spec: str) -> tuple[ImageData, str, bool]:
-    """(data, name, flip allowed) for a ``--data`` string."""
+def load_images(spec: str, *, size: int | None = None, stream: bool | None = None, memory_budget: float | None = None
+                ) -> tuple[ImageData | ImageFiles, str, bool]:
+    """(data, name, flip allowed) for a ``--data`` string; folders and zips stream when asked, or
+    when decoded (at ``size``) they would exceed ``memory_budget`` bytes."""
     if spec == "digits":
         return _digits(), "digits", False
     if spec in ("cifar10", "cifar100"):
         return _torchvision(spec), spec, True
-    if spec.startswith("imagefolder:"):
-        path = Path(spec.split(":", 1)[1]).expanduser()
-        return _image_folder(path), f"imagefolder:{path}", True
-    raise DataError(f"unknown --data '{spec}'; use digits, cifar10, cifar100 or imagefolder:PATH")
+    for kind, sub in (("imagefolder:", ""), ("imagenet:", "train")):
+        if spec.startswith(kind):
+            path = Path(spec.split(":", 1)[1]).expanduser() / sub
+            return _image_folder(path, size, stream, memory_budget), f"{kind}{path}", True
+    raise DataError(f"unknown --data '{spec}'; use digits, cifar10, cifar100, imagefolder:PATH or imagenet:PATH")
 
 
-def fingerprint(data: ImageData) -> str:
+def fingerprint(data: ImageData | ImageFiles) -> str:
     """Digest of the decoded images, labels and class names: the training data is recognised at any
-    path and in any container (folder or zip), so its held-out split is rebuilt wherever it lives."""
+    path and in any container (folder or zip), so its held-out split is rebuilt wherever it lives.
+    Streamed data is identified by its class/file names and labels instead (it is never decoded whole)."""
+    if isinstance(data, ImageFiles):
+        names = ["/".join(f.split("/")[-2:]) for f in data.files]
+        return hashlib.sha256(json.dumps([data.classes, names, data.labels.tolist(), data.size]).encode()).hexdigest()[:16]
     h = hashlib.sha256(json.dumps([data.classes, list(data.images.shape)]).encode())
     h.update(data.labels.cpu().contiguous().numpy().tobytes())
     h.update(data.images.cpu().contiguous().numpy().tobytes())
@@ -179,19 +306,24 @@ def fingerprint(data: ImageData) -> str:
 
 
 def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0.1, val_per_class: int | None = None,
-              split: str = "random", seed: int = 0, limit: int | None = None) -> DataSplit:
-    """Load ``spec`` and split it (or take validation data from ``val_spec``)."""
-    data, name, flip = load_images(spec)
+              split: str = "random", seed: int = 0, limit: int | None = None, size: int | None = None,
+              stream: bool | None = None, memory_budget: float | None = None) -> DataSplit:
+    """Load ``spec`` and split it (or take validation data from ``val_spec``; ``imagenet:PATH``
+    validates on PATH/val).  ``size``, ``stream`` and ``memory_budget`` (bytes): see ``load_images``."""
+    data, name, flip = load_images(spec, size=size, stream=stream, memory_budget=memory_budget)
+    if spec.startswith("imagenet:") and not val_spec:
+        val_spec = f"imagefolder:{Path(spec.split(':', 1)[1]).expanduser() / 'val'}"
     return _split(data, name, flip, spec, val_spec=val_spec, val_fraction=val_fraction, val_per_class=val_per_class,
-                  split=split, seed=seed, limit=limit)
+                  split=split, seed=seed, limit=limit, size=size, stream=stream, memory_budget=memory_budget)
 
 
-def _split(data: ImageData, name: str, flip: bool, spec: str, *, val_spec: str | None, val_fraction: float,
-           val_per_class: int | None, split: str, seed: int, limit: int | None) -> DataSplit:
+def _split(data: ImageData | ImageFiles, name: str, flip: bool, spec: str, *, val_spec: str | None, val_fraction: float,
+           val_per_class: int | None, split: str, seed: int, limit: int | None, size: int | None = None,
+           stream: bool | None = None, memory_budget: float | None = None) -> DataSplit:
     if len(data.classes) < 2:
         raise DataError(f"{name} has {len(data.classes)} class; at least 2 are needed")
     if val_spec:
-        val, _, _ = load_images(val_spec)
+        val, _, _ = load_images(val_spec, size=size, stream=stream, memory_budget=memory_budget)
         if val.classes != data.classes:
             extra = sorted(set(val.classes) ^ set(data.classes))
             raise DataError(f"class folders differ between {spec} and {val_spec}: {extra[:5]}")
@@ -201,13 +333,18 @@ def _split(data: ImageData, name: str, flip: bool, spec: str, *, val_spec: str |
         train, val = data.subset(tr), data.subset(va)
     if limit:
         train = train.subset(np.random.default_rng(seed).permutation(len(train))[:limit])
-    x = train.images.float().div_(255)
+    # normalisation statistics: every image held in memory; a seeded 2,000 of streamed ones
+    sample = train if isinstance(train, ImageData) else materialize(train.subset(np.sort(
+        np.random.default_rng(seed).permutation(len(train))[:2000])))
+    x = sample.images.float().div_(255)
     m, s = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     mean, std = (float(m[0]), float(m[1]), float(m[2])), (float(s[0]), float(s[1]), float(s[2]))
     info = {"spec": spec, "val_spec": val_spec, "val_fraction": val_fraction, "val_per_class": val_per_class, "split": split,
             "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std), "fingerprint": fingerprint(data)}
     if limit:
         info["limit"] = limit
+    if size:
+        info["size"] = size
     return DataSplit(train, val, mean, std, flip, name, info)
 
 
@@ -223,9 +360,9 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
     if not spec:
         raise DataError("the checkpoint records no training data; give --data")
     recorded = {"val_spec": info.get("val_spec"), "val_fraction": info.get("val_fraction", 0.1), "val_per_class": info.get("val_per_class"),
-                "split": info.get("split", "random"), "seed": info.get("seed", 0), "limit": info.get("limit")}
+                "split": info.get("split", "random"), "seed": info.get("seed", 0), "limit": info.get("limit"), "size": info.get("size")}
     if spec == info.get("spec"):
-        if spec.startswith("imagefolder:") and not Path(spec.split(":", 1)[1]).expanduser().exists():
+        if spec.startswith(("imagefolder:", "imagenet:")) and not Path(spec.split(":", 1)[1]).expanduser().exists():
             from .pretrained import sample_split
 
             sample = sample_split(info)  # a built-in supernet: its shipped images
@@ -235,7 +372,7 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
                             "images at their path here")
         data = load_data(spec, **recorded)
     else:
-        images, name, flip = load_images(spec)
+        images, name, flip = load_images(spec, size=info.get("size"))
         if info.get("fingerprint") and not info.get("val_spec") and fingerprint(images) == info["fingerprint"]:
             data = _split(images, name, flip, spec, **recorded)  # the training data at another path: the same split
         else:
@@ -273,14 +410,16 @@ def augment(images: torch.Tensor, resolution: int, mean, std, *, generator: torc
 
 
 class Loader:
-    """Seeded batches of a (possibly device-resident) ``ImageData``: epoch e's order depends on (seed, e) only."""
+    """Seeded batches of ``ImageData`` (possibly device-resident) or streamed ``ImageFiles``: epoch e's
+    order depends on (seed, e) only, so both paths see the same images in the same batches.
+    Streamed batches are decoded by ``workers`` DataLoader processes (pinned for a GPU)."""
 
-    def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world: int = 1):
+    def __init__(self, data: ImageData | ImageFiles, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world: int = 1, workers: int = 0, pin_memory: bool = False):
         if len(data) == 0:
             raise DataError("no images to load")
         self.data, self.batch_size, self.shuffle, self.seed, self.drop_last = data, batch_size, shuffle, seed, drop_last
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.workers, self.pin_memory = rank, world, workers, pin_memory
 
     def __len__(self) -> int:
         n = len(self.data) // self.world
@@ -293,7 +432,15 @@ class Loader:
         else:
             order = torch.arange(n)
         per_rank = n // self.world
-        order = order[self.rank * per_rank : (self.rank + 1) * per_rank].to(self.data.images.device)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+        order = order[self.rank * per_rank : (self.rank + 1) * per_rank]
+        index = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self))]
+        if isinstance(self.data, ImageFiles):
+            from torch.utils.data import DataLoader
+
+            yield from DataLoader(_Reader(self.data), batch_sampler=[i.tolist() for i in index], num_workers=self.workers,
+                                  collate_fn=_collate, pin_memory=self.pin_memory)
+            return
+        device = self.data.images.device
+        for idx in index:
+            idx = idx.to(device)
             yield self.data.images[idx], self.data.labels[idx]

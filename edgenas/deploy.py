@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from .data import DataSplit, augment
+from .data import DataSplit, augment, batches, materialize
 from .errors import ExportError
 from .export import ort_session, read_metadata, set_metadata
 from .io import atomic_path
@@ -56,12 +56,10 @@ def onnx_top1(model_path: str | os.PathLike, data: DataSplit, resolution: int, b
     """Top-1 of an ONNX model on the validation split, preprocessed as in training."""
     sess = ort_session(model_path, threads=threads)
     correct = 0
-    val = data.val
-    for i in range(0, len(val), batch):
-        x = augment(val.images[i : i + batch], resolution, data.mean, data.std).numpy()
-        pred = sess.run(None, {"input": x})[0].argmax(1)
-        correct += int((pred == val.labels[i : i + batch].numpy()).sum())
-    return correct / len(val)
+    for images, labels in batches(data.val, batch):
+        pred = sess.run(None, {"input": augment(images, resolution, data.mean, data.std).numpy()})[0].argmax(1)
+        correct += int((pred == labels.numpy()).sum())
+    return correct / len(data.val)
 
 
 def calibration_batches(data: DataSplit, resolution: int, n_images: int = 256, batch: int = 32, seed: int = 0) -> list[np.ndarray]:
@@ -69,7 +67,7 @@ def calibration_batches(data: DataSplit, resolution: int, n_images: int = 256, b
     if data is None or len(data.train) == 0:
         raise ExportError("int8 quantization needs calibration data: give --data (the training data)")
     idx = np.sort(np.random.default_rng(seed).permutation(len(data.train))[:n_images])
-    imgs = data.train.images[idx]
+    imgs = materialize(data.train.subset(idx)).images
     return [augment(imgs[i : i + batch], resolution, data.mean, data.std).numpy() for i in range(0, len(imgs), batch)]
 
 

@@ -2,19 +2,21 @@
 
 Each arch is extracted (the supernet is never modified), its BN statistics recomputed on a fixed,
 seeded subset of training images at the arch's resolution, and evaluated on the validation set.
-Resized calibration and validation batches are cached per resolution across archs.
+Resized calibration and validation batches are cached per resolution across archs; a streamed
+validation set (``ImageFiles``) is read batch by batch for every arch instead, so it never has to
+sit in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from .data import DataError, DataSplit, ImageData, augment, checkpoint_data, load_images
+from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches, checkpoint_data, load_images, materialize
 from .space import Arch, SearchSpace
 from .supernet import Supernet, read_checkpoint, recalibrate_bn
 
@@ -29,11 +31,12 @@ class Evaluator:
     """
 
     def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
-                 seed: int = 0, calib_data: ImageData | None = None, bf16: bool = False, channels_last: bool = False):
-        self.data, self.batch_size, self.device = data, batch_size, torch.device(device)
+                 seed: int = 0, calib_data: ImageData | ImageFiles | None = None, bf16: bool = False, channels_last: bool = False,
+                 workers: int = 0):
+        self.data, self.batch_size, self.device, self.workers = data, batch_size, torch.device(device), workers
         src = calib_data if calib_data is not None else data.train
         n = min(calib_images, len(src))
-        self.calib = src.subset(np.sort(np.random.default_rng(seed).permutation(len(src))[:n]))
+        self.calib = materialize(src.subset(np.sort(np.random.default_rng(seed).permutation(len(src))[:n])), workers)
         self.bf16, self.channels_last = bf16, channels_last
         self._calib_cache: dict[int, list[torch.Tensor]] = {}
         self._val_cache: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
@@ -48,12 +51,16 @@ class Evaluator:
             self._calib_cache[r] = [self._prep(imgs[i : i + self.batch_size], r) for i in range(0, len(imgs), self.batch_size)]
         return self._calib_cache[r]
 
-    def _val_batches(self, r: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _val_batches(self, r: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        if isinstance(self.data.val, ImageFiles):
+            return self._streamed(r)
         if r not in self._val_cache:
-            v, bs = self.data.val, self.batch_size
-            self._val_cache[r] = [(self._prep(v.images[i : i + bs], r), v.labels[i : i + bs].to(self.device))
-                                  for i in range(0, len(v), bs)]
+            self._val_cache[r] = list(self._streamed(r))
         return self._val_cache[r]
+
+    def _streamed(self, r: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in batches(self.data.val, self.batch_size, self.workers):
+            yield self._prep(x, r), y.to(self.device)
 
     @torch.no_grad()
     def calibrated_subnet(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> torch.nn.Module:

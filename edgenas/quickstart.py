@@ -82,8 +82,8 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
             fit_predictor(sp, ckpt, predictor_samples, seed=seed).save(pred_path)
     else:
         ckpt, pred_path = pretrained, resolve_predictor(pretrained)
-        _say(2, f"no training: the shipped '{pretrained}' supernet ({space}), trained on a GPU", True)
-        _say(3, f"no predictor fitting: the '{pretrained}' supernet's shipped accuracy predictor", True)
+        _say(2, f"no training: the shipped '{pretrained}' supernet ({space}), trained on a GPU (see its MODEL_CARD.md)")
+        _say(3, f"no predictor fitting: the '{pretrained}' supernet's shipped accuracy predictor")
     pred = AccuracyPredictor.load(pred_path, sp)
 
     search_dir = out / "search"

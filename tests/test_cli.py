@@ -121,3 +121,19 @@ def test_torchvision_imports_with_its_operators():
     boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
     assert keep.tolist() == [0]
+
+
+def test_every_command_prints_its_help():
+    import argparse
+
+    from edgenas.cli.parser import build_parser
+
+    def parsers(p: argparse.ArgumentParser):
+        yield p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub in a.choices.values():
+                    yield from parsers(sub)
+
+    for p in parsers(build_parser()):
+        assert p.prog in p.format_help()  # a bare % in a help text breaks --help with a traceback

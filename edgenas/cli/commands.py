@@ -16,7 +16,7 @@ __all__ = ["COMMANDS"]
 
 LIMITS = tuple(SEARCH_LIMITS)  # max_latency, max_macs, max_params, min_top1
 TRAIN_FLAGS = ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed", "batch_size", "random_subnets",
-               "teacher", "device", "epoch_scale", "bn_calib_images", "time_budget")
+               "teacher", "device", "epoch_scale", "bn_calib_images", "time_budget", "memory_budget", "image_size", "workers")
 SEARCH_FLAGS = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
                 "num_classes", *LIMITS, "resolutions", "device", "precisions", "int8_table", "int8_drop")
 
@@ -80,7 +80,7 @@ def latency_validate(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    overrides = {**_flags(args, TRAIN_FLAGS), "compile": args.compile or None}
+    overrides = {**_flags(args, TRAIN_FLAGS), "compile": args.compile or None, "stream": args.stream or None}
     return _print(args, jobs.train(args.out, config=args.config, overrides=overrides, resume=args.resume))
 
 

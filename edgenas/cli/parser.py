@@ -15,7 +15,7 @@ __all__ = ["build_parser"]
 ALGORITHM_HELP = ("nsga2 (default), nsga3 and agemoea (3+ objectives; agemoea needs numba), random, reinforce (MnasNet "
                   "controller), surrogate (MSuNAS-style: NSGA-II on a predictor refitted on supernet evaluations; needs --checkpoint)")
 LIMIT_HELP = {"--max-latency": "e.g. 5ms, 500us, 0.2s", "--max-macs": "e.g. 300M, 2.5G", "--max-params": "e.g. 3.5M",
-              "--min-top1": "e.g. 0.8 or 80%"}
+              "--min-top1": "e.g. 0.8 or 80%%"}
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -124,8 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "train", "train", "train a supernet with progressive shrinking (same command under torchrun for multi-GPU)")
     p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)} (or 'space:' in --config)")
-    p.add_argument("--data", help="digits (default), cifar10, cifar100 or imagefolder:PATH (folder or .zip)")
-    p.add_argument("--val-data", help="separate validation data (default: split --data)")
+    p.add_argument("--data", help="digits (default), cifar10, cifar100, imagefolder:PATH (folder or .zip) or imagenet:PATH "
+                                  "(PATH/train and PATH/val)")
+    p.add_argument("--val-data", help="separate validation data (default: split --data; PATH/val for imagenet:PATH)")
+    p.add_argument("--stream", action="store_true", help="decode images per batch from disk (default: only when the decoded set "
+                                                         "would exceed --memory-budget)")
+    p.add_argument("--memory-budget", type=Range(0.01, 1e5, integer=False).arg("--memory-budget"), metavar="GB",
+                   help="decoded data above this streams from disk (default: a quarter of this machine's memory)")
+    p.add_argument("--image-size", type=Range(1, 8192).arg("--image-size"), metavar="PX",
+                   help="decode images at this size, shorter side (default: 1.15x the space's largest resolution)")
+    p.add_argument("--workers", type=Range(0, 256).arg("--workers"), help="decoding processes when streaming (default: min(8, cores))")
     p.add_argument("--config", help="YAML training config (keys as in RUN/config.yaml); flags override it")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if it never wrote a checkpoint)")

@@ -85,6 +85,10 @@ class TrainConfig:
     channels_last: bool | None = None
     compile: bool = False
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
+    stream: bool | None = None  # decode per batch from disk (None: when the decoded set exceeds memory_budget)
+    memory_budget: float | None = ranged(None, 0.01, 100_000.0, integer=False)  # GB (None: a quarter of RAM)
+    image_size: int | None = ranged(None, 1, 8192)  # decode-time size (None: 1.15x the largest resolution)
+    workers: int | None = ranged(None, 0, 256)  # DataLoader processes when streaming (None: min(8, cores))
     epoch_scale: float = ranged(1.0, 0.001, 1000.0, integer=False)
     time_budget: float | None = ranged(None, 0.05, 1_000_000.0, integer=False)  # minutes for the whole schedule
     budget_plan: dict[str, Any] | None = None  # how --time-budget set the epochs (written once, kept on resume)

@@ -22,13 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..cost import stats
-from ..data import Loader, augment, load_data
+from ..data import ImageData, Loader, augment, load_data, materialize, working_size
 from ..errors import CheckpointError, EdgeNASError
 from ..evaluate import Evaluator
 from ..io import atomic_path, run_directory
@@ -84,14 +85,19 @@ class Trainer:
         self._check_out()
 
         self.space = get_space(cfg.space)
+        res = cfg.resolutions or list(self.space.resolutions)
         self.data = load_data(cfg.data, val_spec=cfg.val_data, val_fraction=cfg.val_fraction, val_per_class=cfg.val_per_class,
-                              split=cfg.split, seed=cfg.seed, limit=cfg.limit)
-        train = self.data.train.to(self.device) if resident else self.data.train
-        self.loader = Loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True, rank=self.rank, world=self.world)
+                              split=cfg.split, seed=cfg.seed, limit=cfg.limit, size=cfg.image_size or working_size(max(res)),
+                              stream=cfg.stream, memory_budget=cfg.memory_budget * 1e9 if cfg.memory_budget else None)
+        streamed = not isinstance(self.data.train, ImageData)
+        workers = (cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)) if streamed else 0
+        train = self.data.train.to(self.device) if resident and not streamed else self.data.train
+        self.loader = Loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True, rank=self.rank, world=self.world,
+                             workers=workers, pin_memory=streamed and cuda)
         if len(self.loader) == 0:
             raise EdgeNASError(f"batch size {cfg.batch_size} x {self.world} rank(s) exceeds the {len(train)} training images")
         self.evaluator = Evaluator(self.data, calib_images=cfg.bn_calib_images, device=self.device, seed=cfg.seed,
-                                   bf16=self.bf16, channels_last=self.channels_last)
+                                   bf16=self.bf16, channels_last=self.channels_last, workers=workers)
 
         torch.manual_seed(cfg.seed)  # dropout is the only consumer of torch's global RNG; its state is checkpointed
         self.net = Supernet(self.space, self.data.num_classes, seed=cfg.seed).to(self.device)
@@ -206,7 +212,8 @@ class Trainer:
         """
         train = self.loader.data
         n = min(batch_size or self.cfg.batch_size, len(train))
-        x, y = train.images[:n].to(self.device), train.labels[:n].to(self.device)
+        first = materialize(train.subset(np.arange(n)))
+        x, y = first.images.to(self.device), first.labels.to(self.device)
         snapshot = {k: v.clone() for k, v in self.net.state_dict().items()}
         rng, step = torch.get_rng_state(), self.state["step"]
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None

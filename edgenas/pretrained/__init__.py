@@ -1,0 +1,82 @@
+"""Supernets the project trained, shipped inside the package.
+
+A built-in name (``cifar10``) is accepted wherever a checkpoint or predictor path is: a file of
+that name in the working directory wins, so a built-in name never hides a user's file.  Each
+model's folder holds its bf16 weights (loaded back to fp32), its accuracy predictor, the training
+metrics and config, a model card (``card.json`` and ``MODEL_CARD.md``), and 100 images a class of
+its data (``calibration.zip`` from the training split, ``heldout.zip`` from the held-out split),
+so the model is recalibrated, exported and scored on a machine without the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BUILTIN", "card", "reference_logits", "resolve_checkpoint", "resolve_predictor", "sample_split"]
+
+ROOT = Path(__file__).resolve().parent
+BUILTIN = ("cifar10",)
+
+
+def _builtin(value: str | os.PathLike, file: str) -> Path:
+    path = Path(value)
+    if str(value) in BUILTIN and not path.exists():
+        return ROOT / str(value) / file
+    return path
+
+
+def resolve_checkpoint(value: str | os.PathLike) -> Path:
+    """A checkpoint path, or the weights of a built-in name."""
+    return _builtin(value, "supernet.pt")
+
+
+def resolve_predictor(value: str | os.PathLike) -> Path:
+    """A predictor path, or the accuracy predictor fitted for a built-in name."""
+    return _builtin(value, "predictor.json")
+
+
+def card(name: str) -> dict[str, Any]:
+    """The model card of a built-in supernet (what it was trained on, how, and what it measured)."""
+    if name not in BUILTIN:
+        raise KeyError(f"no built-in supernet '{name}' (built-in: {', '.join(BUILTIN)})")
+    return json.loads((ROOT / name / "card.json").read_text())
+
+
+def sample_split(info: dict[str, Any]):
+    """The shipped image sample of the built-in supernet trained on the data ``info`` records
+    (matched by the data's fingerprint, never by a path from the file), or None."""
+    from ..data import DataSplit, load_images
+
+    for name in BUILTIN:
+        folder = ROOT / name
+        if info.get("fingerprint") and (folder / "card.json").is_file() and card(name)["data"]["fingerprint"] == info["fingerprint"]:
+            calib, _, flip = load_images(f"imagefolder:{folder / 'calibration.zip'}")
+            heldout, _, _ = load_images(f"imagefolder:{folder / 'heldout.zip'}")
+            mean, std = tuple(info["mean"]), tuple(info["std"])
+            return DataSplit(calib, heldout, mean, std, flip, f"{name} (shipped sample: {len(calib)} training, {len(heldout)} held-out images)",
+                             dict(info))
+    return None
+
+
+def reference_logits(net, data_info: dict[str, Any]) -> dict[str, list[list[float]]]:
+    """Logits of the largest and smallest subnet (eval mode, stored BN) on a fixed input: 2 seeded
+    random uint8 images normalised with the data's statistics.  The card records them; the tests
+    check that the shipped weights still produce them."""
+    import torch
+
+    from ..data import augment
+
+    space = net.space
+    r = max(space.resolutions)
+    x = torch.randint(0, 256, (2, 3, r, r), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    x = augment(x, r, data_info["mean"], data_info["std"])
+    net.eval()
+    out = {}
+    with torch.no_grad():
+        for name, arch in (("largest", space.max_arch(r)), ("smallest", space.min_arch(r))):
+            net.activate(arch)
+            out[name] = [[round(float(v), 5) for v in row] for row in net(x)]
+    return out

@@ -1,0 +1,100 @@
+"""Data larger than memory: streamed from disk in the in-memory path's order, decoded at a bounded
+size, the ImageNet layout; training on streamed data equals training on the same data in memory."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from edgenas.data import DataError, ImageData, ImageFiles, Loader, load_data, load_images, materialize
+from edgenas.evaluate import Evaluator
+from edgenas.supernet import Supernet
+from edgenas.train import Trainer, load_config
+
+PHASES = [{"name": "full", "epochs": 1, "lr": 0.05, "ks": "max", "e": "max", "d": "max"},
+          {"name": "expand", "epochs": 1, "lr": 0.02, "ks": "all", "e": "all", "d": "all"}]
+
+
+def make_folder(root: Path, classes: int = 3, per_class: int = 10, size: tuple[int, int] = (40, 36), seed: int = 0) -> Path:
+    """Class folders of seeded random PNGs (lossless: both paths decode the same pixels)."""
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            img[..., c % 3] = 255 - img[..., c % 3] // 4  # a learnable colour cue per class
+            Image.fromarray(img).save(root / f"class{c}" / f"{i:03d}.png")
+    return root
+
+
+def zip_folder(folder: Path, out: Path) -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for f in sorted(folder.rglob("*.png")):
+            zf.write(f, f"{folder.name}/{f.relative_to(folder)}")
+    return out
+
+
+def test_decode_time_size_bounds_memory_and_streaming_reads_the_same_pixels(tmp_path):
+    folder = make_folder(tmp_path / "imgs")
+    held, _, _ = load_images(f"imagefolder:{folder}", size=20, stream=False)
+    assert isinstance(held, ImageData) and tuple(held.images.shape) == (30, 3, 20, 20)  # 40x36 photos kept at 20x20
+    streamed, _, _ = load_images(f"imagefolder:{zip_folder(folder, tmp_path / 'imgs.zip')}", size=20, stream=True)
+    assert isinstance(streamed, ImageFiles) and torch.equal(materialize(streamed, workers=2).images, held.images)
+    with pytest.raises(DataError, match="working image size"):
+        load_images(f"imagefolder:{folder}", stream=True)
+
+
+def test_memory_budget_chooses_streaming(tmp_path):
+    folder = make_folder(tmp_path / "imgs", per_class=4)
+    small, _, _ = load_images(f"imagefolder:{folder}", size=20, memory_budget=1e3)  # 12 images x 1,200 bytes > 1 kB
+    large, _, _ = load_images(f"imagefolder:{folder}", size=20, memory_budget=1e9)
+    assert isinstance(small, ImageFiles) and isinstance(large, ImageData)
+
+
+def test_streamed_batches_follow_the_in_memory_order_with_workers(tmp_path):
+    folder = make_folder(tmp_path / "imgs")
+    held, _, _ = load_images(f"imagefolder:{folder}", size=20, stream=False)
+    streamed, _, _ = load_images(f"imagefolder:{folder}", size=20, stream=True)
+    for world, rank in ((1, 0), (2, 1)):
+        a = list(Loader(held, 4, shuffle=True, seed=5, drop_last=True, rank=rank, world=world).epoch(3))
+        b = list(Loader(streamed, 4, shuffle=True, seed=5, drop_last=True, rank=rank, world=world, workers=2).epoch(3))
+        assert len(a) == len(b) > 0
+        assert all(torch.equal(x, u) and torch.equal(y, v) for (x, y), (u, v) in zip(a, b))
+
+
+def test_imagenet_layout_validates_on_its_val_folder(tmp_path):
+    make_folder(tmp_path / "inet" / "train", per_class=6)
+    make_folder(tmp_path / "inet" / "val", per_class=2, seed=1)
+    split = load_data(f"imagenet:{tmp_path / 'inet'}", size=20, stream=True)
+    assert len(split.train) == 18 and len(split.val) == 6 and split.train.classes == ["class0", "class1", "class2"]
+    make_folder(tmp_path / "inet" / "val", classes=4, per_class=1)
+    with pytest.raises(DataError, match="class folders differ"):
+        load_data(f"imagenet:{tmp_path / 'inet'}", size=20)
+
+
+def test_training_on_streamed_data_equals_training_in_memory(tmp_path):
+    folder = make_folder(tmp_path / "imgs", per_class=12)
+    runs = {}
+    for mode in (False, True):
+        cfg = load_config(None, dict(space="tiny", data=f"imagefolder:{folder}", val_per_class=3, batch_size=9, bn_calib_images=9,
+                                     device="cpu", phases=PHASES, stream=mode, workers=2 if mode else None))
+        trainer = Trainer(cfg, tmp_path / f"run-{mode}", progress=False)
+        assert isinstance(trainer.data.train, ImageFiles) == mode
+        runs[mode] = (trainer.run(), trainer.net.state_dict())
+    (m_mem, w_mem), (m_str, w_str) = runs[False], runs[True]
+    assert all(torch.equal(w_mem[k], w_str[k]) for k in w_mem)
+    assert m_mem["top1_max"] == m_str["top1_max"] and m_mem["top1_min"] == m_str["top1_min"]
+
+
+def test_streamed_validation_scores_as_in_memory(tmp_path):
+    folder = make_folder(tmp_path / "imgs")
+    net = Supernet("tiny", 3, seed=0)
+    arch = net.space.max_arch(20)
+    tops = [Evaluator(load_data(f"imagefolder:{folder}", val_per_class=4, size=20, stream=s), calib_images=8, batch_size=5).top1(net, arch)
+            for s in (False, True)]
+    assert tops[0] == tops[1]
