@@ -146,7 +146,8 @@ Folder: {args.images:,} seeded 256x256 JPEGs in 10 classes ({decoded:.1f} GB dec
 
 | what | time | peak memory (process + workers) | target |
 |---|---|---|---|
-| `edgenas train --space tiny --stream` ({args.limit:,} training images drawn from the folder, 1 epoch a phase, {args.workers} workers) | {train_s:.0f} s | {train_gb:.2f} GB | < 3 GB |
+| `edgenas train --space tiny --stream` ({args.limit:,} training images drawn from the folder, 1 epoch a phase, \
+{args.workers} workers) | {train_s:.0f} s | {train_gb:.2f} GB | < 3 GB |
 | the same folder decoded whole at 256 px (the in-memory path without a working size) | {whole_s:.0f} s | {whole_gb:.2f} GB | (exceeds it) |
 
 Loader throughput, 2,048 images, batch 128, decoded + augmented (random translation, flip, resize):

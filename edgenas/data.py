@@ -235,7 +235,11 @@ def _image_folder(path: Path, size: int | None = None, stream: bool | None = Non
         if size is None:
             raise DataError(f"streaming {path} needs a working image size (--image-size); training derives it from the space")
         return ImageFiles(path, [f for _, f in entries], labels, classes, size)
-    images = [_fit(_decode(_read(path, f), f), size) for _, f in entries]
+    if path.is_file():  # decoded whole: one handle, closed after (streaming keeps one per worker)
+        with zipfile.ZipFile(path) as zf:
+            images = [_fit(_decode(zf.read(f), f), size) for _, f in entries]
+    else:
+        images = [_fit(_decode((path / f).read_bytes(), f), size) for _, f in entries]
     return ImageData(_stack(images, [f for _, f in entries]), labels, classes)
 
 
@@ -385,17 +389,19 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
 
 
 def augment(images: torch.Tensor, resolution: int, mean, std, *, generator: torch.Generator | None = None,
-            flip: bool = True, translate: float = 0.125) -> torch.Tensor:
+            flip: bool = True, translate: float = 0.125, shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
     """uint8 batch -> normalised float batch at ``resolution``.
 
     With a ``generator``: per-image random translation (up to ``translate`` of the side, reflected
     borders) and horizontal flip, fused with the resize into one ``grid_sample``.  Without: a plain
-    resize (evaluation and BN calibration).
+    resize (evaluation and BN calibration).  ``shard`` = (rank, world): this batch is that rank's
+    interleaved share of the global batch, and gets the draws its images get in one process.
     """
     x = images.float().div_(255)
     B = x.shape[0]
     if generator is not None:
-        u = torch.rand(B, 3, generator=generator).to(x.device)
+        rank, world = shard
+        u = torch.rand(B * world, 3, generator=generator)[rank::world].to(x.device)
         sx = torch.where((u[:, 0] < 0.5) & flip, -1.0, 1.0)
         t = (u[:, 1:] * 2 - 1) * (2 * translate)
         theta = torch.zeros(B, 2, 3, device=x.device)
@@ -431,8 +437,9 @@ class Loader:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
         else:
             order = torch.arange(n)
-        per_rank = n // self.world
-        order = order[self.rank * per_rank : (self.rank + 1) * per_rank]
+        # interleaved shards, as DistributedSampler: the ranks' batch i together are batch i of one
+        # process with world x the batch size, so N processes train as one with the global batch
+        order = order[: n // self.world * self.world][self.rank :: self.world]
         index = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self))]
         if isinstance(self.data, ImageFiles):
             from torch.utils.data import DataLoader

@@ -181,7 +181,7 @@ class DynamicMBConv(nn.Module):
         trained stay in their nested bands (a channel used by a smaller subnet stays used), so
         sorting after a phase does not undo what earlier phases learned.
         """
-        importance = self.project.weight.abs().sum(dim=(0, 2, 3))
+        importance = self.project.weight.abs().sum(dim=(0, 2, 3)).double()  # float64: the band offsets below keep its digits
         if keep_bands > 0:
             bounds = [self.mid_channels(self.in_ch, e) for e in sorted(self.expands, reverse=True)]
             right, offset = len(importance), -len(bounds) * 1e5
