@@ -11,7 +11,8 @@ class folders), ``imagenet:PATH`` (PATH/train/CLASS/*, validation from PATH/val/
 
 Folders and zips too large for memory (``--memory-budget``, or ``--stream``) stay on disk as
 ``ImageFiles``: a ``DataLoader`` with workers decodes each batch, in the same seeded order as the
-in-memory path, and the same GPU-side augmentation follows.  Either way images are decoded at a
+in-memory path, and the same GPU-side augmentation follows (``imagenet:`` training images also
+take a seeded random-resized crop as they are read).  Either way images are decoded at a
 bounded working size (``--image-size``; training derives it from the space's largest resolution),
 so a folder of large photos does not explode memory.
 """
@@ -176,30 +177,58 @@ class ImageFiles:
     labels: torch.Tensor
     classes: list[str]
     size: int
+    random_crop: bool = False  # training reads take ImageNet's random-resized crop instead of the centre
 
     def __len__(self) -> int:
         return len(self.files)
 
     def subset(self, idx: np.ndarray | torch.Tensor) -> ImageFiles:
         idx = np.asarray(idx, dtype=np.int64)
-        return ImageFiles(self.source, [self.files[i] for i in idx], self.labels[torch.from_numpy(idx)], self.classes, self.size)
+        return ImageFiles(self.source, [self.files[i] for i in idx], self.labels[torch.from_numpy(idx)], self.classes, self.size,
+                          self.random_crop)
 
     def to(self, device: str | torch.device) -> ImageFiles:
         return self  # stays on disk; batches move to the device as they are read
 
-    def read(self, i: int) -> torch.Tensor:
-        return _fit(_decode(_read(self.source, self.files[i]), self.files[i]), self.size, exact=True)
+    def read(self, i: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """Image ``i`` at size x size: its centre, or with ``random_crop`` and a generator a random-resized crop."""
+        img = _decode(_read(self.source, self.files[i]), self.files[i])
+        return _random_resized_crop(img, self.size, rng) if self.random_crop and rng is not None else _fit(img, self.size, exact=True)
+
+
+def _random_resized_crop(img: torch.Tensor, size: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
+                         ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """torchvision's RandomResizedCrop (8-100% of the area, aspect 3/4-4/3, 10 tries, else the
+    centre within those aspects), drawn from ``rng`` instead of the global RNG."""
+    from torchvision.transforms.v2.functional import resize
+
+    h, w = img.shape[1:]
+    for _ in range(10):
+        area = h * w * rng.uniform(*scale)
+        aspect = float(np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1]))))
+        cw, ch = int(round(np.sqrt(area * aspect))), int(round(np.sqrt(area / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            break
+    else:
+        cw, ch = (w, int(round(w / ratio[0]))) if w / h < ratio[0] else (int(round(h * ratio[1])), h) if w / h > ratio[1] else (w, h)
+        top, left = (h - ch) // 2, (w - cw) // 2
+    return resize(img[:, top : top + ch, left : left + cw], [size, size], antialias=True).contiguous()
 
 
 class _Reader(torch.utils.data.Dataset):
-    def __init__(self, files: ImageFiles):
-        self.files = files
+    """Training reads draw their random crop from (seed, epoch, image): the same wherever and
+    whenever that image is read (any rank, worker or resume)."""
+
+    def __init__(self, files: ImageFiles, key: tuple[int, int] | None = None):
+        self.files, self.key = files, key
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.files.read(i), self.files.labels[i]
+        rng = np.random.default_rng([*self.key, i]) if self.key is not None else None
+        return self.files.read(i, rng), self.files.labels[i]
 
 
 def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,7 +321,10 @@ def load_images(spec: str, *, size: int | None = None, stream: bool | None = Non
     for kind, sub in (("imagefolder:", ""), ("imagenet:", "train")):
         if spec.startswith(kind):
             path = Path(spec.split(":", 1)[1]).expanduser() / sub
-            return _image_folder(path, size, stream, memory_budget), f"{kind}{path}", True
+            data = _image_folder(path, size, stream, memory_budget)
+            if kind == "imagenet:" and isinstance(data, ImageFiles):
+                data.random_crop = True  # ImageNet's training augmentation: random-resized crops, as images are read
+            return data, f"{kind}{path}", True
     raise DataError(f"unknown --data '{spec}'; use digits, cifar10, cifar100, imagefolder:PATH or imagenet:PATH")
 
 
@@ -444,7 +476,8 @@ class Loader:
         if isinstance(self.data, ImageFiles):
             from torch.utils.data import DataLoader
 
-            yield from DataLoader(_Reader(self.data), batch_sampler=[i.tolist() for i in index], num_workers=self.workers,
+            reader = _Reader(self.data, (self.seed, epoch) if self.shuffle else None)
+            yield from DataLoader(reader, batch_sampler=[i.tolist() for i in index], num_workers=self.workers,
                                   collate_fn=_collate, pin_memory=self.pin_memory)
             return
         device = self.data.images.device

@@ -77,6 +77,20 @@ def test_imagenet_layout_validates_on_its_val_folder(tmp_path):
         load_data(f"imagenet:{tmp_path / 'inet'}", size=20)
 
 
+def test_imagenet_training_images_take_seeded_random_resized_crops(tmp_path):
+    make_folder(tmp_path / "inet" / "train", per_class=4, size=(64, 48))
+    make_folder(tmp_path / "inet" / "val", per_class=2, size=(64, 48), seed=1)
+    split = load_data(f"imagenet:{tmp_path / 'inet'}", size=20, stream=True)
+    assert split.train.random_crop and not split.val.random_crop
+    loader = Loader(split.train, 4, shuffle=True, seed=1, workers=2)
+    e0, again, e1 = (torch.cat([x for x, _ in loader.epoch(e)]) for e in (0, 0, 1))
+    assert e0.shape == (12, 3, 20, 20) and torch.equal(e0, again)  # seeded by (seed, epoch, image): reproducible
+    order0 = torch.randperm(12, generator=torch.Generator().manual_seed(1 * 100_003))
+    centre = materialize(split.train).images  # calibration and the probe read centres
+    assert not torch.equal(e0, centre[order0])  # training reads are crops, not centres
+    assert not torch.equal(torch.sort(e0.flatten(1).sum(1)).values, torch.sort(e1.flatten(1).sum(1)).values)  # new crops each epoch
+
+
 def test_training_on_streamed_data_equals_training_in_memory(tmp_path):
     folder = make_folder(tmp_path / "imgs", per_class=12)
     runs = {}

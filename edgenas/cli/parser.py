@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["random", "last"], help="which images per class are held out (default random)")
     p.add_argument("--limit", type=int, help="use at most this many training images (scale down for a CPU)")
     p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--batch-size", type=int, help="default 128; memory grows with it and with --random-subnets")
+    p.add_argument("--batch-size", type=int, help="per process (default 128); memory grows with it (the largest network's activations)")
     p.add_argument("--random-subnets", type=int, help="random subnets per step besides largest and smallest (default 2)")
     p.add_argument("--teacher", help="supernet checkpoint whose largest subnet distils (default: in-place)")
     p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs (default 1; 0.1 for a quick CPU run)")
