@@ -348,3 +348,10 @@ def test_precision_is_a_search_variable(tmp_path, table_path, int8_table_path, p
     with pytest.raises(SearchError, match="searches one precision"):
         SearchRun(config(table_path, predictor_path, precisions=["fp32", "int8"], int8_table=str(int8_table_path), int8_drop=1.0,
                          algorithm="reinforce", objectives=["top1", "latency"]), tmp_path / "rl", progress=False).run()
+
+
+def test_predictor_sample_count_is_checked_before_any_evaluation(tmp_path):
+    from edgenas.search.predictor import fit_predictor
+
+    with pytest.raises(SearchError, match="--samples 15 or more"):  # not after minutes of supernet evaluations
+        fit_predictor(get_space("tiny"), tmp_path / "not-read.pt", 10)

@@ -137,7 +137,7 @@ class AccuracyPredictor:
         """Select and score on a held-out part, then refit the chosen model on everything."""
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(X))
-        n_test = max(5, int(round(len(X) * holdout)))
+        n_test = _holdout_size(len(X), holdout)
         test, train = order[:n_test], order[n_test:]
         probe = cls(space, seed=seed).fit(X[train], y[train])
         final = cls(space, probe.model_name, seed).fit(X, y)
@@ -182,6 +182,10 @@ class AccuracyPredictor:
         return pred
 
 
+def _holdout_size(n: int, holdout: float) -> int:
+    return max(5, int(round(n * holdout)))
+
+
 def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
                   seed: int = 0, resolutions: list[int] | None = None, calib_images: int = 500, device: str = "cpu",
                   progress: bool = True) -> AccuracyPredictor:
@@ -191,6 +195,10 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     from ..evaluate import Evaluator
     from ..supernet import Supernet, read_checkpoint
 
+    if samples - _holdout_size(samples, holdout) < 10:  # say so before evaluating anything
+        need = next(n for n in range(samples, 10_000) if n - _holdout_size(n, holdout) >= 10)
+        raise SearchError(f"--samples {samples} with --holdout {holdout} leaves {samples - _holdout_size(samples, holdout)} archs "
+                          f"to fit on; at least 10 are needed (--samples {need} or more)")
     ckpt = read_checkpoint(checkpoint, space)
     split = checkpoint_data(ckpt.get("data"), data)
     if not split.own:
