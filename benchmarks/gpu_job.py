@@ -91,18 +91,7 @@ def poll(args: argparse.Namespace) -> dict:
     covers minutes of training (a machine left idle between calls is given back).
     """
     run = Path(args.run)
-    end = time.time() + args.wait
-    while time.time() < end:
-        pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
-        if pid is None or not _alive(pid):
-            break
-        time.sleep(min(60.0, max(0.0, end - time.time())))
-        rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
-        last = json.loads(rows[-1]) if rows else {}
-        print(f"{time.strftime('%H:%M:%S')} {len(rows)} epochs; {last.get('phase')} {last.get('epoch')} "
-              f"top1 max {last.get('top1_max')} min {last.get('top1_min')}", flush=True)
-    pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
-    alive = pid is not None and _alive(pid)
+    alive = _wait(run, args.wait)
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []
     log = (run / "train.log").read_text(errors="replace") if (run / "train.log").exists() else ""
     lines = [ln for ln in log.replace("\r", "\n").splitlines() if ln.strip()]
@@ -124,6 +113,9 @@ def pack(args: argparse.Namespace) -> dict:
     predictor on GPU evaluations, and write bf16 weights, metrics, config, log and results to --dest."""
     run, dest = Path(args.run), Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
+    still_training = _wait(run, args.wait)
+    if still_training:
+        print(f"warning: training in {run} is still running; packing its last finished epoch", file=sys.stderr, flush=True)
     ckpt_path = run / "latest.pt"
     ckpt = read_checkpoint(ckpt_path)
     net = Supernet.from_checkpoint(ckpt).to(args.device)
@@ -155,7 +147,8 @@ def pack(args: argparse.Namespace) -> dict:
     pred.save(dest / "predictor.json")
     pred_s = time.perf_counter() - t
 
-    result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "eval": evals, "eval_s": round(eval_s, 1),
+    result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "training_finished": not still_training,
+              "eval": evals, "eval_s": round(eval_s, 1),
               "predictor": pred.report, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
               "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size}
     write_json(dest / "results.json", result)
@@ -165,6 +158,20 @@ def pack(args: argparse.Namespace) -> dict:
           + f"\npredictor {pred.report['model']}: held-out Kendall tau {h['kendall_tau']:.3f}; weights "
           f"{result['weights_bytes'] / 1e6:.1f} MB; eval {eval_s:.0f} s, predictor {pred_s:.0f} s")
     return result
+
+
+def _wait(run: Path, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the detached training to end, a line a minute; True if it still runs."""
+    end = time.time() + seconds
+    while True:
+        pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
+        if pid is None or not _alive(pid) or time.time() >= end:
+            return pid is not None and _alive(pid)
+        time.sleep(min(60.0, max(0.0, end - time.time())))
+        rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
+        last = json.loads(rows[-1]) if rows else {}
+        print(f"{time.strftime('%H:%M:%S')} {len(rows)} epochs; {last.get('phase')} {last.get('epoch')} "
+              f"top1 max {last.get('top1_max')} min {last.get('top1_min')}", flush=True)
 
 
 def _alive(pid: int) -> bool:
@@ -209,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", required=True)
     p.add_argument("--dest", required=True)
     p.add_argument("--predictor-samples", type=int, default=300)
+    p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for training to end before packing")
     p.add_argument("--random", type=int, default=10)
     p.add_argument("--calib-images", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)

@@ -46,18 +46,17 @@ def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
     run = tmp_path / "run"
     job("start", "--run", str(run), "--time-budget", "0.15", "--", "--space", "tiny", "--data", "digits", "--limit", "320",
         "--batch-size", "64", "--bn-calib-images", "64", "--device", "cpu")
-    status = job("poll", "--run", str(run), "--wait", "240", timeout=300)
-    assert "alive False" in status and (run / "latest.pt").is_file(), (run / "train.log").read_text()[-2000:]
-    assert "time budget" in (run / "train.log").read_text()
+    assert "epochs done" in job("poll", "--run", str(run))  # at once, whatever the training reached
 
-    dest = tmp_path / "out"
+    dest = tmp_path / "out"  # pack waits for the training to end (a checkpoint mid-run is not the result)
     job("pack", "--run", str(run), "--dest", str(dest), "--predictor-samples", "20", "--random", "2", "--calib-images", "64",
-        "--device", "cpu")
+        "--device", "cpu", "--wait", "240", timeout=400)
+    assert "alive False" in job("poll", "--run", str(run)) and "time budget" in (run / "train.log").read_text()
     assert {p.name for p in dest.iterdir()} == {"supernet.bf16.pt", "predictor.json", "results.json", "metrics.csv",
                                                 "config.yaml", "train.log"}
     assert all(p.stat().st_size < 16e6 for p in dest.iterdir())
     res = json.loads((dest / "results.json").read_text())
-    assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
+    assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"} and res["training_finished"]
 
     sp = get_space("tiny")
     packed = Supernet.load(dest / "supernet.bf16.pt", sp)  # bf16 on disk, fp32 in memory
