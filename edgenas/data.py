@@ -433,7 +433,9 @@ def augment(images: torch.Tensor, resolution: int, mean, std, *, generator: torc
     B = x.shape[0]
     if generator is not None:
         rank, world = shard
-        u = torch.rand(B * world, 3, generator=generator)[rank::world].to(x.device)
+        u = torch.rand(B * world, 3, generator=generator)[rank::world]
+        # drawn on the CPU (the same numbers on any device); a pinned copy does not make the host wait for the GPU
+        u = u.pin_memory().to(x.device, non_blocking=True) if x.is_cuda else u
         sx = torch.where((u[:, 0] < 0.5) & flip, -1.0, 1.0)
         t = (u[:, 1:] * 2 - 1) * (2 * translate)
         theta = torch.zeros(B, 2, 3, device=x.device)

@@ -136,7 +136,9 @@ class Trainer:
 
     # ---- one step --------------------------------------------------------------------------
     def _step(self, phase, x_u8: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, r: int | None = None,
-              archs: list | None = None) -> float:
+              archs: list | None = None) -> torch.Tensor:
+        """One optimizer step; returns the mean loss as a device tensor (reading it would make the
+        host wait for the device, so the training loop reads it a few times an epoch)."""
         cfg = self.cfg
         rng = step_rng(cfg.seed, self.state["step"])
         drawn = int(rng.choice(self.resolutions))
@@ -148,7 +150,7 @@ class Trainer:
             x = x.contiguous(memory_format=torch.channels_last)
         archs = archs or sandwich(self.space, phase, rng, cfg.random_subnets, r)
         opt.zero_grad(set_to_none=True)
-        total, soft = 0.0, None
+        total, soft = torch.zeros((), dtype=torch.float64, device=x.device), None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.teacher is not None and len(archs) > 1:
                 with torch.no_grad():
@@ -162,7 +164,7 @@ class Trainer:
                 elif i > 0 and cfg.kd_weight > 0 and soft is not None:
                     loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
                 loss.backward()
-                total += float(loss.detach())
+                total += loss.detach().double()
         if self.world > 1:
             all_reduce_grads(self.net, self.world)
         opt.step()
@@ -305,14 +307,15 @@ class Trainer:
                         losses.append(self._step(phase, x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), opt))
                     except torch.cuda.OutOfMemoryError:
                         raise EdgeNASError(f"out of GPU memory at batch size {cfg.batch_size}; lower --batch-size") from None
-                    bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{lr:.4f}")
+                    if i % 25 == 0:  # reading the loss waits for the device: not every step
+                        bar.set_postfix(loss=f"{float(losses[-1]):.3f}", lr=f"{lr:.4f}")
                 if self.device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds = time.perf_counter() - t0
                 images = steps_per_epoch * cfg.batch_size * self.world
                 self.state.update(phase=pi, epoch=epoch + 1)
                 last = {"phase": phase.name, "phase_index": pi, "epoch": epoch + 1, "epoch_index": epoch_index + 1,
-                        "step": self.state["step"], "lr": lr, "loss": sum(losses) / len(losses),
+                        "step": self.state["step"], "lr": lr, "loss": float(torch.stack(losses).sum()) / len(losses),
                         "images_per_s": images / seconds, "train_seconds": seconds}
                 if self.world > 1:
                     check_in_sync(self.net)
