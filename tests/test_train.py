@@ -260,11 +260,13 @@ def test_second_writer_is_refused(tmp_path):
 
 
 def test_plan_epochs_keeps_proportions_and_fits_the_budget():
-    from edgenas.train.budget import plan_epochs
+    from edgenas.train.budget import plan_epochs, step_work
 
     sp = get_space("tiny")
     phases = default_phases(sp)
-    probe = {"one_network_step_s": 0.01, "sandwich_step_s": 0.04, "eval_s": 0.5}
+    (n1, m1), (ns, ms) = (step_work(p, sp, 2, list(sp.resolutions)) for p in (phases[0], phases[-1]))
+    probe = {"one_network_step_s": 0.01, "sandwich_step_s": 0.04, "eval_s": 0.5,
+             "one_network_nets": n1, "one_network_macs": m1, "sandwich_nets": ns, "sandwich_macs": ms}
     out, plan = plan_epochs(phases, sp, 2, 100, probe, budget_s=600)
     assert plan["planned_s"] <= 600 and not plan["over_budget"]
     assert [p.name for p in out] == [p.name for p in phases]

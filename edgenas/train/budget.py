@@ -22,30 +22,25 @@ from ..space import SearchSpace
 from .config import Phase
 from .sampling import sandwich
 
-__all__ = ["PROBE_PHASES", "plan_epochs", "step_work", "subnets_per_step"]
+__all__ = ["PROBE_PHASES", "plan_epochs", "step_work", "work"]
 
 #: the two step kinds the probe times: one network per step, and the full sandwich
 PROBE_PHASES = {"one_network": Phase("probe-one-network", 1, 0.0, "max", "max", "max"),
                 "sandwich": Phase("probe-sandwich", 1, 0.0, "all", "all", "all")}
 
 
-def subnets_per_step(phase: Phase, space: SearchSpace, random_subnets: int) -> int:
-    """Networks a step of ``phase`` trains: 1 when nothing is elastic, else largest + smallest + random."""
-    c = phase.choices(space)
-    return 1 if all(len(v) == 1 for v in c.values()) else 2 + random_subnets
+def work(space: SearchSpace, archs: list) -> tuple[int, int]:
+    """(networks, MACs summed over them) of one training step of ``archs``: what its time is modelled on."""
+    from ..cost import stats
+
+    return len(archs), sum(stats(space, a).macs for a in archs)
 
 
 def step_work(phase: Phase, space: SearchSpace, random_subnets: int, resolutions: list[int], samples: int = 48) -> tuple[float, float]:
     """(networks, MACs summed over them) of an average training step of ``phase``, from seeded sandwiches."""
-    from ..cost import stats
-
     rng = np.random.default_rng(0)
-    nets, macs = [], []
-    for i in range(samples):
-        archs = sandwich(space, phase, rng, random_subnets, resolutions[i % len(resolutions)])
-        nets.append(len(archs))
-        macs.append(sum(stats(space, a).macs for a in archs))
-    return float(np.mean(nets)), float(np.mean(macs))
+    steps = [work(space, sandwich(space, phase, rng, random_subnets, resolutions[i % len(resolutions)])) for i in range(samples)]
+    return float(np.mean([n for n, _ in steps])), float(np.mean([m for _, m in steps]))
 
 
 def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, steps_per_epoch: int,
@@ -53,17 +48,13 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
     """Epochs per phase scaled by one factor so the estimated time fits ``budget_s`` (at least 1 epoch each)."""
     one, full = probe["one_network_step_s"], probe["sandwich_step_s"]
     res = list(resolutions or space.resolutions)
-    if "one_network_macs" in probe:  # a per network + b per MAC, from the two probed steps
-        n1, m1, ns, ms = probe["one_network_nets"], probe["one_network_macs"], probe["sandwich_nets"], probe["sandwich_macs"]
-        denom = ms - ns * m1 / n1
-        b = (full - ns * one / n1) / denom if denom < 0 else 0.0
-        b = min(max(b, 0.0), one / m1)
-        a = (one - b * m1) / n1
-        step_s = [a * n + b * m for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
-    else:  # interpolated by the number of networks a step trains
-        n_full = subnets_per_step(PROBE_PHASES["sandwich"], space, random_subnets)
-        per_net = (full - one) / (n_full - 1) if n_full > 1 else 0.0
-        step_s = [one + (subnets_per_step(p, space, random_subnets) - 1) * per_net for p in phases]
+    # a per network + b per MAC, from the two probed steps
+    n1, m1, ns, ms = probe["one_network_nets"], probe["one_network_macs"], probe["sandwich_nets"], probe["sandwich_macs"]
+    denom = ms - ns * m1 / n1
+    b = (full - ns * one / n1) / denom if denom < 0 else 0.0
+    b = min(max(b, 0.0), one / m1)
+    a = (one - b * m1) / n1
+    step_s = [a * n + b * m for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
     epoch_s = [steps_per_epoch * t + probe["eval_s"] for t in step_s]
     default_s = sum(p.epochs * t for p, t in zip(phases, epoch_s))
     scale = budget_s / default_s if default_s > 0 else 1.0

@@ -29,14 +29,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..cost import stats
 from ..data import ImageData, Loader, augment, load_data, materialize, working_size
 from ..errors import CheckpointError, EdgeNASError
 from ..evaluate import Evaluator
 from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
-from .budget import PROBE_PHASES, plan_epochs
+from .budget import PROBE_PHASES, plan_epochs, work
 from .config import TrainConfig
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
@@ -230,7 +229,8 @@ class Trainer:
                 took, nets, macs = 0.0, 0, 0
                 for r in self.resolutions:
                     archs = sandwich(self.space, phase, step_rng(self.cfg.seed, r), self.cfg.random_subnets, r)
-                    nets, macs = nets + len(archs), macs + sum(stats(self.space, a).macs for a in archs)
+                    n, m = work(self.space, archs)
+                    nets, macs = nets + n, macs + m
                     self._step(phase, x, y, opt, r, archs)  # warm-up: allocations, cuDNN plans, compilation
                     self._sync()
                     t = time.perf_counter()
