@@ -19,6 +19,7 @@ so a folder of large photos does not explode memory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -258,25 +259,23 @@ def _image_folder(path: Path, size: int | None = None, stream: bool | None = Non
     classes = sorted({c for c, _ in entries})
     index = {c: i for i, c in enumerate(classes)}
     labels = torch.tensor([index[c] for c, _ in entries], dtype=torch.long)
-    if stream is None:
-        stream = _decoded_bytes(path, entries, size) > (memory_budget if memory_budget is not None else default_memory_budget())
-    if stream:
-        if size is None:
-            raise DataError(f"streaming {path} needs a working image size (--image-size); training derives it from the space")
-        return ImageFiles(path, [f for _, f in entries], labels, classes, size)
-    if path.is_file():  # decoded whole: one handle, closed after (streaming keeps one per worker)
-        with zipfile.ZipFile(path) as zf:
-            images = [_fit(_decode(zf.read(f), f), size) for _, f in entries]
-    else:
-        images = [_fit(_decode((path / f).read_bytes(), f), size) for _, f in entries]
-    return ImageData(_stack(images, [f for _, f in entries]), labels, classes)
+    with contextlib.ExitStack() as stack:  # one zip handle here, closed after (streaming keeps one per worker)
+        read = stack.enter_context(zipfile.ZipFile(path)).read if path.is_file() else lambda f: (path / f).read_bytes()
+        files = [f for _, f in entries]
+        if stream is None:
+            stream = _decoded_bytes(files, read, size) > (memory_budget if memory_budget is not None else default_memory_budget())
+        if stream:
+            if size is None:
+                raise DataError(f"streaming {path} needs a working image size (--image-size); training derives it from the space")
+            return ImageFiles(path, files, labels, classes, size)
+        return ImageData(_stack([_fit(_decode(read(f), f), size) for f in files], files), labels, classes)
 
 
-def _decoded_bytes(path: Path, entries: list[tuple[str, str]], size: int | None, probe: int = 8) -> float:
-    """Memory the decoded set would take, from the first few images at their working size."""
-    step = max(1, len(entries) // probe)
-    shapes = [_fit(_decode(_read(path, f), f), size).shape for _, f in entries[::step][:probe]]
-    return len(entries) * float(np.mean([np.prod(sh) for sh in shapes]))
+def _decoded_bytes(files: list[str], read, size: int | None, probe: int = 8) -> float:
+    """Memory the decoded set would take, from a few images spread over it at their working size."""
+    step = max(1, len(files) // probe)
+    shapes = [_fit(_decode(read(f), f), size).shape for f in files[::step][:probe]]
+    return len(files) * float(np.mean([np.prod(sh) for sh in shapes]))
 
 
 def default_memory_budget() -> float:
