@@ -46,20 +46,21 @@ def write_samples(spec: str, info: dict, dest: Path, per_class: int = 100, seed:
     """
     import zipfile
 
-    from edgenas.data import IMAGE_EXTS, split_indices
+    from edgenas.data import _entries, split_indices
 
     path = Path(spec.split(":", 1)[1])
+    entries = _entries(path)  # (class, member) in the order and with the labels the loader gives them
+    classes = sorted({c for c, _ in entries})
+    labels = np.array([classes.index(c) for c, _ in entries])
+    train, val = split_indices(labels, val_per_class=info["val_per_class"], mode=info["split"], seed=info["seed"])
+    rng = np.random.default_rng(seed)
     with zipfile.ZipFile(path) as zf:
-        names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTS) and len(n.split("/")) >= 2)
-        classes = sorted({n.split("/")[-2] for n in names})
-        labels = np.array([classes.index(n.split("/")[-2]) for n in names])
-        train, val = split_indices(labels, val_per_class=info["val_per_class"], mode=info["split"], seed=info["seed"])
-        rng = np.random.default_rng(seed)
         for file, pool in (("calibration.zip", train), ("heldout.zip", val)):
             pick = np.concatenate([rng.choice(pool[labels[pool] == c], per_class, replace=False) for c in range(len(classes))])
             with atomic_path(dest / file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
                 for i in sorted(pick):
-                    out.writestr(f"{names[i].split('/')[-2]}/{names[i].split('/')[-1]}", zf.read(names[i]))
+                    c, member = entries[i]
+                    out.writestr(f"{c}/{member.split('/')[-1]}", zf.read(member))
 
 
 def main(argv: list[str] | None = None) -> int:
