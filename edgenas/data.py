@@ -330,14 +330,25 @@ def load_images(spec: str, *, size: int | None = None, stream: bool | None = Non
 def fingerprint(data: ImageData | ImageFiles) -> str:
     """Digest of the decoded images, labels and class names: the training data is recognised at any
     path and in any container (folder or zip), so its held-out split is rebuilt wherever it lives.
-    Streamed data is identified by its class/file names and labels instead (it is never decoded whole)."""
+    Streamed data is identified by its class/file names, file sizes and labels instead (it is never
+    decoded whole, and a stat per file costs little even for ImageNet)."""
     if isinstance(data, ImageFiles):
         names = ["/".join(f.split("/")[-2:]) for f in data.files]
-        return hashlib.sha256(json.dumps([data.classes, names, data.labels.tolist(), data.size]).encode()).hexdigest()[:16]
+        facts = [data.classes, names, _file_sizes(data.source, data.files), data.labels.tolist(), data.size]
+        return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
     h = hashlib.sha256(json.dumps([data.classes, list(data.images.shape)]).encode())
     h.update(data.labels.cpu().contiguous().numpy().tobytes())
     h.update(data.images.cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _file_sizes(source: Path, files: list[str]) -> list[int]:
+    """Bytes of each file, the same for a folder and a zip of it (a zip member's uncompressed size)."""
+    if source.is_file():
+        with zipfile.ZipFile(source) as zf:
+            sizes = {i.filename: i.file_size for i in zf.infolist()}
+        return [sizes[f] for f in files]
+    return [(source / f).stat().st_size for f in files]
 
 
 def load_data(spec: str, *, val_spec: str | None = None, val_fraction: float = 0.1, val_per_class: int | None = None,

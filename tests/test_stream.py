@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from edgenas.data import DataError, ImageData, ImageFiles, Loader, load_data, load_images, materialize
+from edgenas.data import DataError, ImageData, ImageFiles, Loader, fingerprint, load_data, load_images, materialize
 from edgenas.evaluate import Evaluator
 from edgenas.supernet import Supernet
 from edgenas.train import Trainer, load_config
@@ -65,6 +65,19 @@ def test_streamed_batches_follow_the_in_memory_order_with_workers(tmp_path):
         b = list(Loader(streamed, 4, shuffle=True, seed=5, drop_last=True, rank=rank, world=world, workers=2).epoch(3))
         assert len(a) == len(b) > 0
         assert all(torch.equal(x, u) and torch.equal(y, v) for (x, y), (u, v) in zip(a, b))
+
+
+def test_streamed_data_is_fingerprinted_alike_in_a_folder_and_a_zip_and_apart_when_a_file_changes(tmp_path):
+    """A checkpoint recognises its streamed training data at another path or in a zip, but not other
+    images under the same names."""
+    folder = make_folder(tmp_path / "imgs")
+    as_folder = load_images(f"imagefolder:{folder}", size=20, stream=True)[0]
+    as_zip = load_images(f"imagefolder:{zip_folder(folder, tmp_path / 'imgs.zip')}", size=20, stream=True)[0]
+    assert fingerprint(as_folder) == fingerprint(as_zip)
+    assert fingerprint(as_folder.subset(np.arange(5))) != fingerprint(as_folder)
+    other = make_folder(tmp_path / "other" / "imgs")
+    Image.fromarray(np.zeros((36, 40, 3), dtype=np.uint8)).save(other / "class1" / "003.png")  # same name, other pixels
+    assert fingerprint(load_images(f"imagefolder:{other}", size=20, stream=True)[0]) != fingerprint(as_folder)
 
 
 def test_imagenet_layout_validates_on_its_val_folder(tmp_path):

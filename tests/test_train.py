@@ -193,6 +193,24 @@ def test_bf16_and_channels_last_paths_train(tmp_path):
     assert summary["phase"] == "expand" and np.isfinite(summary["loss"]) and summary["images_per_s"] > 0
 
 
+def test_grad_checkpointing_trains_to_the_same_weights_and_statistics(tmp_path):
+    """Recomputing blocks in backward changes memory only: weights, BN running statistics (updated
+    once per step, not again by the recomputation) and dropout draws equal those of a plain run."""
+    phases = [PHASES[0] | {"epochs": 1}, PHASES[3]]
+    runs = {}
+    for ckpt in (False, True):
+        cfg = tiny_config(limit=192, grad_checkpointing=ckpt, phases=phases)
+        t = Trainer(cfg, tmp_path / str(ckpt), progress=False)
+        assert t.net.grad_checkpointing is ckpt
+        t.run()
+        runs[ckpt] = torch.load(tmp_path / str(ckpt) / "latest.pt", weights_only=True)["state_dict"]
+    assert runs[False].keys() == runs[True].keys()
+    for k, v in runs[False].items():
+        torch.testing.assert_close(runs[True][k], v, rtol=0, atol=1e-6, msg=k)
+    with pytest.raises(EdgeNASError, match="'compile' and 'grad_checkpointing'"):
+        tiny_config(compile=True, grad_checkpointing=True)
+
+
 TIMING = ("images_per_s", "train_seconds", "eval_seconds")
 
 

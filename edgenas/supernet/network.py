@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
 
 from ..errors import CheckpointError
 from ..io import atomic_path
@@ -68,6 +69,12 @@ class Supernet(nn.Module):
         self.head = Head(sp.head_spec(r, self.num_classes))
         self.reset_parameters(seed)
         self.arch = self.activate(sp.max_arch())
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Keep only each elastic block's input for backward and recompute the rest (timm's switch):
+        training activation memory drops to about a block's worth, for one more forward per block."""
+        self.grad_checkpointing = enable
 
     def reset_parameters(self, seed: int) -> None:
         init_weights(self, torch.Generator().manual_seed(seed))
@@ -82,8 +89,13 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.first_block(self.stem(x))
-        for slot in self._slots:
-            x = self.blocks[slot](x)
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            with set_checkpoint_early_stop(False):  # the recomputation must run to its end (see _Recomputed)
+                for slot in self._slots:
+                    x = checkpoint(_Recomputed(self.blocks[slot]), x, use_reentrant=False)
+        else:
+            for slot in self._slots:
+                x = self.blocks[slot](x)
         return self.head(x)
 
     @torch.no_grad()
@@ -139,6 +151,26 @@ class Supernet(nn.Module):
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint weights do not fit space '{ckpt.get('space')}': {detail}") from None
         return net
+
+
+class _Recomputed:
+    """A block whose second run (the recomputation in backward) leaves batch-norm running
+    statistics as the first run left them: updated once per step, as without checkpointing."""
+
+    def __init__(self, block: nn.Module):
+        self.block, self.runs = block, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.runs += 1
+        if self.runs == 1:
+            return self.block(x)
+        buffers = [b for m in self.block.modules() if isinstance(m, nn.BatchNorm2d) for b in m.buffers()]
+        kept = [b.clone() for b in buffers]
+        y = self.block(x)
+        with torch.no_grad():
+            for b, k in zip(buffers, kept):
+                b.copy_(k)
+        return y
 
 
 def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> dict[str, Any]:

@@ -84,6 +84,7 @@ class TrainConfig:
     bf16: bool | None = None  # None: on for CUDA
     channels_last: bool | None = None
     compile: bool = False
+    grad_checkpointing: bool = False  # recompute blocks in backward: activation memory of about one block
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
     stream: bool | None = None  # decode per batch from disk (None: when the decoded set exceeds memory_budget)
     memory_budget: float | None = ranged(None, 0.01, 100_000.0, integer=False)  # GB (None: a quarter of RAM)
@@ -98,6 +99,8 @@ class TrainConfig:
         check_fields(self, "training config")
         if self.split not in ("random", "last"):
             raise EdgeNASError(f"training config: 'split' must be 'random' or 'last', got {self.split!r}")
+        if self.compile and self.grad_checkpointing:
+            raise EdgeNASError("training config: 'compile' and 'grad_checkpointing' cannot be combined (choose one)")
         space = get_space(self.space)
         res = self.resolutions or list(space.resolutions)
         bad = [r for r in res if r not in space.resolutions]

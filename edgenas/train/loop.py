@@ -103,6 +103,7 @@ class Trainer:
         self.net = Supernet(self.space, self.data.num_classes, seed=cfg.seed).to(self.device)
         if self.world > 1:
             sync_batchnorm(self.net)
+        self.net.set_grad_checkpointing(cfg.grad_checkpointing)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.model = torch.compile(self.net, dynamic=True) if cfg.compile else self.net
