@@ -3,8 +3,8 @@
 Needs only what the GPU image has (torch, torchvision, numpy, pyyaml, tqdm, scikit-learn, scipy):
 run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
 
-    # call 1: throughput probe, then training started detached (survives the call)
-    python3 benchmarks/gpu_job.py probe --space cifar-mbv3 --data imagefolder:data/train.zip --out $OUT/probe.json
+    # call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
+    python3 benchmarks/gpu_job.py probe --space cifar-mbv3 --data imagefolder:data/train.zip --stream-workers 14 --out $OUT/probe.json
     python3 benchmarks/gpu_job.py start --run runs/c10 --time-budget 20 -- --space cifar-mbv3 \\
         --data imagefolder:data/train.zip --val-per-class 500 --split last --batch-size 512
     # calls 2..n: a few seconds each
@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgenas.data import checkpoint_data  # noqa: E402
+from edgenas.data import Loader, augment, checkpoint_data, load_images, working_size  # noqa: E402
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
@@ -59,13 +59,43 @@ def probe(args: argparse.Namespace) -> dict:
                          "probe_s": round(time.perf_counter() - t, 1)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows, "same_subnets": True}
+    if args.stream_workers:
+        result["stream"] = stream_rate(args, trainer.device, max(trainer.resolutions))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     for r in rows:
         print(f"batch {r['batch_size']:>5} compile {str(r['compile']):<5} " + (
             f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
             f"eval {r['eval_s']:.1f} s" if "error" not in r else r["error"]))
+    if "stream" in result:
+        st, fastest = result["stream"], max((r["one_network_images_per_s"] for r in rows if "error" not in r), default=0.0)
+        print(f"streamed loader, {st['workers']} workers: {st['images_per_s']:,.0f} img/s decoded and augmented on the device "
+              f"({st['images_per_s'] / max(fastest, 1e-9):.2f}x the fastest one-network step)")
     return result
+
+
+def stream_rate(args: argparse.Namespace, device: torch.device, resolution: int) -> dict:
+    """images/s of the streaming path alone (decode in --stream-workers processes, pinned copy,
+    augmentation on the device), in the training loader's order and batch size."""
+    files, _, _ = load_images(args.data, size=working_size(resolution), stream=True)
+    bs = max(args.batch_sizes)
+    loader = Loader(files, bs, shuffle=True, seed=0, drop_last=True, workers=args.stream_workers, pin_memory=device.type == "cuda")
+    gen, n, t = torch.Generator().manual_seed(0), 0, 0.0
+    for i, (x, _) in enumerate(loader.epoch(0)):
+        if i == 1:  # the first batch waits for the workers to start
+            _sync(device)
+            n, t = 0, time.perf_counter()
+        augment(x.to(device, non_blocking=True), resolution, (0.5,) * 3, (0.25,) * 3, generator=gen)
+        n += len(x)
+        if i == args.stream_batches:
+            break
+    _sync(device)
+    return {"workers": args.stream_workers, "batch_size": bs, "images": n, "images_per_s": round(n / (time.perf_counter() - t), 1)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def start(args: argparse.Namespace) -> None:
@@ -203,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", choices=("off", "on", "both"), default="off", help="probe eager steps, torch.compile'd, or both")
     p.add_argument("--device", default="auto")
     p.add_argument("--scratch", default="runs/_probe")
+    p.add_argument("--stream-workers", type=int, default=0, help="also time the streamed loader with this many decoding processes")
+    p.add_argument("--stream-batches", type=int, default=20)
     p.add_argument("--out", required=True)
     p = sub.add_parser("start")
     p.add_argument("--run", required=True)

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from edgenas import Supernet, get_space
 from edgenas.data import checkpoint_data
@@ -37,11 +39,18 @@ def job(*args: str, timeout: float = 300) -> str:
 
 
 def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
-    out = job("probe", "--space", "tiny", "--data", "digits", "--batch-sizes", "32", "64", "--steps", "1", "--device", "cpu",
-              "--scratch", str(tmp_path / "scratch"), "--out", str(tmp_path / "probe.json"))
-    rows = json.loads((tmp_path / "probe.json").read_text())["rows"]
-    assert [r["batch_size"] for r in rows] == [32, 64] and all(r["sandwich_images_per_s"] > 0 for r in rows)
-    assert "one-network" in out
+    folder = tmp_path / "imgs"  # a streamed loader needs files
+    for c in range(2):
+        (folder / f"c{c}").mkdir(parents=True)
+        for i in range(48):
+            Image.fromarray(np.full((20, 20, 3), 60 * c + i, dtype=np.uint8)).save(folder / f"c{c}" / f"{i}.png")
+    out = job("probe", "--space", "tiny", "--data", f"imagefolder:{folder}", "--batch-sizes", "16", "32", "--steps", "1",
+              "--device", "cpu", "--stream-workers", "2", "--stream-batches", "2", "--scratch", str(tmp_path / "scratch"),
+              "--out", str(tmp_path / "probe.json"))
+    probe = json.loads((tmp_path / "probe.json").read_text())
+    assert [r["batch_size"] for r in probe["rows"]] == [16, 32] and all(r["sandwich_images_per_s"] > 0 for r in probe["rows"])
+    assert probe["stream"]["images"] == 64 and probe["stream"]["images_per_s"] > 0  # batches 2 and 3 of 32 timed
+    assert "one-network" in out and "streamed loader, 2 workers" in out
 
     run = tmp_path / "run"
     job("start", "--run", str(run), "--time-budget", "0.15", "--", "--space", "tiny", "--data", "digits", "--limit", "320",
