@@ -76,26 +76,28 @@ class CostModel:
                 p, m = block_cost(spec)
                 self.fixed_params[ri] += p
                 self.fixed_macs[ri] += m
-        self.slot_params = np.zeros((sp.n_layers, K, E), dtype=np.int64)
-        self.slot_macs = np.zeros((sp.n_layers, K, E, R), dtype=np.int64)
+        T = len(sp.styles)
+        self.slot_params = np.zeros((sp.n_layers, K, E, T), dtype=np.int64)
+        self.slot_macs = np.zeros((sp.n_layers, K, E, T, R), dtype=np.int64)
         for slot in range(sp.n_layers):
             for ki, k in enumerate(sp.ks_choices):
                 for ei, e in enumerate(sp.e_choices):
-                    for ri, r in enumerate(sp.resolutions):
-                        p, m = block_cost(sp.block_spec(slot, k, e, r))
-                        self.slot_params[slot, ki, ei] = p
-                        self.slot_macs[slot, ki, ei, ri] = m
+                    for ti, style in enumerate(sp.styles):
+                        for ri, r in enumerate(sp.resolutions):
+                            p, m = block_cost(sp.block_spec(slot, k, e, r, style))
+                            self.slot_params[slot, ki, ei, ti] = p
+                            self.slot_macs[slot, ki, ei, ti, ri] = m
 
     def batch(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(params, macs) for an (N, n_genes) array of arch vectors."""
         sp = self.space
         X = np.asarray(vectors, dtype=np.int64).reshape(-1, sp.n_genes)
         L = sp.n_layers
-        ks, es, ri = X[:, :L], X[:, L : 2 * L], X[:, -1]
+        ks, es, ts, ri = X[:, :L], X[:, L : 2 * L], sp.slot_styles(X), X[:, -1]
         active = sp.active_mask(X)
         slots = np.arange(L)[None, :]
-        params = np.where(active, self.slot_params[slots, ks, es], 0).sum(1) + self.fixed_params[ri]
-        macs = np.where(active, self.slot_macs[slots, ks, es, ri[:, None]], 0).sum(1) + self.fixed_macs[ri]
+        params = np.where(active, self.slot_params[slots, ks, es, ts], 0).sum(1) + self.fixed_params[ri]
+        macs = np.where(active, self.slot_macs[slots, ks, es, ts, ri[:, None]], 0).sum(1) + self.fixed_macs[ri]
         return params, macs
 
     def stats(self, arch: Arch) -> Stats:

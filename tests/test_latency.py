@@ -87,6 +87,22 @@ def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
     assert np.allclose(batch, cal["scale"] * raw + cal["per_mparam"] * mparams + cal["offset_ms"])
 
 
+def test_elastic_activation_and_se_are_profiled_and_predicted(tmp_path):
+    """Every (activation, SE) of every slot is a block of the table, and a prediction is the sum of the arch's own blocks."""
+    sp = get_space("tiny-mixed")
+    out = tmp_path / "mixed.json"
+    profile("tiny-mixed", [16], LocalBackend(), out, protocol=FAST, calibrate=2, progress=False)
+    table = LatencyTable.load(out, "tiny-mixed")
+    assert not table.missing_keys()
+    assert {e.split("-se")[0].rsplit("-", 1)[1] for e in table.entries if e.startswith("mbconv:") and "-x-" in e} == {"relu", "h_swish"}
+    vecs = sp.sample_vectors(np.random.default_rng(1), 40)
+    vecs[:, -1] = 0
+    raw, o = table.predict_batch(vecs, calibrated=False), table.overhead_ms
+    for i in range(0, 40, 7):
+        by_hand = o + sum(table.entries[k]["median_ms"] - o for k in network_keys(sp, sp.decode(vecs[i])))
+        assert raw[i] == pytest.approx(by_hand, rel=1e-9)
+
+
 def test_missing_resolution_and_space_mismatch(tiny_table, tmp_path):
     table = LatencyTable.load(tiny_table, "tiny")
     sp = get_space("tiny")

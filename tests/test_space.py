@@ -139,3 +139,25 @@ def test_sampling_is_seeded_and_canonical():
 
 def test_make_divisible_matches_ofa():
     assert [make_divisible(v) for v in (16, 24 * 3, 40 * 4, 12, 3)] == [16, 72, 160, 16, 8]
+
+
+def test_elastic_activation_and_se_are_per_stage_genes():
+    """tiny-mixed chooses (activation, SE) per stage; spaces that fix them keep their genes, arch JSON and digest."""
+    sp, fixed = get_space("tiny-mixed"), get_space("tiny")
+    assert sp.n_genes == fixed.n_genes + sp.n_stages and len(sp.styles) == 4
+    assert "act_choices" not in fixed.to_dict() and "se_choices" not in fixed.to_dict()
+    arch = sp.arch({"ks": [3] * 6, "e": [2] * 6, "d": [1, 2, 1], "r": 16, "act": ["relu", "h_swish", "relu"], "se": [0, 1, 1]})
+    assert [(b.act, b.se) for b in sp.net_spec(arch).blocks[1:]] == [("relu", False), ("h_swish", True), ("h_swish", True),
+                                                                      ("relu", True)]
+    assert sp.decode(sp.encode(arch)) == arch and json.loads(arch.to_json())["se"] == [0, 1, 1]
+    assert sp.max_arch().act == ("h_swish",) * 3 and sp.min_arch().se == (False,) * 3
+    assert sp.n_archs() == fixed.n_archs() * 4**3
+    d = arch.to_dict()
+    with pytest.raises(ArchError, match=r"'act'\[1\] = 'swish' is not one of \['relu', 'h_swish'\]"):
+        sp.arch({**d, "act": ["relu", "swish", "relu"]})
+    with pytest.raises(ArchError, match=r"'se' has 2 entries; space 'tiny-mixed' needs 3"):
+        sp.arch({**d, "se": [0, 1]})
+    with pytest.raises(ArchError, match="'se' must be a list of 0/1"):
+        sp.arch({**d, "se": [0, 2, 1]})
+    with pytest.raises(ArchError, match="space 'tiny' fixes it per stage"):
+        fixed.arch(d)

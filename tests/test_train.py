@@ -47,6 +47,17 @@ def test_sandwich_is_seeded_by_step_and_respects_the_phase():
     assert full == [sp.max_arch(224)]  # every member is the max: train it once
 
 
+def test_sandwich_draws_per_stage_styles_after_the_full_phase():
+    sp = get_space("tiny-mixed")
+    full = sandwich(sp, Phase("full", 1, 0.1, "max", "max", "max", "max"), step_rng(0, 1), 3, 24)
+    assert full == [sp.max_arch(24)]
+    drawn = [a for step in range(20) for a in sandwich(sp, Phase("kernel", 1, 0.1, "all", "max", "max"), step_rng(0, step), 2, 24)]
+    assert drawn[1].act == ("relu",) * 3 and drawn[1].se == (False,) * 3  # the smallest: ReLU, no SE
+    assert {(a, s) for x in drawn for a, s in zip(x.act, x.se)} == set(sp.styles)
+    with pytest.raises(EdgeNASError, match="style must be 'max' or 'all'"):
+        Phase("kernel", 1, 0.1, style="min").choices(sp)
+
+
 def test_kd_loss():
     t = torch.randn(8, 10)
     assert kd_loss(t, t).abs() < 1e-6

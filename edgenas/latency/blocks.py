@@ -48,12 +48,12 @@ class Block:
 
 
 def enumerate_blocks(space: SearchSpace, resolutions: Iterable[int], num_classes: int | None = None) -> list[Block]:
-    """Every distinct block of ``space`` at ``resolutions``: stem, first block, slots x (k, e), head."""
+    """Every distinct block of ``space`` at ``resolutions``: stem, first block, slots x (k, e, style), head."""
     seen: dict[str, Block] = {}
     for r in resolutions:
         specs: list[BlockSpec] = [space.stem_spec(r), space.first_block_spec(r)]
         for slot in range(space.n_layers):
-            specs += [space.block_spec(slot, k, e, r) for k in space.ks_choices for e in space.e_choices]
+            specs += [space.block_spec(slot, k, e, r, t) for k in space.ks_choices for e in space.e_choices for t in space.styles]
         specs.append(space.head_spec(r, num_classes))
         for spec in specs:
             seen.setdefault(block_key(spec), Block(block_key(spec), spec))

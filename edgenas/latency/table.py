@@ -141,13 +141,13 @@ class LatencyTable:
 
     # ---- prediction ------------------------------------------------------------------------
     def _lookup(self) -> tuple[np.ndarray, np.ndarray]:
-        """(fixed_ms[R], slot_ms[L, K, E, R], resolution index map) with overhead handled."""
+        """(fixed_ms[R], slot_ms[L, K, E, styles, R]) with overhead handled."""
         if getattr(self, "_cache", None) is None:
             sp, o = self.space, self.overhead_ms
             num_classes = self.meta["num_classes"]
             R = len(sp.resolutions)
             fixed = np.full(R, np.nan)
-            slots = np.full((sp.n_layers, len(sp.ks_choices), len(sp.e_choices), R), np.nan)
+            slots = np.full((sp.n_layers, len(sp.ks_choices), len(sp.e_choices), len(sp.styles), R), np.nan)
             for ri, r in enumerate(sp.resolutions):
                 if r not in self.resolutions:
                     continue
@@ -156,7 +156,8 @@ class LatencyTable:
                 for slot in range(sp.n_layers):
                     for ki, k in enumerate(sp.ks_choices):
                         for ei, e in enumerate(sp.e_choices):
-                            slots[slot, ki, ei, ri] = ms(sp.block_spec(slot, k, e, r))
+                            for ti, style in enumerate(sp.styles):
+                                slots[slot, ki, ei, ti, ri] = ms(sp.block_spec(slot, k, e, r, style))
             self._cache = (fixed, slots)
         return self._cache
 
@@ -172,7 +173,7 @@ class LatencyTable:
             raise LatencyError(f"resolution {r} is not in this latency table (measured: {', '.join(map(str, self.resolutions))})")
         L = sp.n_layers
         active = sp.active_mask(X)
-        per_slot = slots[np.arange(L)[None, :], X[:, :L], X[:, L : 2 * L], ri[:, None]]
+        per_slot = slots[np.arange(L)[None, :], X[:, :L], X[:, L : 2 * L], sp.slot_styles(X), ri[:, None]]
         raw = fixed[ri] + np.where(active, per_slot, 0.0).sum(1)
         if calibrated and self.calibration:
             c = self.calibration

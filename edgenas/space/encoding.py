@@ -6,6 +6,7 @@ A mixin of :class:`~edgenas.space.SearchSpace`; it reads only the space's choice
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,11 +18,14 @@ __all__ = ["VectorEncoding"]
 
 
 class VectorEncoding:
-    """Genes: kernel per layer, expand per layer, depth per stage, resolution; each an index into its choices."""
+    """Genes: kernel per layer, expand per layer, depth per stage, style per stage (only where the
+    space makes activation or squeeze-excite elastic), resolution; each an index into its choices."""
 
     ks_choices: tuple[int, ...]
     e_choices: tuple[int | float, ...]
     d_choices: tuple[int, ...]
+    act_choices: tuple[str, ...]
+    se_choices: tuple[bool, ...]
     resolutions: tuple[int, ...]
     stages: tuple
     name: str
@@ -42,22 +46,43 @@ class VectorEncoding:
         return self.n_stages * self.max_depth
 
     @property
+    def styles(self) -> tuple[tuple[str | None, bool | None], ...]:
+        """A stage's (activation, squeeze-excite) choices; None keeps the stage's own."""
+        return tuple(itertools.product(self.act_choices or (None,), self.se_choices or (None,)))
+
+    @property
+    def n_style_genes(self) -> int:
+        return self.n_stages if len(self.styles) > 1 else 0
+
+    @property
     def n_genes(self) -> int:
-        return 2 * self.n_layers + self.n_stages + 1
+        return 2 * self.n_layers + self.n_stages + self.n_style_genes + 1
 
     @property
     def n_choices(self) -> np.ndarray:
         """Number of choices per gene of the integer vector (pymoo bounds are 0..n-1)."""
         L, S = self.n_layers, self.n_stages
         return np.array(
-            [len(self.ks_choices)] * L + [len(self.e_choices)] * L + [len(self.d_choices)] * S + [len(self.resolutions)],
+            [len(self.ks_choices)] * L + [len(self.e_choices)] * L + [len(self.d_choices)] * S
+            + [len(self.styles)] * self.n_style_genes + [len(self.resolutions)],
             dtype=np.int64,
         )
 
     def n_archs(self, resolutions: Sequence[int] | None = None) -> int:
         """How many distinct networks (canonical archs) the space holds at ``resolutions``."""
-        per_stage = sum((len(self.ks_choices) * len(self.e_choices)) ** d for d in self.d_choices)
+        per_stage = sum((len(self.ks_choices) * len(self.e_choices)) ** d for d in self.d_choices) * len(self.styles)
         return per_stage**self.n_stages * len(resolutions or self.resolutions)
+
+    def slot_styles(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, n_layers) style index of each layer slot's stage (all 0 in a space without style genes)."""
+        X = np.asarray(vectors).reshape(-1, self.n_genes)
+        if not self.n_style_genes:
+            return np.zeros((len(X), self.n_layers), dtype=np.int64)
+        start = 2 * self.n_layers + self.n_stages
+        return np.repeat(X[:, start : start + self.n_stages], self.max_depth, axis=1).astype(np.int64)
+
+    def _style_index(self, arch: Arch, stage: int) -> int:
+        return self.styles.index((arch.act[stage] if self.act_choices else None, arch.se[stage] if self.se_choices else None))
 
     def sample_vectors(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniformly random archs as canonical integer vectors."""
@@ -72,6 +97,7 @@ class VectorEncoding:
             [self.ks_choices.index(k) for k in arch.ks]
             + [self.e_choices.index(e) for e in arch.e]
             + [self.d_choices.index(d) for d in arch.d]
+            + [self._style_index(arch, s) for s in range(self.n_style_genes)]
             + [self.resolutions.index(arch.r)]
         )
         return np.asarray(idx, dtype=np.int64)
@@ -94,7 +120,14 @@ class VectorEncoding:
             e=tuple(self.e_choices[i] for i in v[L : 2 * L]),
             d=tuple(self.d_choices[i] for i in v[2 * L : 2 * L + S]),
             r=self.resolutions[int(v[-1])],
+            **self.style_fields(v[2 * L + S : 2 * L + S + self.n_style_genes]),
         )
+
+    def style_fields(self, indices: Sequence[int] | np.ndarray) -> dict[str, tuple]:
+        """``Arch``'s ``act`` and ``se`` for one style index per stage (empty where not elastic)."""
+        styles = [self.styles[int(i)] for i in indices]
+        return {"act": tuple(str(a) for a, _ in styles) if self.act_choices else (),
+                "se": tuple(bool(b) for _, b in styles) if self.se_choices else ()}
 
     def active_mask(self, vectors: np.ndarray) -> np.ndarray:
         """(N, n_layers) booleans: which layer slots the depths of each vector switch on."""

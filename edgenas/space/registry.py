@@ -38,5 +38,7 @@ def space_summaries() -> list[dict]:
         sp = _SPACES[name]
         rows.append({"name": name, "digest": sp.digest(), "n_archs": sp.n_archs(), "resolutions": list(sp.resolutions),
                      "ks": list(sp.ks_choices), "e": list(sp.e_choices), "d": list(sp.d_choices), "num_classes": sp.num_classes,
+                     **({"act": list(sp.act_choices)} if sp.act_choices else {}),
+                     **({"se": [int(v) for v in sp.se_choices]} if sp.se_choices else {}),
                      "description": sp.description})
     return rows

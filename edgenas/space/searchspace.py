@@ -45,6 +45,9 @@ class SearchSpace(VectorEncoding):
     head_act: str = "h_swish"  # final expand and feature mix; "relu" for quantization-friendly spaces
     se_reduction: int = 4
     divisor: int = 8
+    # elastic per-stage activation / squeeze-excite (empty: each stage keeps its own), ordered smallest first
+    act_choices: tuple[str, ...] = ()
+    se_choices: tuple[bool, ...] = ()
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -54,7 +57,11 @@ class SearchSpace(VectorEncoding):
                 raise SpaceError(f"space '{self.name}': {name} must be sorted, unique and non-empty")
         if any(k % 2 == 0 for k in self.ks_choices):
             raise SpaceError(f"space '{self.name}': kernel sizes must be odd")
-        acts = {self.stem_act, self.first_block_act, self.head_act, *(s.act for s in self.stages)}
+        if self.act_choices and list(self.act_choices) != [a for a in ACTIVATIONS if a in self.act_choices]:
+            raise SpaceError(f"space '{self.name}': act_choices must be distinct, in the order {list(ACTIVATIONS)}")
+        if self.se_choices and list(self.se_choices) not in ([False], [True], [False, True]):
+            raise SpaceError(f"space '{self.name}': se_choices must be [false, true] (or one of them)")
+        acts = {self.stem_act, self.first_block_act, self.head_act, *(s.act for s in self.stages), *self.act_choices}
         if not acts <= set(ACTIVATIONS):
             raise SpaceError(f"space '{self.name}': unknown activation(s) {sorted(acts - set(ACTIVATIONS))}")
 
@@ -63,6 +70,9 @@ class SearchSpace(VectorEncoding):
         data.pop("description")
         if data["head_act"] == "h_swish":  # added later: a default head keeps the digests tables and checkpoints hold
             data.pop("head_act")
+        for key in ("act_choices", "se_choices"):  # likewise, where not elastic
+            if not data[key]:
+                data.pop(key)
         return data
 
     def digest(self) -> str:
@@ -83,6 +93,14 @@ class SearchSpace(VectorEncoding):
                     raise ArchError(f"arch '{key}'[{i}] = {v} is not one of {list(choices)} in space '{self.name}'")
         if arch.r not in self.resolutions:
             raise ArchError(f"arch resolution r = {arch.r} is not one of {list(self.resolutions)} in space '{self.name}'")
+        for key, values, choices in (("act", arch.act, self.act_choices), ("se", arch.se, self.se_choices)):
+            if not choices and values:
+                raise ArchError(f"arch has '{key}' but space '{self.name}' fixes it per stage (no '{key}' choices)")
+            if choices and len(values) != S:
+                raise ArchError(f"arch '{key}' has {len(values)} entries; space '{self.name}' needs {S} (one per stage)")
+            for i, v in enumerate(values):
+                if v not in choices:
+                    raise ArchError(f"arch '{key}'[{i}] = {v!r} is not one of {list(choices)} in space '{self.name}'")
         return arch
 
     def arch(self, value: Arch | Mapping[str, Any]) -> Arch:
@@ -93,15 +111,17 @@ class SearchSpace(VectorEncoding):
 
     # ---- special and random archs ----------------------------------------------------------
     def max_arch(self, r: int | None = None) -> Arch:
-        L = self.n_layers
+        L, S = self.n_layers, self.n_stages
         return self.validate(
-            Arch((max(self.ks_choices),) * L, (max(self.e_choices),) * L, (self.max_depth,) * self.n_stages, r or max(self.resolutions))
+            Arch((max(self.ks_choices),) * L, (max(self.e_choices),) * L, (self.max_depth,) * S, r or max(self.resolutions),
+                 self.act_choices[-1:] * S, self.se_choices[-1:] * S)
         )
 
     def min_arch(self, r: int | None = None) -> Arch:
-        L = self.n_layers
+        L, S = self.n_layers, self.n_stages
         return self.validate(
-            Arch((min(self.ks_choices),) * L, (min(self.e_choices),) * L, (min(self.d_choices),) * self.n_stages, r or min(self.resolutions))
+            Arch((min(self.ks_choices),) * L, (min(self.e_choices),) * L, (min(self.d_choices),) * S, r or min(self.resolutions),
+                 self.act_choices[:1] * S, self.se_choices[:1] * S)
         )
 
     # ---- static shapes ---------------------------------------------------------------------
@@ -123,11 +143,20 @@ class SearchSpace(VectorEncoding):
             res = conv_out(res, s.stride)
         return conv_out(res, self.stages[stage_idx].stride) if i else res
 
-    def block_spec(self, slot: int, kernel: int, expand: int | float, r: int) -> MBConvSpec:
+    def slot_style(self, arch: Arch, slot: int) -> tuple[str, bool]:
+        """(activation, squeeze-excite) of layer slot ``slot`` in ``arch``: the arch's where elastic, else the stage's."""
+        i = slot // self.max_depth
+        stage = self.stages[i]
+        return (arch.act[i] if self.act_choices else stage.act), (arch.se[i] if self.se_choices else stage.se)
+
+    def block_spec(self, slot: int, kernel: int, expand: int | float, r: int, style: tuple[str | None, bool | None] = (None, None)
+                   ) -> MBConvSpec:
+        """The static block of a slot; ``style`` (activation, SE) overrides the stage's own where not None."""
         in_ch, out_ch, stride, stage = self.slot_io(slot)
         mid = self.mid_channels(in_ch, expand)
+        act, se = (stage.act if style[0] is None else style[0]), (stage.se if style[1] is None else style[1])
         return MBConvSpec(
-            in_ch=in_ch, out_ch=out_ch, mid_ch=mid, kernel=kernel, stride=stride, act=stage.act, se=stage.se,
+            in_ch=in_ch, out_ch=out_ch, mid_ch=mid, kernel=kernel, stride=stride, act=act, se=se,
             se_ch=make_divisible(mid // self.se_reduction, self.divisor), in_res=self.slot_in_res(slot, r),
         )
 
@@ -155,5 +184,5 @@ class SearchSpace(VectorEncoding):
         """The static network an arch stands for: what extraction builds and costs are counted on."""
         arch = self.validate(arch)
         blocks = [self.first_block_spec(arch.r)]
-        blocks += [self.block_spec(p, arch.ks[p], arch.e[p], arch.r) for p in self.active_slots(arch)]
+        blocks += [self.block_spec(p, arch.ks[p], arch.e[p], arch.r, self.slot_style(arch, p)) for p in self.active_slots(arch)]
         return NetSpec(self.stem_spec(arch.r), tuple(blocks), self.head_spec(arch.r, num_classes))

@@ -48,7 +48,8 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
 
 
 class Supernet(nn.Module):
-    """OFA-style MobileNetV3 supernet with elastic kernel size, expand ratio, depth and resolution.
+    """OFA-style MobileNetV3 supernet with elastic kernel size, expand ratio, depth and resolution
+    (and per-stage activation and squeeze-excite in spaces that make them elastic).
 
     ``activate(arch)`` selects the subnet that ``forward`` runs; ``extract(arch)`` returns it as a
     static :class:`SubNet` with copied weights and BN statistics.
@@ -64,7 +65,8 @@ class Supernet(nn.Module):
         blocks = []
         for slot in range(sp.n_layers):
             in_ch, out_ch, stride, stage = sp.slot_io(slot)
-            blocks.append(DynamicMBConv(in_ch, out_ch, stride, stage.act, stage.se, sp.ks_choices, sp.e_choices, sp.se_reduction, sp.divisor))
+            blocks.append(DynamicMBConv(in_ch, out_ch, stride, stage.act, stage.se or True in sp.se_choices, sp.ks_choices, sp.e_choices,
+                                        sp.se_reduction, sp.divisor))
         self.blocks = nn.ModuleList(blocks)
         self.head = Head(sp.head_spec(r, self.num_classes))
         self.reset_parameters(seed)
@@ -82,7 +84,7 @@ class Supernet(nn.Module):
     def activate(self, arch: Arch | dict) -> Arch:
         arch = self.space.arch(arch)
         for slot, block in enumerate(self.blocks):
-            block.activate(arch.ks[slot], arch.e[slot])
+            block.activate(arch.ks[slot], arch.e[slot], *self.space.slot_style(arch, slot))
         self.arch = arch
         self._slots = self.space.active_slots(arch)
         return arch
@@ -205,8 +207,9 @@ def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
     """The registered space of that name if identical, else the definition stored in the file."""
     data = dict(ckpt["space_def"])
     data["stages"] = tuple(StageSpec(**s) for s in data["stages"])
-    for key in ("ks_choices", "e_choices", "d_choices", "resolutions"):
-        data[key] = tuple(data[key])
+    for key in ("ks_choices", "e_choices", "d_choices", "resolutions", "act_choices", "se_choices"):
+        if key in data:
+            data[key] = tuple(data[key])
     space = SearchSpace(**data)
     try:
         registered = get_space(space.name)

@@ -126,7 +126,8 @@ class DynamicSE(nn.Module):
 
 
 class DynamicMBConv(nn.Module):
-    """An MBConv slot of the supernet with elastic kernel size and expand ratio."""
+    """An MBConv slot of the supernet with elastic kernel size and expand ratio (and activation and
+    squeeze-excite where the space makes them elastic: ``se`` then says whether SE can run)."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, act: str, se: bool, kernels: tuple[int, ...],
                  expands: tuple[int | float, ...], se_reduction: int = 4, divisor: int = 8):
@@ -143,19 +144,27 @@ class DynamicMBConv(nn.Module):
         self.project = DynamicConv2d(max_mid, out_ch)
         self.project_bn = DynamicBatchNorm2d(out_ch)
         self.residual = stride == 1 and in_ch == out_ch
-        self.kernel, self.expand = max(kernels), max(expands)
+        self.kernel, self.expand, self.act_name, self.use_se = max(kernels), max(expands), act, se
 
     def mid_channels(self, in_ch: int, expand: int | float) -> int:
         return make_divisible(round(in_ch * expand), self.divisor)
 
-    def activate(self, kernel: int, expand: int | float) -> None:
+    def activate(self, kernel: int, expand: int | float, act: str | None = None, se: bool | None = None) -> None:
+        """Select kernel and expand ratio, and where the space makes them elastic the activation
+        (parameter-free, so every choice shares the weights) and whether the SE module runs."""
         self.kernel, self.expand = kernel, expand
+        if act is not None and act != self.act_name:
+            self.act, self.act_name = build_act(act), act
+        if se is not None:
+            if se and self.se is None:
+                raise ValueError("this block was built without squeeze-excite")
+            self.use_se = se
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mid = self.mid_channels(x.size(1), self.expand)
         h = self.act(self.expand_bn(self.expand_conv(x, mid)))
         h = self.act(self.dw_bn(self.dw(h, self.kernel)))
-        if self.se is not None:
+        if self.se is not None and self.use_se:
             h = self.se(h)
         h = self.project_bn(self.project(h, self.out_ch))
         return h + x if self.residual else h
@@ -168,7 +177,8 @@ class DynamicMBConv(nn.Module):
         copy_bn(dst.expand_conv.bn, self.expand_bn)
         dst.dw.conv.weight.copy_(self.dw.active_weight(s.mid_ch, s.kernel))
         copy_bn(dst.dw.bn, self.dw_bn)
-        if self.se is not None:
+        if s.se:
+            assert self.se is not None
             self.se.copy_to(dst.se, s.mid_ch)
         dst.project.conv.weight.copy_(self.project.active_weight(s.out_ch, s.mid_ch))
         copy_bn(dst.project.bn, self.project_bn)

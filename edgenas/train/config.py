@@ -27,10 +27,14 @@ class Phase:
     ks: Choice = "all"
     e: Choice = "all"
     d: Choice = "all"
+    style: str = "all"  # per-stage activation / SE, in spaces that make them elastic: "max" (the largest's) or "all"
 
     def choices(self, space: SearchSpace) -> dict[str, tuple]:
         check_fields(self, f"training phase '{self.name}'")
-        out: dict[str, tuple] = {}
+        if self.style not in ("max", "all"):
+            raise EdgeNASError(f"phase '{self.name}': style must be 'max' or 'all', got {self.style!r}")
+        n = len(space.styles)
+        out: dict[str, tuple] = {"style": (n - 1,) if self.style == "max" else tuple(range(n))}
         for key, all_ in (("ks", space.ks_choices), ("e", space.e_choices), ("d", space.d_choices)):
             value = getattr(self, key)
             if value == "max":
@@ -46,10 +50,11 @@ class Phase:
 
 
 def default_phases(space: SearchSpace, scale: float = 1.0) -> list[Phase]:
-    """OFA's order: full network, then elastic kernel, depth (two steps), expand (two steps)."""
+    """OFA's order: full network, then elastic kernel, depth (two steps), expand (two steps); an
+    elastic activation / SE joins with the kernel."""
     ep = lambda n: max(1, round(n * scale))  # noqa: E731
     d, e = space.d_choices, space.e_choices
-    phases = [Phase("full", ep(4), 0.1, "max", "max", "max"), Phase("kernel", ep(2), 0.03, "all", "max", "max")]
+    phases = [Phase("full", ep(4), 0.1, "max", "max", "max", "max"), Phase("kernel", ep(2), 0.03, "all", "max", "max")]
     if len(d) > 2:
         phases.append(Phase("depth-1", ep(1), 0.01, "all", "max", list(d[-2:])))
     phases.append(Phase("depth", ep(2), 0.01, "all", "max", "all"))

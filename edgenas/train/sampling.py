@@ -19,9 +19,11 @@ def _pick(rng: np.random.Generator, choices: tuple, n: int) -> tuple:
 
 
 def smallest(space: SearchSpace, phase: Phase, r: int) -> Arch:
-    """The smallest subnet ``phase`` trains: its smallest kernel, expand ratio and depth everywhere."""
+    """The smallest subnet ``phase`` trains: its smallest kernel, expand ratio, depth and style everywhere."""
     c = phase.choices(space)
-    return Arch((min(c["ks"]),) * space.n_layers, (min(c["e"]),) * space.n_layers, (min(c["d"]),) * space.n_stages, r)
+    S = space.n_stages
+    return Arch((min(c["ks"]),) * space.n_layers, (min(c["e"]),) * space.n_layers, (min(c["d"]),) * S, r,
+                **space.style_fields((min(c["style"]),) * S if space.n_style_genes else ()))
 
 
 def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_random: int, r: int) -> list[Arch]:
@@ -34,7 +36,8 @@ def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_rando
     L, S = space.n_layers, space.n_stages
     archs = [space.max_arch(r), smallest(space, phase, r)]
     for _ in range(n_random):
-        archs.append(Arch(_pick(rng, c["ks"], L), _pick(rng, c["e"], L), _pick(rng, c["d"], S), r))
+        ks, e, d = _pick(rng, c["ks"], L), _pick(rng, c["e"], L), _pick(rng, c["d"], S)
+        archs.append(Arch(ks, e, d, r, **space.style_fields(_pick(rng, c["style"], S) if space.n_style_genes else ())))
     unique, seen = [], set()
     for a in archs:
         key = space.canonical(a)
