@@ -93,7 +93,8 @@ class SearchSpace(VectorEncoding):
                     raise ArchError(f"arch '{key}'[{i}] = {v} is not one of {list(choices)} in space '{self.name}'")
         if arch.r not in self.resolutions:
             raise ArchError(f"arch resolution r = {arch.r} is not one of {list(self.resolutions)} in space '{self.name}'")
-        for key, values, choices in (("act", arch.act, self.act_choices), ("se", arch.se, self.se_choices)):
+        styled: tuple[tuple[str, tuple, tuple], ...] = (("act", arch.act, self.act_choices), ("se", arch.se, self.se_choices))
+        for key, values, choices in styled:
             if not choices and values:
                 raise ArchError(f"arch has '{key}' but space '{self.name}' fixes it per stage (no '{key}' choices)")
             if choices and len(values) != S:
