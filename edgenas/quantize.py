@@ -25,9 +25,9 @@ PRECISIONS = ("fp32", "int8")
 CALIBRATION_PERCENTILE = 99.99
 
 #: a convolution over this few input channels (the image stem) stays float: int8 kernels work on
-#: groups of 4 channels, so on 3 they are slower than fp32 (largest ofa-mbv3-lite @224 int8: 1.72x
-#: fp32 with a float stem, 1.65x with an int8 one; cifar-mbv3-lite @32: 2.0x vs 1.9x), and the
-#: image keeps its full precision into the first layer
+#: groups of 4 channels, so on 3 they are slower than fp32, and the image keeps its full precision
+#: into the first layer (``benchmarks/int8.py`` measures the -lite spaces with this rule: 1.71x and
+#: 1.98x fp32; the same benchmark with an int8 stem had measured 1.66x for ofa-mbv3-lite @224)
 FLOAT_CONV_MAX_IN_CHANNELS = 4
 
 
