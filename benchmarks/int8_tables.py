@@ -1,4 +1,4 @@
-"""int8 latency tables (and the fp32 tables of the -lite and -mixed spaces) for this CPU, validated end to end.
+"""int8 latency tables (and the fp32 tables of the -lite, -mixed and -width spaces) for this CPU, validated end to end.
 
     python benchmarks/int8_tables.py                          # ~25 min on 2 cores; run alone (it times things)
     python benchmarks/int8_tables.py --only ofa-mbv3-lite:fp32  # one table again (rows of the others are kept)
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "int8_tables.results.json"
 JOBS = [("cifar-mbv3-lite", 32, "fp32"), ("cifar-mbv3-lite", 32, "int8"), ("ofa-mbv3-lite", 224, "fp32"),
         ("ofa-mbv3-lite", 224, "int8"), ("cifar-mbv3", 32, "int8"), ("ofa-mbv3", 224, "int8"),
-        ("cifar-mbv3-mixed", 32, "fp32"), ("cifar-mbv3-mixed", 32, "int8")]
+        ("cifar-mbv3-mixed", 32, "fp32"), ("cifar-mbv3-mixed", 32, "int8"), ("cifar-mbv3-width", 32, "fp32"),
+        ("cifar-mbv3-width", 32, "int8")]
 
 
 def slug() -> str:

@@ -68,36 +68,40 @@ class CostModel:
     def __init__(self, space: str | SearchSpace, num_classes: int | None = None):
         self.space = sp = get_space(space)
         self.num_classes = num_classes or sp.num_classes
-        K, E, R = len(sp.ks_choices), len(sp.e_choices), len(sp.resolutions)
-        self.fixed_params = np.zeros(R, dtype=np.int64)
-        self.fixed_macs = np.zeros(R, dtype=np.int64)
-        for ri, r in enumerate(sp.resolutions):
-            for spec in (sp.stem_spec(r), sp.first_block_spec(r), sp.head_spec(r, self.num_classes)):
-                p, m = block_cost(spec)
-                self.fixed_params[ri] += p
-                self.fixed_macs[ri] += m
-        T = len(sp.styles)
-        self.slot_params = np.zeros((sp.n_layers, K, E, T), dtype=np.int64)
-        self.slot_macs = np.zeros((sp.n_layers, K, E, T, R), dtype=np.int64)
+        K, E, R, T, W = len(sp.ks_choices), len(sp.e_choices), len(sp.resolutions), len(sp.styles), len(sp.widths)
+        self.fixed_params = np.zeros((W, R), dtype=np.int64)  # stem, first block and head (after a last stage of width w)
+        self.fixed_macs = np.zeros((W, R), dtype=np.int64)
+        for wi, w in enumerate(sp.widths):
+            for ri, r in enumerate(sp.resolutions):
+                for spec in (sp.stem_spec(r), sp.first_block_spec(r), sp.head_spec(r, self.num_classes, w)):
+                    p, m = block_cost(spec)
+                    self.fixed_params[wi, ri] += p
+                    self.fixed_macs[wi, ri] += m
+        # per slot, kernel, expand, style, (input, output) width pair (see SearchSpace.slot_width_pairs), resolution
+        self.slot_params = np.zeros((sp.n_layers, K, E, T, W * W), dtype=np.int64)
+        self.slot_macs = np.zeros((sp.n_layers, K, E, T, W * W, R), dtype=np.int64)
         for slot in range(sp.n_layers):
             for ki, k in enumerate(sp.ks_choices):
                 for ei, e in enumerate(sp.e_choices):
                     for ti, style in enumerate(sp.styles):
-                        for ri, r in enumerate(sp.resolutions):
-                            p, m = block_cost(sp.block_spec(slot, k, e, r, style))
-                            self.slot_params[slot, ki, ei, ti] = p
-                            self.slot_macs[slot, ki, ei, ti, ri] = m
+                        for pair in sp.slot_width_choices(slot):
+                            pi = pair[0] * W + pair[1]
+                            for ri, r in enumerate(sp.resolutions):
+                                p, m = block_cost(sp.block_spec(slot, k, e, r, style, sp.width_pair(pair)))
+                                self.slot_params[slot, ki, ei, ti, pi] = p
+                                self.slot_macs[slot, ki, ei, ti, pi, ri] = m
 
     def batch(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(params, macs) for an (N, n_genes) array of arch vectors."""
         sp = self.space
         X = np.asarray(vectors, dtype=np.int64).reshape(-1, sp.n_genes)
         L = sp.n_layers
-        ks, es, ts, ri = X[:, :L], X[:, L : 2 * L], sp.slot_styles(X), X[:, -1]
+        ks, es, ts, ws, ri = X[:, :L], X[:, L : 2 * L], sp.slot_styles(X), sp.slot_width_pairs(X), X[:, -1]
+        last = sp.stage_width_indices(X)[:, -1]
         active = sp.active_mask(X)
         slots = np.arange(L)[None, :]
-        params = np.where(active, self.slot_params[slots, ks, es, ts], 0).sum(1) + self.fixed_params[ri]
-        macs = np.where(active, self.slot_macs[slots, ks, es, ts, ri[:, None]], 0).sum(1) + self.fixed_macs[ri]
+        params = np.where(active, self.slot_params[slots, ks, es, ts, ws], 0).sum(1) + self.fixed_params[last, ri]
+        macs = np.where(active, self.slot_macs[slots, ks, es, ts, ws, ri[:, None]], 0).sum(1) + self.fixed_macs[last, ri]
         return params, macs
 
     def stats(self, arch: Arch) -> Stats:

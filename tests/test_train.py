@@ -29,7 +29,8 @@ def test_default_schedule_follows_ofa_order():
     names = [p.name for p in default_phases(get_space("ofa-mbv3"))]
     assert names == ["full", "kernel", "depth-1", "depth", "expand-1", "expand"]
     c = default_phases(get_space("ofa-mbv3"))[2].choices(get_space("ofa-mbv3"))
-    assert c == {"ks": (3, 5, 7), "e": (6,), "d": (3, 4), "style": (0,)}  # a space without elastic activation / SE: one style
+    # a space without elastic activation / SE / width: one style, the full width
+    assert c == {"ks": (3, 5, 7), "e": (6,), "d": (3, 4), "style": (0,), "w": (1.0,)}
     assert [p.name for p in default_phases(get_space("tiny"))] == ["full", "kernel", "depth", "expand"]
     mixed = get_space("tiny-mixed")  # elastic activation / SE is trained from the first phase
     assert all(p.choices(mixed)["style"] == (0, 1, 2, 3) for p in default_phases(mixed))

@@ -48,13 +48,14 @@ class Block:
 
 
 def enumerate_blocks(space: SearchSpace, resolutions: Iterable[int], num_classes: int | None = None) -> list[Block]:
-    """Every distinct block of ``space`` at ``resolutions``: stem, first block, slots x (k, e, style), head."""
+    """Every distinct block of ``space`` at ``resolutions``: stem, first block, slots x (k, e, style, widths), heads."""
     seen: dict[str, Block] = {}
     for r in resolutions:
         specs: list[BlockSpec] = [space.stem_spec(r), space.first_block_spec(r)]
         for slot in range(space.n_layers):
-            specs += [space.block_spec(slot, k, e, r, t) for k in space.ks_choices for e in space.e_choices for t in space.styles]
-        specs.append(space.head_spec(r, num_classes))
+            specs += [space.block_spec(slot, k, e, r, t, space.width_pair(p)) for k in space.ks_choices for e in space.e_choices
+                      for t in space.styles for p in space.slot_width_choices(slot)]
+        specs += [space.head_spec(r, num_classes, w) for w in space.widths]
         for spec in specs:
             seen.setdefault(block_key(spec), Block(block_key(spec), spec))
     return list(seen.values())

@@ -141,23 +141,27 @@ class LatencyTable:
 
     # ---- prediction ------------------------------------------------------------------------
     def _lookup(self) -> tuple[np.ndarray, np.ndarray]:
-        """(fixed_ms[R], slot_ms[L, K, E, styles, R]) with overhead handled."""
+        """(fixed_ms[W, R], slot_ms[L, K, E, styles, W * W, R]) with overhead handled (the layout of
+        :class:`~edgenas.cost.CostModel`: W width choices, a slot's (input, output) width pair)."""
         if getattr(self, "_cache", None) is None:
             sp, o = self.space, self.overhead_ms
             num_classes = self.meta["num_classes"]
-            R = len(sp.resolutions)
-            fixed = np.full(R, np.nan)
-            slots = np.full((sp.n_layers, len(sp.ks_choices), len(sp.e_choices), len(sp.styles), R), np.nan)
+            R, W = len(sp.resolutions), len(sp.widths)
+            fixed = np.full((W, R), np.nan)
+            slots = np.full((sp.n_layers, len(sp.ks_choices), len(sp.e_choices), len(sp.styles), W * W, R), np.nan)
             for ri, r in enumerate(sp.resolutions):
                 if r not in self.resolutions:
                     continue
                 ms = lambda spec: self.entries[block_key(spec)]["median_ms"] - o  # noqa: E731
-                fixed[ri] = o + ms(sp.stem_spec(r)) + ms(sp.first_block_spec(r)) + ms(sp.head_spec(r, num_classes))
+                for wi, w in enumerate(sp.widths):
+                    fixed[wi, ri] = o + ms(sp.stem_spec(r)) + ms(sp.first_block_spec(r)) + ms(sp.head_spec(r, num_classes, w))
                 for slot in range(sp.n_layers):
                     for ki, k in enumerate(sp.ks_choices):
                         for ei, e in enumerate(sp.e_choices):
                             for ti, style in enumerate(sp.styles):
-                                slots[slot, ki, ei, ti, ri] = ms(sp.block_spec(slot, k, e, r, style))
+                                for pair in sp.slot_width_choices(slot):
+                                    spec = sp.block_spec(slot, k, e, r, style, sp.width_pair(pair))
+                                    slots[slot, ki, ei, ti, pair[0] * W + pair[1], ri] = ms(spec)
             self._cache = (fixed, slots)
         return self._cache
 
@@ -166,15 +170,15 @@ class LatencyTable:
         sp = self.space
         X = np.asarray(vectors, dtype=np.int64).reshape(-1, sp.n_genes)
         fixed, slots = self._lookup()
-        ri = X[:, -1]
-        missing = np.isnan(fixed[ri])
+        ri, last = X[:, -1], sp.stage_width_indices(X)[:, -1]
+        missing = np.isnan(fixed[last, ri])
         if missing.any():
             r = sp.resolutions[int(ri[np.argmax(missing)])]
             raise LatencyError(f"resolution {r} is not in this latency table (measured: {', '.join(map(str, self.resolutions))})")
         L = sp.n_layers
         active = sp.active_mask(X)
-        per_slot = slots[np.arange(L)[None, :], X[:, :L], X[:, L : 2 * L], sp.slot_styles(X), ri[:, None]]
-        raw = fixed[ri] + np.where(active, per_slot, 0.0).sum(1)
+        per_slot = slots[np.arange(L)[None, :], X[:, :L], X[:, L : 2 * L], sp.slot_styles(X), sp.slot_width_pairs(X), ri[:, None]]
+        raw = fixed[last, ri] + np.where(active, per_slot, 0.0).sum(1)
         if calibrated and self.calibration:
             c = self.calibration
             return c["scale"] * raw + c["per_mparam"] * self._mparams(X) + c["offset_ms"]

@@ -1,5 +1,5 @@
 """The architecture value every stage of edgenas shares: OFA's ``{"ks", "e", "d", "r"}`` as a frozen, hashable ``Arch``
-(with per-stage ``act`` and ``se`` where a space makes them elastic)."""
+(with per-stage ``act``, ``se`` and width ``w`` where a space makes them elastic)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ class Arch:
     """One subnet: kernel size and expand ratio per elastic layer, depth per stage, resolution.
 
     ``ks`` and ``e`` hold an entry for every layer slot (``n_stages * max_depth``), as OFA does;
-    entries beyond a stage's depth are inactive.  ``act`` and ``se`` hold one entry per stage in a
-    space whose activation or squeeze-excite is elastic, and are empty otherwise (each stage then
-    has its own fixed ones).  Use :meth:`SearchSpace.canonical` to compare archs as networks.
+    entries beyond a stage's depth are inactive.  ``act``, ``se`` and ``w`` (a width multiplier)
+    hold one entry per stage in a space whose activation, squeeze-excite or width is elastic, and
+    are empty otherwise (each stage then has its own fixed ones).  Use :meth:`SearchSpace.canonical` to compare archs as networks.
     """
 
     ks: tuple[int, ...]
@@ -39,6 +39,7 @@ class Arch:
     r: int
     act: tuple[str, ...] = ()
     se: tuple[bool, ...] = ()
+    w: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ks": list(self.ks), "e": list(self.e), "d": list(self.d), "r": self.r}
@@ -46,6 +47,8 @@ class Arch:
             out["act"] = list(self.act)
         if self.se:
             out["se"] = [int(v) for v in self.se]
+        if self.w:
+            out["w"] = list(self.w)
         return out
 
     def to_json(self) -> str:
@@ -56,16 +59,19 @@ class Arch:
         """Parse OFA's dict form; checks types only (the space checks values)."""
         if not isinstance(data, Mapping):
             raise ArchError(f"arch must be a JSON object with keys ks, e, d, r; got {type(data).__name__}")
-        unknown = sorted(set(data) - {"ks", "e", "d", "r", "act", "se"})
+        unknown = sorted(set(data) - {"ks", "e", "d", "r", "act", "se", "w"})
         if unknown:
-            raise ArchError(f"arch has unknown key(s) {unknown}; expected ks, e, d, r (and act, se in spaces where they are elastic)")
+            raise ArchError(f"arch has unknown key(s) {unknown}; expected ks, e, d, r (and act, se, w in spaces where they are elastic)")
         act, se = data.get("act", []), data.get("se", [])
         if not isinstance(act, (list, tuple)) or not all(isinstance(a, str) for a in act):
             raise ArchError(f"arch 'act' must be a list of activation names, one per stage, got {act!r}")
         if not isinstance(se, (list, tuple)) or not all(v in (0, 1) and not isinstance(v, float) for v in se):
             raise ArchError(f"arch 'se' must be a list of 0/1 (or false/true), one per stage, got {se!r}")
         fields: dict[str, tuple] = {}
-        for key in ("ks", "e", "d"):
+        for key in ("ks", "e", "d", "w"):
+            if key == "w" and key not in data:
+                fields[key] = ()
+                continue
             if key not in data:
                 raise ArchError(f"arch is missing '{key}'")
             seq = data[key]
@@ -92,4 +98,5 @@ class Arch:
             r=int(r),
             act=tuple(act),
             se=tuple(bool(v) for v in se),
+            w=tuple(float(v) for v in fields["w"]),
         )

@@ -7,6 +7,7 @@ A mixin of :class:`~edgenas.space.SearchSpace`; it reads only the space's choice
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,18 +20,23 @@ __all__ = ["VectorEncoding"]
 
 class VectorEncoding:
     """Genes: kernel per layer, expand per layer, depth per stage, style per stage (only where the
-    space makes activation or squeeze-excite elastic), resolution; each an index into its choices."""
+    space makes activation or squeeze-excite elastic), width per stage (only where the space makes
+    it elastic), resolution; each an index into its choices."""
 
     ks_choices: tuple[int, ...]
     e_choices: tuple[int | float, ...]
     d_choices: tuple[int, ...]
     act_choices: tuple[str, ...]
     se_choices: tuple[bool, ...]
+    width_choices: tuple[float, ...]
     resolutions: tuple[int, ...]
     stages: tuple
     name: str
 
     def validate(self, arch: Arch) -> Arch:  # provided by SearchSpace
+        raise NotImplementedError
+
+    def stage_width(self, stage_idx: int, w: float | None = None) -> int:  # provided by SearchSpace
         raise NotImplementedError
 
     @property
@@ -55,8 +61,17 @@ class VectorEncoding:
         return self.n_stages if len(self.styles) > 1 else 0
 
     @property
+    def widths(self) -> tuple[float, ...]:
+        """A stage's width multipliers (1.0 alone where widths are fixed)."""
+        return self.width_choices or (1.0,)
+
+    @property
+    def n_width_genes(self) -> int:
+        return self.n_stages if len(self.widths) > 1 else 0
+
+    @property
     def n_genes(self) -> int:
-        return 2 * self.n_layers + self.n_stages + self.n_style_genes + 1
+        return 2 * self.n_layers + self.n_stages + self.n_style_genes + self.n_width_genes + 1
 
     @property
     def n_choices(self) -> np.ndarray:
@@ -64,14 +79,22 @@ class VectorEncoding:
         L, S = self.n_layers, self.n_stages
         return np.array(
             [len(self.ks_choices)] * L + [len(self.e_choices)] * L + [len(self.d_choices)] * S
-            + [len(self.styles)] * self.n_style_genes + [len(self.resolutions)],
+            + [len(self.styles)] * self.n_style_genes + [len(self.widths)] * self.n_width_genes + [len(self.resolutions)],
             dtype=np.int64,
         )
 
     def n_archs(self, resolutions: Sequence[int] | None = None) -> int:
         """How many distinct networks (canonical archs) the space holds at ``resolutions``."""
         per_stage = sum((len(self.ks_choices) * len(self.e_choices)) ** d for d in self.d_choices) * len(self.styles)
-        return per_stage**self.n_stages * len(resolutions or self.resolutions)
+        widths = [len({self.stage_width(s, w) for w in self.widths}) for s in range(self.n_stages)]
+        return per_stage**self.n_stages * math.prod(widths) * len(resolutions or self.resolutions)
+
+    def _width_canon(self) -> np.ndarray:
+        """(n_stages, W): the largest width index giving a stage the same channels (0.75x and 1x of 24
+        channels are both 24 after rounding to the divisor), so equal networks get equal vectors."""
+        channels = np.array([[self.stage_width(s, w) for w in self.widths] for s in range(self.n_stages)])
+        same = channels[:, :, None] == channels[:, None, ::-1]  # [s, j, W-1-k]
+        return len(self.widths) - 1 - np.argmax(same, axis=2)
 
     def slot_styles(self, vectors: np.ndarray) -> np.ndarray:
         """(N, n_layers) style index of each layer slot's stage (all 0 in a space without style genes)."""
@@ -80,6 +103,39 @@ class VectorEncoding:
             return np.zeros((len(X), self.n_layers), dtype=np.int64)
         start = 2 * self.n_layers + self.n_stages
         return np.repeat(X[:, start : start + self.n_stages], self.max_depth, axis=1).astype(np.int64)
+
+    def stage_width_indices(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, n_stages) width index of each stage (all the full width's in a space without width genes)."""
+        X = np.asarray(vectors).reshape(-1, self.n_genes)
+        if not self.n_width_genes:
+            return np.zeros((len(X), self.n_stages), dtype=np.int64)
+        start = 2 * self.n_layers + self.n_stages + self.n_style_genes
+        return X[:, start : start + self.n_stages].astype(np.int64)
+
+    def slot_width_pairs(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, n_layers) index ``w_in * W + w_out`` of each layer slot's (input, output) stage widths:
+        a stage's first slot reads the previous stage's width (the first stage's, the fixed first
+        block: the full width's index)."""
+        W, D = len(self.widths), self.max_depth
+        out_w = np.repeat(self.stage_width_indices(vectors), D, axis=1)
+        in_w = out_w.copy()
+        in_w[:, D::D] = out_w[:, D - 1 :: D][:, :-1]  # first slot of stage s reads stage s-1's width
+        in_w[:, 0] = W - 1
+        return in_w * W + out_w
+
+    def slot_width_choices(self, slot: int) -> list[tuple[int, int]]:
+        """The (input, output) width index pairs that slot ``slot`` can take."""
+        W = len(self.widths)
+        stage_idx, i = divmod(slot, self.max_depth)
+        if i:
+            return [(w, w) for w in range(W)]
+        return [(wi, wo) for wi in (range(W) if stage_idx else [W - 1]) for wo in range(W)]
+
+    def width_pair(self, pair: tuple[int, int]) -> tuple[float | None, float | None]:
+        """``SearchSpace.block_spec``'s ``width`` for an index pair of :meth:`slot_width_choices`."""
+        if not self.width_choices:
+            return None, None
+        return self.widths[pair[0]], self.widths[pair[1]]
 
     def _style_index(self, arch: Arch, stage: int) -> int:
         return self.styles.index((arch.act[stage] if self.act_choices else None, arch.se[stage] if self.se_choices else None))
@@ -98,6 +154,7 @@ class VectorEncoding:
             + [self.e_choices.index(e) for e in arch.e]
             + [self.d_choices.index(d) for d in arch.d]
             + [self._style_index(arch, s) for s in range(self.n_style_genes)]
+            + [self.widths.index(w) for w in arch.w]
             + [self.resolutions.index(arch.r)]
         )
         return np.asarray(idx, dtype=np.int64)
@@ -121,6 +178,7 @@ class VectorEncoding:
             d=tuple(self.d_choices[i] for i in v[2 * L : 2 * L + S]),
             r=self.resolutions[int(v[-1])],
             **self.style_fields(v[2 * L + S : 2 * L + S + self.n_style_genes]),
+            w=tuple(self.widths[int(i)] for i in v[2 * L + S + self.n_style_genes : -1]),
         )
 
     def style_fields(self, indices: Sequence[int] | np.ndarray) -> dict[str, tuple]:
@@ -143,6 +201,10 @@ class VectorEncoding:
         inactive = ~self.active_mask(out)
         out[:, :L][inactive] = 0
         out[:, L : 2 * L][inactive] = 0
+        if self.n_width_genes:
+            start = 2 * L + self.n_stages + self.n_style_genes
+            genes = out[:, start : start + self.n_stages]
+            out[:, start : start + self.n_stages] = self._width_canon()[np.arange(self.n_stages)[None, :], genes]
         return out
 
     def canonical(self, arch: Arch) -> Arch:

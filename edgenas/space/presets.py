@@ -1,6 +1,7 @@
 """The registered presets: ``ofa-mbv3`` (OFA's space exactly), ``cifar-mbv3`` (32x32 inputs), their
-quantization-friendly ``-lite`` variants, ``tiny`` (tests, CPU), and ``cifar-mbv3-mixed`` and
-``tiny-mixed`` with activation and squeeze-excite elastic per stage."""
+quantization-friendly ``-lite`` variants, ``tiny`` (tests, CPU), ``cifar-mbv3-mixed`` and
+``tiny-mixed`` with activation and squeeze-excite elastic per stage, and ``cifar-mbv3-width`` and
+``tiny-width`` with elastic width per stage."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .registry import register_space
 from .searchspace import SearchSpace
 from .specs import StageSpec
 
-__all__ = ["CIFAR_MBV3", "CIFAR_MBV3_LITE", "CIFAR_MBV3_MIXED", "OFA_MBV3", "OFA_MBV3_LITE", "TINY", "TINY_MIXED", "lite", "mixed"]
+__all__ = ["CIFAR_MBV3", "CIFAR_MBV3_LITE", "CIFAR_MBV3_MIXED", "CIFAR_MBV3_WIDTH", "OFA_MBV3", "OFA_MBV3_LITE", "TINY", "TINY_MIXED",
+           "TINY_WIDTH", "elastic_width", "lite", "mixed"]
 
 
 def _stages(widths: Iterable[int], strides: Iterable[int], acts: Iterable[str], ses: Iterable[bool]) -> tuple[StageSpec, ...]:
@@ -91,10 +93,24 @@ def mixed(space: SearchSpace, name: str) -> SearchSpace:
     its subnets range from the int8-friendly ReLU-only, SE-free networks to the MobileNetV3 ones, and
     the search picks per stage (with the int8 and fp32 tables telling what each costs).  On CIFAR-10
     at the tiny scale its subnets beat those of a separate supernet per choice trained as long
-    (+1.3 to +4.7 points, ``benchmarks/elastic_style.py``)."""
+    (+1.3 to +4.7 points, ``benchmarks/elastic.py --choice style``)."""
     return replace(space, name=name, act_choices=("relu", "h_swish"), se_choices=(False, True),
                    description=f"{space.name} with activation and squeeze-excite elastic per stage.")
 
 
 CIFAR_MBV3_MIXED = register_space(mixed(CIFAR_MBV3, "cifar-mbv3-mixed"))
 TINY_MIXED = register_space(mixed(TINY, "tiny-mixed"))
+
+
+def elastic_width(space: SearchSpace, name: str, choices: tuple[float, ...]) -> SearchSpace:
+    """Each stage's width chosen among ``choices`` (multipliers, the last 1.0) inside one supernet:
+    a narrower stage uses the first filters of every projection in it and the first input channels
+    of what reads it, as OFA's elastic ResNet widths do.  Unlike OFA's MobileNetV3 width
+    multiplier (one supernet per multiplier), every width shares one supernet and the search
+    picks per stage."""
+    return replace(space, name=name, width_choices=tuple(choices),
+                   description=f"{space.name} with each stage's width elastic ({', '.join(f'{w:g}x' for w in choices)}).")
+
+
+CIFAR_MBV3_WIDTH = register_space(elastic_width(CIFAR_MBV3, "cifar-mbv3-width", (0.5, 0.75, 1.0)))
+TINY_WIDTH = register_space(elastic_width(TINY, "tiny-width", (0.5, 1.0)))

@@ -48,6 +48,8 @@ class SearchSpace(VectorEncoding):
     # elastic per-stage activation / squeeze-excite (empty: each stage keeps its own), ordered smallest first
     act_choices: tuple[str, ...] = ()
     se_choices: tuple[bool, ...] = ()
+    # elastic per-stage width: multipliers of each stage's width, ascending, ending at 1.0 (empty: fixed widths)
+    width_choices: tuple[float, ...] = ()
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +63,9 @@ class SearchSpace(VectorEncoding):
             raise SpaceError(f"space '{self.name}': act_choices must be distinct, in the order {list(ACTIVATIONS)}")
         if self.se_choices and list(self.se_choices) not in ([False], [True], [False, True]):
             raise SpaceError(f"space '{self.name}': se_choices must be [false, true] (or one of them)")
+        w = self.width_choices
+        if w and (list(w) != sorted(set(w)) or len(w) < 2 or w[-1] != 1.0 or w[0] <= 0):
+            raise SpaceError(f"space '{self.name}': width_choices must be 2 or more ascending multipliers in (0, 1], the last 1.0")
         acts = {self.stem_act, self.first_block_act, self.head_act, *(s.act for s in self.stages), *self.act_choices}
         if not acts <= set(ACTIVATIONS):
             raise SpaceError(f"space '{self.name}': unknown activation(s) {sorted(acts - set(ACTIVATIONS))}")
@@ -70,7 +75,7 @@ class SearchSpace(VectorEncoding):
         data.pop("description")
         if data["head_act"] == "h_swish":  # added later: a default head keeps the digests tables and checkpoints hold
             data.pop("head_act")
-        for key in ("act_choices", "se_choices"):  # likewise, where not elastic
+        for key in ("act_choices", "se_choices", "width_choices"):  # likewise, where not elastic
             if not data[key]:
                 data.pop(key)
         return data
@@ -93,7 +98,8 @@ class SearchSpace(VectorEncoding):
                     raise ArchError(f"arch '{key}'[{i}] = {v} is not one of {list(choices)} in space '{self.name}'")
         if arch.r not in self.resolutions:
             raise ArchError(f"arch resolution r = {arch.r} is not one of {list(self.resolutions)} in space '{self.name}'")
-        styled: tuple[tuple[str, tuple, tuple], ...] = (("act", arch.act, self.act_choices), ("se", arch.se, self.se_choices))
+        styled: tuple[tuple[str, tuple, tuple], ...] = (("act", arch.act, self.act_choices), ("se", arch.se, self.se_choices),
+                                                        ("w", arch.w, self.width_choices))
         for key, values, choices in styled:
             if not choices and values:
                 raise ArchError(f"arch has '{key}' but space '{self.name}' fixes it per stage (no '{key}' choices)")
@@ -115,26 +121,37 @@ class SearchSpace(VectorEncoding):
         L, S = self.n_layers, self.n_stages
         return self.validate(
             Arch((max(self.ks_choices),) * L, (max(self.e_choices),) * L, (self.max_depth,) * S, r or max(self.resolutions),
-                 self.act_choices[-1:] * S, self.se_choices[-1:] * S)
+                 self.act_choices[-1:] * S, self.se_choices[-1:] * S, self.width_choices[-1:] * S)
         )
 
     def min_arch(self, r: int | None = None) -> Arch:
         L, S = self.n_layers, self.n_stages
         return self.validate(
             Arch((min(self.ks_choices),) * L, (min(self.e_choices),) * L, (min(self.d_choices),) * S, r or min(self.resolutions),
-                 self.act_choices[:1] * S, self.se_choices[:1] * S)
+                 self.act_choices[:1] * S, self.se_choices[:1] * S, self.width_choices[:1] * S)
         )
 
     # ---- static shapes ---------------------------------------------------------------------
     def mid_channels(self, in_ch: int, expand: int | float) -> int:
         return make_divisible(round(in_ch * expand), self.divisor)
 
-    def slot_io(self, slot: int) -> tuple[int, int, int, StageSpec]:
-        """(in_ch, out_ch, stride, stage) of layer slot ``slot``; fixed whatever the depths."""
+    def stage_width(self, stage_idx: int, w: float | None = None) -> int:
+        """Output channels of stage ``stage_idx`` at width multiplier ``w`` (None or 1.0: its full width)."""
+        base = self.stages[stage_idx].width
+        return base if w is None or w == 1.0 else make_divisible(base * w, self.divisor)
+
+    def slot_io(self, slot: int, width: tuple[float | None, float | None] = (None, None)) -> tuple[int, int, int, StageSpec]:
+        """(in_ch, out_ch, stride, stage) of layer slot ``slot`` at (input, output) width multipliers
+        ``width``; fixed whatever the depths.  The first stage's first slot reads the fixed first block."""
         stage_idx, i = divmod(slot, self.max_depth)
         stage = self.stages[stage_idx]
-        in_ch = stage.width if i else (self.stages[stage_idx - 1].width if stage_idx else self.first_block_width)
-        return in_ch, stage.width, stage.stride if i == 0 else 1, stage
+        w_in, w_out = width
+        out_ch = self.stage_width(stage_idx, w_out)
+        if i:
+            in_ch = out_ch
+        else:
+            in_ch = self.stage_width(stage_idx - 1, w_in) if stage_idx else self.first_block_width
+        return in_ch, out_ch, stage.stride if i == 0 else 1, stage
 
     def slot_in_res(self, slot: int, r: int) -> int:
         """Input resolution of layer slot ``slot`` at network resolution ``r``."""
@@ -150,10 +167,18 @@ class SearchSpace(VectorEncoding):
         stage = self.stages[i]
         return (arch.act[i] if self.act_choices else stage.act), (arch.se[i] if self.se_choices else stage.se)
 
-    def block_spec(self, slot: int, kernel: int, expand: int | float, r: int, style: tuple[str | None, bool | None] = (None, None)
-                   ) -> MBConvSpec:
-        """The static block of a slot; ``style`` (activation, SE) overrides the stage's own where not None."""
-        in_ch, out_ch, stride, stage = self.slot_io(slot)
+    def slot_width(self, arch: Arch, slot: int) -> tuple[float | None, float | None]:
+        """(input, output) width multipliers of layer slot ``slot`` in ``arch`` (None: the full width)."""
+        if not self.width_choices:
+            return None, None
+        stage_idx, i = divmod(slot, self.max_depth)
+        return (arch.w[stage_idx - 1] if i == 0 and stage_idx else arch.w[stage_idx]), arch.w[stage_idx]
+
+    def block_spec(self, slot: int, kernel: int, expand: int | float, r: int, style: tuple[str | None, bool | None] = (None, None),
+                   width: tuple[float | None, float | None] = (None, None)) -> MBConvSpec:
+        """The static block of a slot; ``style`` (activation, SE) overrides the stage's own where not None,
+        ``width`` gives the (input, output) width multipliers."""
+        in_ch, out_ch, stride, stage = self.slot_io(slot, width)
         mid = self.mid_channels(in_ch, expand)
         act, se = (stage.act if style[0] is None else style[0]), (stage.se if style[1] is None else style[1])
         return MBConvSpec(
@@ -171,10 +196,11 @@ class SearchSpace(VectorEncoding):
             se=False, se_ch=0, in_res=conv_out(r, self.stem_stride), expand=False,
         )
 
-    def head_spec(self, r: int, num_classes: int | None = None) -> HeadSpec:
+    def head_spec(self, r: int, num_classes: int | None = None, width: float | None = None) -> HeadSpec:
+        """The head at resolution ``r`` after a last stage of width multiplier ``width``."""
         res = self.slot_in_res(self.n_layers - 1, r)
         return HeadSpec(
-            in_ch=self.stages[-1].width, expand_ch=self.final_expand_width, feature_ch=self.feature_width,
+            in_ch=self.stage_width(self.n_stages - 1, width), expand_ch=self.final_expand_width, feature_ch=self.feature_width,
             num_classes=num_classes or self.num_classes, in_res=res, dropout=self.dropout, act=self.head_act,
         )
 
@@ -185,5 +211,7 @@ class SearchSpace(VectorEncoding):
         """The static network an arch stands for: what extraction builds and costs are counted on."""
         arch = self.validate(arch)
         blocks = [self.first_block_spec(arch.r)]
-        blocks += [self.block_spec(p, arch.ks[p], arch.e[p], arch.r, self.slot_style(arch, p)) for p in self.active_slots(arch)]
-        return NetSpec(self.stem_spec(arch.r), tuple(blocks), self.head_spec(arch.r, num_classes))
+        blocks += [self.block_spec(p, arch.ks[p], arch.e[p], arch.r, self.slot_style(arch, p), self.slot_width(arch, p))
+                   for p in self.active_slots(arch)]
+        last = arch.w[-1] if self.width_choices else None
+        return NetSpec(self.stem_spec(arch.r), tuple(blocks), self.head_spec(arch.r, num_classes, last))

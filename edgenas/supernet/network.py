@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
 
 from ..errors import CheckpointError
 from ..io import atomic_path
 from ..space import Arch, SearchSpace, StageSpec, get_space
-from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv
+from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv, banded_order
 from .static import Head, MBConv, Stem, SubNet
 
 __all__ = ["Supernet", "init_weights"]
@@ -49,7 +50,7 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
 
 class Supernet(nn.Module):
     """OFA-style MobileNetV3 supernet with elastic kernel size, expand ratio, depth and resolution
-    (and per-stage activation and squeeze-excite in spaces that make them elastic).
+    (and per-stage activation, squeeze-excite and width in spaces that make them elastic).
 
     ``activate(arch)`` selects the subnet that ``forward`` runs; ``extract(arch)`` returns it as a
     static :class:`SubNet` with copied weights and BN statistics.
@@ -68,7 +69,7 @@ class Supernet(nn.Module):
             blocks.append(DynamicMBConv(in_ch, out_ch, stride, stage.act, stage.se or True in sp.se_choices, sp.ks_choices, sp.e_choices,
                                         sp.se_reduction, sp.divisor))
         self.blocks = nn.ModuleList(blocks)
-        self.head = Head(sp.head_spec(r, self.num_classes))
+        self.head = ElasticHead(sp.head_spec(r, self.num_classes))
         self.reset_parameters(seed)
         self.arch = self.activate(sp.max_arch())
         self.grad_checkpointing = False
@@ -84,7 +85,8 @@ class Supernet(nn.Module):
     def activate(self, arch: Arch | dict) -> Arch:
         arch = self.space.arch(arch)
         for slot, block in enumerate(self.blocks):
-            block.activate(arch.ks[slot], arch.e[slot], *self.space.slot_style(arch, slot))
+            out_ch = self.space.slot_io(slot, self.space.slot_width(arch, slot))[1]
+            block.activate(arch.ks[slot], arch.e[slot], *self.space.slot_style(arch, slot), out_ch=out_ch)
         self.arch = arch
         self._slots = self.space.active_slots(arch)
         return arch
@@ -109,13 +111,41 @@ class Supernet(nn.Module):
         net.blocks[0].load_state_dict(self.first_block.state_dict())
         for dst, slot in zip(net.blocks[1:], self.space.active_slots(arch)):
             self.blocks[slot].copy_to(dst)
-        net.head.load_state_dict(self.head.state_dict())
+        self.head.copy_to(net.head)
         return net.train(self.training)
 
     def sort_channels(self, keep_bands: int = 0) -> None:
         """Sort middle channels by importance so small expand ratios keep the best ones."""
         for block in self.blocks:
             block.sort_channels(keep_bands)
+
+    @torch.no_grad()
+    def sort_widths(self, keep_bands: int = 0) -> None:
+        """Reorder each stage's output channels by importance so narrow widths keep the best ones.
+
+        A stage's channels form one residual stream, so one order serves every block in it: their
+        projections and BNs (rows), what reads the stage (the next blocks' and the next stage's or
+        the head's input columns).  Importance is the summed |BN scale| the stage's blocks write
+        into a channel.  The network computes the same function before and after (tested).  A
+        stage whose first block adds its input at full width is left as it is (its order is tied
+        to the previous stage's).  ``keep_bands`` as for :meth:`sort_channels`.
+        """
+        sp, D = self.space, self.space.max_depth
+        for stage in range(sp.n_stages):
+            blocks = [self.blocks[stage * D + i] for i in range(D)]
+            if blocks[0].stride == 1 and blocks[0].in_ch == blocks[0].out_ch:
+                continue
+            importance = torch.stack([b.project_bn.weight.abs() for b in blocks]).sum(0)
+            bounds = [sp.stage_width(stage, w) for w in sorted(sp.widths, reverse=True)]
+            order = banded_order(importance, bounds, keep_bands)
+            for b in blocks:
+                b.project.weight.copy_(b.project.weight[order])
+                for t in (b.project_bn.weight, b.project_bn.bias, b.project_bn.running_mean, b.project_bn.running_var):
+                    t.copy_(t[order])
+            readers = [b.expand_conv for b in blocks[1:]]
+            readers += [self.blocks[(stage + 1) * D].expand_conv] if stage + 1 < sp.n_stages else [self.head.final_expand.conv]
+            for conv in readers:
+                conv.weight.copy_(conv.weight[:, order])
 
     def bn_modules(self) -> list[nn.BatchNorm2d]:
         return [m for m in self.modules() if isinstance(m, (nn.BatchNorm2d, DynamicBatchNorm2d))]
@@ -153,6 +183,23 @@ class Supernet(nn.Module):
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint weights do not fit space '{ckpt.get('space')}': {detail}") from None
         return net
+
+
+class ElasticHead(Head):
+    """The head over the first channels of a narrower last stage (the final expand conv's first inputs)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.final_expand.conv
+        if x.size(1) == conv.in_channels:
+            return super().forward(x)
+        return self.classify(self.final_expand.act(self.final_expand.bn(F.conv2d(x, conv.weight[:, : x.size(1)].contiguous()))))
+
+    @torch.no_grad()
+    def copy_to(self, dst: Head) -> None:
+        state = self.state_dict()
+        key = "final_expand.conv.weight"
+        state[key] = state[key][:, : dst.final_expand.conv.in_channels]
+        dst.load_state_dict(state)
 
 
 class _Recomputed:
@@ -207,7 +254,7 @@ def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
     """The registered space of that name if identical, else the definition stored in the file."""
     data = dict(ckpt["space_def"])
     data["stages"] = tuple(StageSpec(**s) for s in data["stages"])
-    for key in ("ks_choices", "e_choices", "d_choices", "resolutions", "act_choices", "se_choices"):
+    for key in ("ks_choices", "e_choices", "d_choices", "resolutions", "act_choices", "se_choices", "width_choices"):
         if key in data:
             data[key] = tuple(data[key])
     space = SearchSpace(**data)

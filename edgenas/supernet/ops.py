@@ -14,7 +14,7 @@ from torch import nn
 from ..space import make_divisible
 from .static import MBConv, build_act
 
-__all__ = ["DynamicBatchNorm2d", "DynamicConv2d", "DynamicDWConv2d", "DynamicMBConv", "DynamicSE", "copy_bn"]
+__all__ = ["DynamicBatchNorm2d", "DynamicConv2d", "DynamicDWConv2d", "DynamicMBConv", "DynamicSE", "banded_order", "copy_bn"]
 
 
 def _centre(big: int, small: int) -> slice:
@@ -30,6 +30,20 @@ def copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
     dst.running_mean.copy_(src.running_mean[:n])
     dst.running_var.copy_(src.running_var[:n])
     dst.num_batches_tracked.copy_(src.num_batches_tracked)
+
+
+def banded_order(importance: torch.Tensor, bounds: list[int], keep_bands: int = 0) -> torch.Tensor:
+    """Channel order by descending ``importance``; with ``keep_bands = k > 0`` the channels of the
+    ``k + 1`` largest choices already trained (``bounds``: channel counts, largest first) stay in their
+    nested bands, so a channel used by a smaller subnet stays used."""
+    importance = importance.double().clone()  # float64: the band offsets below keep its digits
+    if keep_bands > 0:
+        right, offset = len(importance), -len(bounds) * 1e5
+        for left in bounds[: keep_bands + 1]:
+            importance[left:right] += offset
+            offset += 1e5
+            right = left
+    return torch.argsort(importance, descending=True)
 
 
 class DynamicConv2d(nn.Module):
@@ -126,8 +140,9 @@ class DynamicSE(nn.Module):
 
 
 class DynamicMBConv(nn.Module):
-    """An MBConv slot of the supernet with elastic kernel size and expand ratio (and activation and
-    squeeze-excite where the space makes them elastic: ``se`` then says whether SE can run)."""
+    """An MBConv slot of the supernet with elastic kernel size and expand ratio (and activation,
+    squeeze-excite and output width where the space makes them elastic: ``se`` then says whether SE
+    can run).  Input channels are read from the input, so a narrower previous stage just works."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, act: str, se: bool, kernels: tuple[int, ...],
                  expands: tuple[int | float, ...], se_reduction: int = 4, divisor: int = 8):
@@ -143,16 +158,19 @@ class DynamicMBConv(nn.Module):
         self.se = DynamicSE(max_mid, se_reduction, divisor) if se else None
         self.project = DynamicConv2d(max_mid, out_ch)
         self.project_bn = DynamicBatchNorm2d(out_ch)
-        self.residual = stride == 1 and in_ch == out_ch
         self.kernel, self.expand, self.act_name, self.use_se = max(kernels), max(expands), act, se
+        self.active_out = out_ch
 
     def mid_channels(self, in_ch: int, expand: int | float) -> int:
         return make_divisible(round(in_ch * expand), self.divisor)
 
-    def activate(self, kernel: int, expand: int | float, act: str | None = None, se: bool | None = None) -> None:
+    def activate(self, kernel: int, expand: int | float, act: str | None = None, se: bool | None = None,
+                 out_ch: int | None = None) -> None:
         """Select kernel and expand ratio, and where the space makes them elastic the activation
-        (parameter-free, so every choice shares the weights) and whether the SE module runs."""
+        (parameter-free, so every choice shares the weights), whether the SE module runs and the
+        output channels (the first ``out_ch`` filters of the projection)."""
         self.kernel, self.expand = kernel, expand
+        self.active_out = self.out_ch if out_ch is None else out_ch
         if act is not None and act != self.act_name:
             self.act, self.act_name = build_act(act), act
         if se is not None:
@@ -166,8 +184,9 @@ class DynamicMBConv(nn.Module):
         h = self.act(self.dw_bn(self.dw(h, self.kernel)))
         if self.se is not None and self.use_se:
             h = self.se(h)
-        h = self.project_bn(self.project(h, self.out_ch))
-        return h + x if self.residual else h
+        h = self.project_bn(self.project(h, self.active_out))
+        # the static block's rule (MBConvSpec.residual) on the active shapes
+        return h + x if self.stride == 1 and x.size(1) == self.active_out else h
 
     @torch.no_grad()
     def copy_to(self, dst: MBConv) -> None:
@@ -191,15 +210,8 @@ class DynamicMBConv(nn.Module):
         trained stay in their nested bands (a channel used by a smaller subnet stays used), so
         sorting after a phase does not undo what earlier phases learned.
         """
-        importance = self.project.weight.abs().sum(dim=(0, 2, 3)).double()  # float64: the band offsets below keep its digits
-        if keep_bands > 0:
-            bounds = [self.mid_channels(self.in_ch, e) for e in sorted(self.expands, reverse=True)]
-            right, offset = len(importance), -len(bounds) * 1e5
-            for left in bounds[: keep_bands + 1]:
-                importance[left:right] += offset
-                offset += 1e5
-                right = left
-        order = torch.argsort(importance, descending=True)
+        bounds = [self.mid_channels(self.in_ch, e) for e in sorted(self.expands, reverse=True)]
+        order = banded_order(self.project.weight.abs().sum(dim=(0, 2, 3)), bounds, keep_bands)
         self.project.weight.copy_(self.project.weight[:, order])
         for bn in (self.dw_bn, self.expand_bn):
             for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):

@@ -83,8 +83,11 @@ class Head(nn.Module):
         self.classifier = nn.Linear(spec.feature_ch, spec.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.final_expand(x).mean((2, 3), keepdim=True)
-        x = self.feature_mix(x).flatten(1)
+        return self.classify(self.final_expand(x))
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything after the final expand conv."""
+        x = self.feature_mix(x.mean((2, 3), keepdim=True)).flatten(1)
         return self.classifier(self.dropout(x))
 
 

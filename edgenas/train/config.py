@@ -28,6 +28,7 @@ class Phase:
     e: Choice = "all"
     d: Choice = "all"
     style: str = "all"  # per-stage activation / SE where a space makes them elastic: "max" (the largest's) or "all"
+    w: Choice = "all"  # per-stage width multipliers where a space makes width elastic
 
     def choices(self, space: SearchSpace) -> dict[str, tuple]:
         check_fields(self, f"training phase '{self.name}'")
@@ -35,7 +36,7 @@ class Phase:
             raise EdgeNASError(f"phase '{self.name}': style must be 'max' or 'all', got {self.style!r}")
         n = len(space.styles)
         out: dict[str, tuple] = {"style": (n - 1,) if self.style == "max" else tuple(range(n))}
-        for key, all_ in (("ks", space.ks_choices), ("e", space.e_choices), ("d", space.d_choices)):
+        for key, all_ in (("ks", space.ks_choices), ("e", space.e_choices), ("d", space.d_choices), ("w", space.widths)):
             value = getattr(self, key)
             if value == "max":
                 out[key] = (max(all_),)
@@ -52,13 +53,15 @@ class Phase:
 def default_phases(space: SearchSpace, scale: float = 1.0) -> list[Phase]:
     """OFA's order: full network, then elastic kernel, depth (two steps), expand (two steps).  An
     elastic activation / SE is trained from the first phase: joining later cost its ReLU subnets
-    3-4 points on CIFAR-10 (``benchmarks/elastic_style.py``)."""
+    3-4 points on CIFAR-10 (``benchmarks/elastic.py --choice style``).  An elastic width shrinks channels as
+    the expand ratio does, so it joins in the expand phases (as OFA's ResNet widths do)."""
     ep = lambda n: max(1, round(n * scale))  # noqa: E731
     d, e = space.d_choices, space.e_choices
     phases = [Phase("full", ep(4), 0.1, "max", "max", "max"), Phase("kernel", ep(2), 0.03, "all", "max", "max")]
     if len(d) > 2:
         phases.append(Phase("depth-1", ep(1), 0.01, "all", "max", list(d[-2:])))
     phases.append(Phase("depth", ep(2), 0.01, "all", "max", "all"))
+    phases = [replace(p, w="max") for p in phases]
     if len(e) > 2:
         phases.append(Phase("expand-1", ep(1), 0.01, "all", list(e[-2:]), "all"))
     phases.append(Phase("expand", ep(2), 0.01, "all", "all", "all"))

@@ -288,9 +288,11 @@ class Trainer:
             if start_epoch >= phase.epochs:
                 continue
             if start_epoch == 0 and pi > 0:
-                prev_e = phases[pi - 1].choices(self.space)["e"]
-                if len(phase.choices(self.space)["e"]) > len(prev_e):
-                    self.net.sort_channels(keep_bands=len(prev_e) - 1)
+                prev, now = phases[pi - 1].choices(self.space), phase.choices(self.space)
+                if len(now["e"]) > len(prev["e"]):
+                    self.net.sort_channels(keep_bands=len(prev["e"]) - 1)
+                if len(now["w"]) > len(prev["w"]):
+                    self.net.sort_widths(keep_bands=len(prev["w"]) - 1)
             opt = self._optimizer(phase)
             if self._resume_opt is not None and start_epoch > 0:
                 opt.load_state_dict(self._resume_opt)

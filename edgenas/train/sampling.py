@@ -19,11 +19,12 @@ def _pick(rng: np.random.Generator, choices: tuple, n: int) -> tuple:
 
 
 def smallest(space: SearchSpace, phase: Phase, r: int) -> Arch:
-    """The smallest subnet ``phase`` trains: its smallest kernel, expand ratio, depth and style everywhere."""
+    """The smallest subnet ``phase`` trains: its smallest kernel, expand ratio, depth, style and width everywhere."""
     c = phase.choices(space)
     S = space.n_stages
     return Arch((min(c["ks"]),) * space.n_layers, (min(c["e"]),) * space.n_layers, (min(c["d"]),) * S, r,
-                **space.style_fields((min(c["style"]),) * S if space.n_style_genes else ()))
+                **space.style_fields((min(c["style"]),) * S if space.n_style_genes else ()),
+                w=(min(c["w"]),) * S if space.n_width_genes else ())
 
 
 def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_random: int, r: int) -> list[Arch]:
@@ -37,7 +38,8 @@ def sandwich(space: SearchSpace, phase: Phase, rng: np.random.Generator, n_rando
     archs = [space.max_arch(r), smallest(space, phase, r)]
     for _ in range(n_random):
         ks, e, d = _pick(rng, c["ks"], L), _pick(rng, c["e"], L), _pick(rng, c["d"], S)
-        archs.append(Arch(ks, e, d, r, **space.style_fields(_pick(rng, c["style"], S) if space.n_style_genes else ())))
+        archs.append(Arch(ks, e, d, r, **space.style_fields(_pick(rng, c["style"], S) if space.n_style_genes else ()),
+                          w=_pick(rng, c["w"], S) if space.n_width_genes else ()))
     unique, seen = [], set()
     for a in archs:
         key = space.canonical(a)
