@@ -77,19 +77,15 @@ class CostModel:
                     p, m = block_cost(spec)
                     self.fixed_params[wi, ri] += p
                     self.fixed_macs[wi, ri] += m
-        # per slot, kernel, expand, style, (input, output) width pair (see SearchSpace.slot_width_pairs), resolution
+        # per slot, kernel, expand, style, (input, output) width pair (SearchSpace.slot_blocks), resolution
         self.slot_params = np.zeros((sp.n_layers, K, E, T, W * W), dtype=np.int64)
         self.slot_macs = np.zeros((sp.n_layers, K, E, T, W * W, R), dtype=np.int64)
         for slot in range(sp.n_layers):
-            for ki, k in enumerate(sp.ks_choices):
-                for ei, e in enumerate(sp.e_choices):
-                    for ti, style in enumerate(sp.styles):
-                        for pair in sp.slot_width_choices(slot):
-                            pi = pair[0] * W + pair[1]
-                            for ri, r in enumerate(sp.resolutions):
-                                p, m = block_cost(sp.block_spec(slot, k, e, r, style, sp.width_pair(pair)))
-                                self.slot_params[slot, ki, ei, ti, pi] = p
-                                self.slot_macs[slot, ki, ei, ti, pi, ri] = m
+            for ri, r in enumerate(sp.resolutions):
+                for (ki, ei, ti, wi), spec in sp.slot_blocks(slot, r):
+                    p, m = block_cost(spec)
+                    self.slot_params[slot, ki, ei, ti, wi] = p
+                    self.slot_macs[slot, ki, ei, ti, wi, ri] = m
 
     def batch(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(params, macs) for an (N, n_genes) array of arch vectors."""

@@ -87,14 +87,18 @@ def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
     assert np.allclose(batch, cal["scale"] * raw + cal["per_mparam"] * mparams + cal["offset_ms"])
 
 
-def test_elastic_activation_and_se_are_profiled_and_predicted(tmp_path):
-    """Every (activation, SE) of every slot is a block of the table, and a prediction is the sum of the arch's own blocks."""
-    sp = get_space("tiny-mixed")
-    out = tmp_path / "mixed.json"
-    profile("tiny-mixed", [16], LocalBackend(), out, protocol=FAST, calibrate=2, progress=False)
-    table = LatencyTable.load(out, "tiny-mixed")
+@pytest.mark.parametrize("name", ["tiny-mixed", "tiny-width"])
+def test_elastic_choices_are_profiled_and_predicted(tmp_path, name):
+    """Every (activation, SE) or width of every slot is a block of the table, and a prediction is the sum of the arch's own blocks."""
+    sp = get_space(name)
+    out = tmp_path / "elastic.json"
+    profile(name, [16], LocalBackend(), out, protocol=FAST, calibrate=2, progress=False)
+    table = LatencyTable.load(out, name)
     assert not table.missing_keys()
-    assert {e.split("-se")[0].rsplit("-", 1)[1] for e in table.entries if e.startswith("mbconv:") and "-x-" in e} == {"relu", "h_swish"}
+    if name == "tiny-mixed":
+        assert {e.split("-se")[0].rsplit("-", 1)[1] for e in table.entries if e.startswith("mbconv:") and "-x-" in e} == {"relu", "h_swish"}
+    else:
+        assert sum(k.startswith("head:") for k in table.entries) == 2  # one head per last-stage width
     vecs = sp.sample_vectors(np.random.default_rng(1), 40)
     vecs[:, -1] = 0
     raw, o = table.predict_batch(vecs, calibrated=False), table.overhead_ms

@@ -1,4 +1,4 @@
-"""Elastic width per stage: one gene per stage through space, supernet, cost, latency table, training and search."""
+"""Elastic width per stage: one gene per stage through space, supernet, cost and training (latency tables: test_latency.py)."""
 
 import json
 from dataclasses import replace
@@ -10,11 +10,7 @@ from helpers import calibrated
 
 from edgenas import ArchError, EdgeNASError, SpaceError, Supernet, get_space
 from edgenas.cost import stats
-from edgenas.latency import LatencyTable, LocalBackend, network_keys
-from edgenas.latency.profile import profile
 from edgenas.train import Phase, Trainer, default_phases, load_config, sandwich, step_rng
-
-FAST = {"warmup": 1, "rounds": 1, "runs": 3, "chunk": 8}
 
 
 def test_width_is_a_per_stage_gene_and_sets_the_channels():
@@ -73,22 +69,6 @@ def test_narrow_subnets_run_inside_the_supernet_and_extract_exactly(image):
     # the narrow net's weights are the leading filters of the full ones
     sub = net.extract(arch)
     assert torch.equal(sub.head.final_expand.conv.weight, net.head.final_expand.conv.weight[:, : sp.stage_width(4, 0.75)])
-
-
-def test_latency_table_holds_every_width_and_predicts_the_blocks(tmp_path):
-    sp = get_space("tiny-width")
-    out = tmp_path / "width.json"
-    profile("tiny-width", [16], LocalBackend(), out, protocol=FAST, calibrate=2, progress=False)
-    table = LatencyTable.load(out, "tiny-width")
-    assert not table.missing_keys()
-    assert sum(k.startswith("head:") for k in table.entries) == 2  # one head per last-stage width
-    vecs = sp.sample_vectors(np.random.default_rng(1), 40)
-    vecs[:, -1] = 0
-    raw, o = table.predict_batch(vecs, calibrated=False), table.overhead_ms
-    assert len({tuple(v) for v in sp.stage_width_indices(vecs)}) > 4
-    for i in range(0, 40, 7):
-        by_hand = o + sum(table.entries[k]["median_ms"] - o for k in network_keys(sp, sp.decode(vecs[i])))
-        assert raw[i] == pytest.approx(by_hand, rel=1e-9)
 
 
 def test_width_joins_in_the_expand_phases_and_is_sampled_per_stage():

@@ -53,8 +53,7 @@ def enumerate_blocks(space: SearchSpace, resolutions: Iterable[int], num_classes
     for r in resolutions:
         specs: list[BlockSpec] = [space.stem_spec(r), space.first_block_spec(r)]
         for slot in range(space.n_layers):
-            specs += [space.block_spec(slot, k, e, r, t, space.width_pair(p)) for k in space.ks_choices for e in space.e_choices
-                      for t in space.styles for p in space.slot_width_choices(slot)]
+            specs += [spec for _, spec in space.slot_blocks(slot, r)]
         specs += [space.head_spec(r, num_classes, w) for w in space.widths]
         for spec in specs:
             seen.setdefault(block_key(spec), Block(block_key(spec), spec))

@@ -156,12 +156,8 @@ class LatencyTable:
                 for wi, w in enumerate(sp.widths):
                     fixed[wi, ri] = o + ms(sp.stem_spec(r)) + ms(sp.first_block_spec(r)) + ms(sp.head_spec(r, num_classes, w))
                 for slot in range(sp.n_layers):
-                    for ki, k in enumerate(sp.ks_choices):
-                        for ei, e in enumerate(sp.e_choices):
-                            for ti, style in enumerate(sp.styles):
-                                for pair in sp.slot_width_choices(slot):
-                                    spec = sp.block_spec(slot, k, e, r, style, sp.width_pair(pair))
-                                    slots[slot, ki, ei, ti, pair[0] * W + pair[1], ri] = ms(spec)
+                    for (ki, ei, ti, wi), spec in sp.slot_blocks(slot, r):
+                        slots[slot, ki, ei, ti, wi, ri] = ms(spec)
             self._cache = (fixed, slots)
         return self._cache
 

@@ -186,6 +186,15 @@ class SearchSpace(VectorEncoding):
             se_ch=make_divisible(mid // self.se_reduction, self.divisor), in_res=self.slot_in_res(slot, r),
         )
 
+    def slot_blocks(self, slot: int, r: int) -> list[tuple[tuple[int, int, int, int], MBConvSpec]]:
+        """Every block slot ``slot`` can be at resolution ``r``, with its (kernel, expand, style, width
+        pair) indices: the layout the cost model and latency tables index by (width pair
+        ``w_in * W + w_out``, see :meth:`slot_width_pairs`)."""
+        W = len(self.widths)
+        return [((ki, ei, ti, wi * W + wo), self.block_spec(slot, k, e, r, style, self.width_pair((wi, wo))))
+                for ki, k in enumerate(self.ks_choices) for ei, e in enumerate(self.e_choices)
+                for ti, style in enumerate(self.styles) for wi, wo in self.slot_width_choices(slot)]
+
     def stem_spec(self, r: int) -> StemSpec:
         return StemSpec(self.in_channels, self.stem_width, 3, self.stem_stride, self.stem_act, r)
 
