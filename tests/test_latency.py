@@ -243,3 +243,17 @@ def test_one_writer_per_table_and_stale_temporaries_go(tmp_path):
         profile("tiny", [16], backend, out, protocol=FAST, calibrate=0, progress=False)
     assert not (tmp_path / ".t.json.abc123.tmp").exists() and (tmp_path / ".other.json.x.tmp").exists()
     assert len(LatencyTable.read(out).entries) == FAST["chunk"]  # the first chunk survived the kill
+
+
+SHIPPED = sorted(p for p in (Path(__file__).resolve().parent.parent / "latency_tables").glob("*.json") if ".validation" not in p.name)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_tables_still_fit_their_spaces(path):
+    """A change to a space's definition, encoding or block keys must not orphan a shipped table."""
+    table = LatencyTable.load(path)
+    sp = table.space  # refuses a table whose space digest no longer matches
+    assert not table.missing_keys()
+    r = max(table.resolutions)
+    lat = table.predict_batch(np.stack([sp.encode(sp.max_arch(r)), sp.encode(sp.min_arch(r))]))
+    assert np.all(np.isfinite(lat)) and lat[0] > lat[1] > 0
