@@ -20,7 +20,7 @@ def test_width_is_a_per_stage_gene_and_sets_the_channels():
     arch = sp.arch({"ks": [3] * 6, "e": [2] * 6, "d": [2, 1, 2], "r": 16, "w": [1.0, 0.5, 0.5]})
     assert sp.decode(sp.encode(arch)) == arch and json.loads(arch.to_json())["w"] == [1.0, 0.5, 0.5]
     net = sp.net_spec(arch)
-    # stage widths 16 / 24 -> 16 / 32 -> 16; a stage's first block reads the previous stage's width
+    # stage widths 16, 24 -> 16, 32 -> 16 at 1.0, 0.5, 0.5; a stage's first block reads the previous stage's width
     assert [(b.in_ch, b.out_ch) for b in net.blocks[1:]] == [(8, 16), (16, 16), (16, 16), (16, 16), (16, 16)]
     assert net.head.in_ch == 16 and sp.max_arch().w == (1.0,) * 3 and sp.min_arch().w == (0.5,) * 3
     assert stats(sp, arch).params < stats(sp, replace(arch, w=(1.0,) * 3)).params
@@ -54,7 +54,7 @@ def test_vectorised_width_pairs_match_the_arch():
 
 
 def test_narrow_subnets_run_inside_the_supernet_and_extract_exactly(image):
-    """Every width combination, including cifar-mbv3-width's half-width first stage (16 -> 16 channels at
+    """Mixed widths, including cifar-mbv3-width's half-width first stage (16 -> 16 channels at
     stride 1: a residual the full-width block does not have)."""
     sp = get_space("cifar-mbv3-width")
     net = Supernet(sp)
