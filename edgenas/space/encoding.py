@@ -104,13 +104,18 @@ class VectorEncoding:
         start = 2 * self.n_layers + self.n_stages
         return np.repeat(X[:, start : start + self.n_stages], self.max_depth, axis=1).astype(np.int64)
 
+    @property
+    def _width_genes(self) -> slice:
+        """Where the width genes sit in a vector (empty in a space without them)."""
+        start = 2 * self.n_layers + self.n_stages + self.n_style_genes
+        return slice(start, start + self.n_width_genes)
+
     def stage_width_indices(self, vectors: np.ndarray) -> np.ndarray:
         """(N, n_stages) width index of each stage (all the full width's in a space without width genes)."""
         X = np.asarray(vectors).reshape(-1, self.n_genes)
         if not self.n_width_genes:
             return np.zeros((len(X), self.n_stages), dtype=np.int64)
-        start = 2 * self.n_layers + self.n_stages + self.n_style_genes
-        return X[:, start : start + self.n_stages].astype(np.int64)
+        return X[:, self._width_genes].astype(np.int64)
 
     def slot_width_pairs(self, vectors: np.ndarray) -> np.ndarray:
         """(N, n_layers) index ``w_in * W + w_out`` of each layer slot's (input, output) stage widths:
@@ -178,7 +183,7 @@ class VectorEncoding:
             d=tuple(self.d_choices[i] for i in v[2 * L : 2 * L + S]),
             r=self.resolutions[int(v[-1])],
             **self.style_fields(v[2 * L + S : 2 * L + S + self.n_style_genes]),
-            w=tuple(self.widths[int(i)] for i in v[2 * L + S + self.n_style_genes : -1]),
+            w=tuple(self.widths[int(i)] for i in v[self._width_genes]),
         )
 
     def style_fields(self, indices: Sequence[int] | np.ndarray) -> dict[str, tuple]:
@@ -202,9 +207,8 @@ class VectorEncoding:
         out[:, :L][inactive] = 0
         out[:, L : 2 * L][inactive] = 0
         if self.n_width_genes:
-            start = 2 * L + self.n_stages + self.n_style_genes
-            genes = out[:, start : start + self.n_stages]
-            out[:, start : start + self.n_stages] = self._width_canon()[np.arange(self.n_stages)[None, :], genes]
+            genes = self._width_genes
+            out[:, genes] = self._width_canon()[np.arange(self.n_stages)[None, :], out[:, genes]]
         return out
 
     def canonical(self, arch: Arch) -> Arch:

@@ -15,7 +15,7 @@ from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
 from ..errors import CheckpointError
 from ..io import atomic_path
 from ..space import Arch, SearchSpace, StageSpec, get_space
-from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv, banded_order
+from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv, banded_order, permute_bn
 from .static import Head, MBConv, Stem, SubNet
 
 __all__ = ["Supernet", "init_weights"]
@@ -140,8 +140,7 @@ class Supernet(nn.Module):
             order = banded_order(importance, bounds, keep_bands)
             for b in blocks:
                 b.project.weight.copy_(b.project.weight[order])
-                for t in (b.project_bn.weight, b.project_bn.bias, b.project_bn.running_mean, b.project_bn.running_var):
-                    t.copy_(t[order])
+                permute_bn(b.project_bn, order)
             readers = [b.expand_conv for b in blocks[1:]]
             readers += [self.blocks[(stage + 1) * D].expand_conv] if stage + 1 < sp.n_stages else [self.head.final_expand.conv]
             for conv in readers:

@@ -14,7 +14,7 @@ from torch import nn
 from ..space import make_divisible
 from .static import MBConv, build_act
 
-__all__ = ["DynamicBatchNorm2d", "DynamicConv2d", "DynamicDWConv2d", "DynamicMBConv", "DynamicSE", "banded_order", "copy_bn"]
+__all__ = ["DynamicBatchNorm2d", "DynamicConv2d", "DynamicDWConv2d", "DynamicMBConv", "DynamicSE", "banded_order", "copy_bn", "permute_bn"]
 
 
 def _centre(big: int, small: int) -> slice:
@@ -30,6 +30,13 @@ def copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
     dst.running_mean.copy_(src.running_mean[:n])
     dst.running_var.copy_(src.running_var[:n])
     dst.num_batches_tracked.copy_(src.num_batches_tracked)
+
+
+@torch.no_grad()
+def permute_bn(bn: nn.BatchNorm2d, order: torch.Tensor) -> None:
+    """Reorder a BN's channels (affine parameters and running statistics) to ``order``."""
+    for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+        t.copy_(t[order])
 
 
 def banded_order(importance: torch.Tensor, bounds: list[int], keep_bands: int = 0) -> torch.Tensor:
@@ -214,8 +221,7 @@ class DynamicMBConv(nn.Module):
         order = banded_order(self.project.weight.abs().sum(dim=(0, 2, 3)), bounds, keep_bands)
         self.project.weight.copy_(self.project.weight[:, order])
         for bn in (self.dw_bn, self.expand_bn):
-            for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
-                t.copy_(t[order])
+            permute_bn(bn, order)
         self.dw.weight.copy_(self.dw.weight[order])
         self.expand_conv.weight.copy_(self.expand_conv.weight[order])
         if self.se is not None:
