@@ -75,7 +75,8 @@ def main() -> None:
     lines = [
         "Targets: ofa-mbv3 at 160 and 224 >= 95% within ±10%, >= 85% within ±5%, Spearman >= 0.98; cifar-mbv3 at 32",
         ">= 90% within ±10%; a full ofa-mbv3 table at one resolution profiled in <= 3 min; >= 100,000 predictions/s.",
-        "ONNX Runtime CPU provider, 1 thread, batch 1, fp32, graph optimization level all.",
+        "ONNX Runtime CPU provider, 1 thread, batch 1, fp32, graph optimization level all; every time (blocks, whole",
+        "networks) is the statistic the table's protocol names (`min`, the fastest timed run, unless stated).",
         "",
         "| table | entries | profile time (per resolution) | predictions/s |",
         "|---|---|---|---|",

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from .agent import DEFAULT_PROTOCOL, latency_ms
 from .data import DataSplit, augment, batches, materialize
 from .errors import ExportError
 from .export import ort_session, read_metadata, set_metadata
@@ -174,12 +175,12 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
     predicted = table.predict(arch)
     result = {
         "model": str(path), "precision": precision, "space": space.name, "arch": arch.to_dict(),
-        "size_bytes": path.stat().st_size, "measured_ms": measured["median_ms"], "measured_p90_ms": measured["p90_ms"],
-        "predicted_ms": predicted, "error": predicted / measured["median_ms"] - 1,
+        "size_bytes": path.stat().st_size, "measured_ms": table.ms(measured), "measured_median_ms": measured["median_ms"],
+        "measured_p90_ms": measured["p90_ms"], "statistic": table.statistic, "predicted_ms": predicted, "error": predicted / table.ms(measured) - 1,
         "device": {k: backend.info().get(k) for k in ("device", "cpu_model", "provider", "threads", "hostname")},
     }
     if "fp32" in got:
-        result["int8_speedup"] = got["fp32"]["median_ms"] / measured["median_ms"]
+        result["int8_speedup"] = table.ms(got["fp32"]) / table.ms(measured)
     if data is not None:
         result["top1"] = onnx_top1(path, data, arch.r)
         result["n"] = len(data.val)
@@ -259,7 +260,8 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         if not (check_tables or {}).get("int8"):  # else the device check below measures it against fp32, and warns
             if time_int8:
                 speed = (backend or LocalBackend()).measure({"fp32": out.read_bytes(), "int8": qpath.read_bytes()}, SPEEDUP_PROTOCOL)
-                r["int8_speedup"] = speed["fp32"]["median_ms"] / speed["int8"]["median_ms"]
+                stat = str(DEFAULT_PROTOCOL["statistic"])
+                r["int8_speedup"] = latency_ms(speed["fp32"], stat) / latency_ms(speed["int8"], stat)
             r["int8_warnings"] = int8_warnings(r.get("int8_speedup"), r["top1_int8"] - r["top1_fp32"] if "top1_int8" in r else None)
     if ort_format:
         r["ort"] = [to_ort_format(m) for m in models.values()]

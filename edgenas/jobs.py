@@ -105,7 +105,7 @@ def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str |
 
 
 def _check_line(c: dict) -> str:
-    line = (f"{c['model']}: measured {c['measured_ms']:.3f} ms, predicted {c['predicted_ms']:.3f} ms ({100 * c['error']:+.1f}%), "
+    line = (f"{c['model']}: measured {c['measured_ms']:.3f} ms ({c['statistic']} run), predicted {c['predicted_ms']:.3f} ms ({100 * c['error']:+.1f}%), "
             f"{c['size_bytes'] / 1e6:.2f} MB")
     line += f", top1 {c['top1']:.4f}" if "top1" in c else ""
     return line + (f"; int8 {c['int8_speedup']:.2f}x the fp32 model's speed" if "int8_speedup" in c else "")
@@ -152,8 +152,12 @@ def latency_validate(table: str, samples: int, **options: Any) -> Report:
         lines.append(f"drift-corrected (the device ran {rep['drift']['p50']:.3f}x its profiling speed): {dc['within_10pct']:.0%} within ±10%")
     if nf:
         lines.append(f"noise floor (same networks measured twice): {nf['within_5pct']:.0%} within ±5%, MAPE {nf['mape']:.1%}")
+    if rep["statistic"] != "median":
+        lines.append(f"latencies are each network's {rep['statistic']} run; its median run took "
+                     f"{rep['median_over_statistic']['p50']:.3f}x that (median over the networks)")
     lines.append(f"report {rep['report']}, plot {rep['plot']}")
-    keys = ("overall", "uncalibrated", "by_resolution", "noise_floor", "drift", "drift_corrected", "report", "plot", "samples")
+    keys = ("overall", "uncalibrated", "by_resolution", "noise_floor", "drift", "drift_corrected", "statistic",
+            "median_over_statistic", "report", "plot", "samples")
     return Report({k: rep[k] for k in keys}, "\n".join(lines))
 
 

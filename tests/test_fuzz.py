@@ -163,7 +163,7 @@ case("export-data-unknown", "export", "--space", "tiny", "--arch", "max", "--che
 # profile
 for flag, bad in (("--threads", "0"), ("--threads", "-2"), ("--warmup", "-3"), ("--runs", "0"), ("--rounds", "0"),
                   ("--calibrate", "-1"), ("--seed", "abc"), ("--resolution", "0"), ("--resolution", "17"),
-                  ("--num-classes", "0"), ("--runner-timeout", "0"), ("--runner-timeout", "nan"), ("--runs", "1e9")):
+                  ("--num-classes", "0"), ("--runner-timeout", "0"), ("--runner-timeout", "nan"), ("--runs", "1e9"), ("--statistic", "mean")):
     case(f"profile{flag}={bad}", "profile", "--device", "cpu", "--space", "tiny", flag, bad, "--out", "{dir}/p.json")
 case("profile-device-unknown", "profile", "--device", "tpu9000", "--space", "tiny", "--out", "{dir}/p.json")
 case("profile-remote-no-runner", "profile", "--device", "remote", "--space", "tiny", "--out", "{dir}/p.json")

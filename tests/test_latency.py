@@ -78,13 +78,38 @@ def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
     for i in range(0, 300, 23):
         arch = sp.decode(vecs[i])
         assert table.predict(arch) == pytest.approx(batch[i], rel=1e-12)
-        by_hand = o + sum(table.entries[k]["median_ms"] - o for k in network_keys(sp, arch))
+        by_hand = o + sum(table.entries[k]["min_ms"] - o for k in network_keys(sp, arch))
         assert raw[i] == pytest.approx(by_hand, rel=1e-9)
     cal = table.calibration
     from edgenas.cost import cost_model
 
     mparams = cost_model(sp).batch(vecs)[0] / 1e6
     assert np.allclose(batch, cal["scale"] * raw + cal["per_mparam"] * mparams + cal["offset_ms"])
+
+
+def test_table_holds_the_statistic_its_protocol_names(tiny_table, tmp_path):
+    """New tables hold each entry's fastest run; one without a statistic (made before it existed) predicts from medians;
+    an unknown statistic is refused when profiling and when loading."""
+    table = LatencyTable.load(tiny_table, "tiny")
+    assert table.statistic == "min" and table.overhead_ms == table.entries[EMPTY_KEY]["min_ms"]
+    for stats in table.entries.values():
+        assert stats["min_ms"] <= stats["median_ms"]
+    data = json.loads(tiny_table.read_text())
+    del data["meta"]["protocol"]["statistic"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old, sp = LatencyTable.load(tmp_path / "old.json", "tiny"), get_space("tiny")
+    arch, o = sp.max_arch(24), data["entries"][EMPTY_KEY]["median_ms"]
+    assert old.statistic == "median"
+    assert old.predict(arch, calibrated=False) == pytest.approx(o + sum(data["entries"][k]["median_ms"] - o for k in network_keys(sp, arch)))
+    assert old.predict(arch, calibrated=False) != pytest.approx(table.predict(arch, calibrated=False), rel=1e-9)
+
+    data["meta"]["protocol"]["statistic"] = "mean"
+    (tmp_path / "mean.json").write_text(json.dumps(data))
+    with pytest.raises(LatencyError, match="unknown statistic 'mean'"):
+        LatencyTable.load(tmp_path / "mean.json")
+    with pytest.raises(LatencyError, match="unknown statistic 'mean'"):
+        profile("tiny", [16], LocalBackend(), tmp_path / "t.json", protocol={**FAST, "statistic": "mean"}, progress=False)
+    assert not (tmp_path / "t.json").exists()
 
 
 @pytest.mark.parametrize("name", ["tiny-mixed", "tiny-width"])
@@ -103,7 +128,7 @@ def test_elastic_choices_are_profiled_and_predicted(tmp_path, name):
     vecs[:, -1] = 0
     raw, o = table.predict_batch(vecs, calibrated=False), table.overhead_ms
     for i in range(0, 40, 7):
-        by_hand = o + sum(table.entries[k]["median_ms"] - o for k in network_keys(sp, sp.decode(vecs[i])))
+        by_hand = o + sum(table.entries[k]["min_ms"] - o for k in network_keys(sp, sp.decode(vecs[i])))
         assert raw[i] == pytest.approx(by_hand, rel=1e-9)
 
 
@@ -208,9 +233,10 @@ def test_int8_blocks_are_quantized_and_profiled(tmp_path):
 def test_cli_profile_latency_and_validate(tmp_path, capsys):
     out = tmp_path / "cli.json"
     code = main(["profile", "--device", "cpu", "--space", "tiny", "--resolution", "16", "--warmup", "1", "--rounds", "1",
-                 "--runs", "3", "--calibrate", "2", "--out", str(out), "--json"])
+                 "--runs", "3", "--calibrate", "2", "--statistic", "median", "--out", str(out), "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and {"path", "entries", "seconds"} <= set(data) and data["entries"] == len(LatencyTable.read(out).entries)
+    assert LatencyTable.read(out).statistic == "median"
 
     arch = get_space("tiny").min_arch(16)
     assert main(["latency", "--table", str(out), "--space", "tiny", "--arch", arch.to_json(), "--json"]) == 0
@@ -220,6 +246,7 @@ def test_cli_profile_latency_and_validate(tmp_path, capsys):
     assert main(["latency", "validate", "--table", str(out), "--samples", "4", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["overall"]["n"] == 4 and 0 <= rep["overall"]["within_10pct"] <= 1
+    assert rep["statistic"] == "median" and rep["median_over_statistic"]["p50"] == 1.0
     assert Path(rep["report"]).is_file() and Path(rep["plot"]).read_bytes()[:4] == b"\x89PNG"
 
     assert main(["latency", "--table", str(out), "--space", "cifar-mbv3", "--arch", "min"]) == 2

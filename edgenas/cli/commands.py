@@ -61,7 +61,7 @@ def deploy_check(args: argparse.Namespace) -> int:
 
 
 def profile(args: argparse.Namespace) -> int:
-    protocol = {k: getattr(args, k) for k in ("warmup", "rounds", "runs") if getattr(args, k) is not None}
+    protocol = {k: getattr(args, k) for k in ("warmup", "rounds", "runs", "statistic") if getattr(args, k) is not None}
     return _print(args, jobs.profile(get_space(args.space), args.out, _backend(args), resolutions=args.resolution,
                                      num_classes=args.num_classes, precision=args.precision, protocol=protocol,
                                      calibrate=args.calibrate, seed=args.seed))

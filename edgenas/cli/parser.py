@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=SEED, default=0)
     for name, lo, what in (("--warmup", 0, "warm-up runs"), ("--rounds", 1, "interleaved rounds"), ("--runs", 1, "timed runs per round")):
         p.add_argument(name, type=Range(lo, 100_000).arg(name), help=f"{what} (the protocol's default if omitted)")
+    p.add_argument("--statistic", choices=["min", "median"],
+                   help="what the table holds: the fastest timed run (default; repeats on a busy device) or the median")
     p.add_argument("--out", required=True, help="table path (.json); an unfinished one is resumed")
 
     p = add(sub, "latency", "latency", "predicted latency of a subnet from a table (and: latency validate)")

@@ -70,7 +70,7 @@ def _measurement(stats: Any) -> bool:
     if not isinstance(stats, dict):
         return False
     times = [v for k, v in stats.items() if k.endswith("_ms")]
-    return "median_ms" in stats and all(finite(v) and v > 0 for v in times)
+    return all(f in stats for f in agent.STATISTICS.values()) and all(finite(v) and v > 0 for v in times)
 
 
 class RemoteBackend:

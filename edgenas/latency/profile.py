@@ -105,6 +105,8 @@ def profile(space: str | SearchSpace, resolutions: Iterable[int], backend: Backe
         raise LatencyError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
     num_classes = num_classes or space.num_classes
     protocol = {**agent.DEFAULT_PROTOCOL, **(protocol or {})}
+    if protocol["statistic"] not in agent.STATISTICS:
+        raise LatencyError(f"unknown statistic {protocol['statistic']!r}; use {' or '.join(agent.STATISTICS)}")
     out = check_writable(out)
     meta = _new_meta(space, resolutions, num_classes, precision, protocol, backend.info())
     rng = np.random.default_rng(seed + 1)
@@ -168,7 +170,7 @@ def _measure(space: SearchSpace, out: Path, meta: dict[str, Any], backend: Backe
 
     if archs:
         X = np.stack([space.encode(a) for a in archs])
-        table.fit_calibration(X, np.array([table.entries[f"{NETWORK_PREFIX}{i}"]["median_ms"] for i in range(len(archs))]))
+        table.fit_calibration(X, np.array([table.ms(table.entries[f"{NETWORK_PREFIX}{i}"]) for i in range(len(archs))]))
     table.meta["complete"] = True
     return table
 

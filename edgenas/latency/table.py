@@ -2,13 +2,14 @@
 
 A network's latency is predicted as::
 
-    overhead + sum over its blocks of (block median - overhead)          (raw)
+    overhead + sum over its blocks of (block time - overhead)            (raw)
     scale * raw + per_mparam * params / 1e6 + offset                     (calibrated, if fitted)
 
 where ``overhead`` is the per-``run`` cost of an empty graph (paid once per network, not once per
 block) and the calibration is a least-squares fit on whole networks measured end to end: a block
 timed alone runs with its weights hot in cache, inside a network they arrive cold, which costs
-roughly in proportion to the weight bytes (hence the parameter term).
+roughly in proportion to the weight bytes (hence the parameter term).  Each time is the statistic
+the table's protocol names (``min`` by default; tables made before it existed used the median).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..agent import STATISTICS, latency_ms
 from ..checks import finite
 from ..errors import LatencyError
 from ..io import read_json, write_json
@@ -82,10 +84,17 @@ class LatencyTable:
                 raise LatencyError(f"latency table {path} metadata lacks '{key}'")
             if not ok(meta[key]):
                 raise LatencyError(f"latency table {path} metadata '{key}' is malformed: {meta[key]!r}")
-        bad = [k for k, v in entries.items() if not (isinstance(v, dict) and finite(v.get("median_ms")) and v["median_ms"] > 0)]
+        statistic = meta["protocol"].get("statistic", "median")
+        if statistic not in STATISTICS:
+            raise LatencyError(f"latency table {path} names an unknown statistic {statistic!r} ({' or '.join(STATISTICS)})")
+        field = STATISTICS[statistic]
+        def ok(v: Any) -> bool:
+            return isinstance(v, dict) and field in v and all(finite(t) and t > 0 for k, t in v.items() if k.endswith("_ms"))
+
+        bad = [k for k, v in entries.items() if not ok(v)]
         if bad:
-            raise LatencyError(f"latency table {path} has malformed entries (a median must be a finite, positive number), "
-                               f"e.g. {bad[0]!r}: {entries[bad[0]]!r}")
+            raise LatencyError(f"latency table {path} has malformed entries (each needs '{field}', and its times must be finite, "
+                               f"positive numbers), e.g. {bad[0]!r}: {entries[bad[0]]!r}")
         cal = data.get("calibration")
         if cal is not None and not (isinstance(cal, dict) and all(finite(cal.get(k)) for k in ("scale", "per_mparam", "offset_ms"))):
             raise LatencyError(f"latency table {path} has a malformed calibration")
@@ -124,8 +133,17 @@ class LatencyTable:
         return tuple(self.meta["resolutions"])
 
     @property
+    def statistic(self) -> str:
+        """Which figure of a measurement this table holds and predicts: "min" or "median"."""
+        return str(self.meta["protocol"].get("statistic", "median"))
+
+    def ms(self, stats: dict[str, Any]) -> float:
+        """A measurement (an entry, or a network measured with this table's protocol) as this table counts it."""
+        return latency_ms(stats, self.statistic)
+
+    @property
     def overhead_ms(self) -> float:
-        return float(self.entries[EMPTY_KEY]["median_ms"]) if EMPTY_KEY in self.entries else 0.0
+        return self.ms(self.entries[EMPTY_KEY]) if EMPTY_KEY in self.entries else 0.0
 
     def required_keys(self) -> list[str]:
         blocks = enumerate_blocks(get_space(self.meta["space"]), self.resolutions, self.meta["num_classes"])
@@ -152,7 +170,7 @@ class LatencyTable:
             for ri, r in enumerate(sp.resolutions):
                 if r not in self.resolutions:
                     continue
-                ms = lambda spec: self.entries[block_key(spec)]["median_ms"] - o  # noqa: E731
+                ms = lambda spec: self.ms(self.entries[block_key(spec)]) - o  # noqa: E731
                 for wi, w in enumerate(sp.widths):
                     fixed[wi, ri] = o + ms(sp.stem_spec(r)) + ms(sp.first_block_spec(r)) + ms(sp.head_spec(r, num_classes, w))
                 for slot in range(sp.n_layers):

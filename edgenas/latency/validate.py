@@ -85,7 +85,7 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
     calib = {f"{NETWORK_PREFIX}{i}": a for i, a in enumerate(table.calibration_archs())}
     order = [str(i) for i in range(samples)] + list(calib)
     rng.shuffle(order)
-    runs, drift = [], []
+    runs, drift, typical = [], [], []
     with tempfile.TemporaryDirectory(prefix="edgenas-validate-") as tmp:
         def model(key: str) -> bytes:
             """Exported once, kept on disk: memory holds one chunk of networks, not all of them."""
@@ -97,15 +97,19 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
 
         for p in range(passes):
             got = measure_chunked(backend, order, model, protocol, f"networks pass {p + 1}/{passes}", progress=progress)
-            runs.append(np.array([got[str(i)]["median_ms"] for i in range(samples)]))
-            drift += [got[k]["median_ms"] / table.entries[k]["median_ms"] for k in calib]
+            runs.append(np.array([table.ms(got[str(i)]) for i in range(samples)]))
+            drift += [table.ms(got[k]) / table.ms(table.entries[k]) for k in calib]
+            typical += [got[str(i)]["median_ms"] / table.ms(got[str(i)]) for i in range(samples)]
     measured = runs[0]
 
     r_of = np.array([a.r for a in archs])
     report: dict[str, Any] = {
         "space": space.name, "precision": precision, "provider": table.meta["provider"], "threads": table.meta["threads"],
         "cpu_model": backend.info()["cpu_model"], "table_cpu_model": table.meta["cpu_model"],
-        "samples": samples, "seed": seed, "calibration": {k: v for k, v in (table.calibration or {}).items() if k != "points"},
+        "samples": samples, "seed": seed, "statistic": table.statistic,
+        # how much slower the median run of a network is than the figure the table predicts (1.0 for a median table)
+        "median_over_statistic": {f"p{q}": float(np.percentile(typical, q)) for q in (5, 50, 95)},
+        "calibration": {k: v for k, v in (table.calibration or {}).items() if k != "points"},
         "overall": accuracy_metrics(predicted, measured),
         "uncalibrated": accuracy_metrics(raw, measured),
         "by_resolution": {str(r): accuracy_metrics(predicted[r_of == r], measured[r_of == r]) for r in res},
