@@ -87,13 +87,11 @@ class LatencyTable:
         statistic = meta["protocol"].get("statistic", "median")
         if statistic not in STATISTICS:
             raise LatencyError(f"latency table {path} names an unknown statistic {statistic!r} ({' or '.join(STATISTICS)})")
-        field = STATISTICS[statistic]
-        def ok(v: Any) -> bool:
-            return isinstance(v, dict) and field in v and all(finite(t) and t > 0 for k, t in v.items() if k.endswith("_ms"))
-
-        bad = [k for k, v in entries.items() if not ok(v)]
+        needed = STATISTICS[statistic]
+        bad = [k for k, v in entries.items()
+               if not (isinstance(v, dict) and needed in v and all(finite(t) and t > 0 for f, t in v.items() if f.endswith("_ms")))]
         if bad:
-            raise LatencyError(f"latency table {path} has malformed entries (each needs '{field}', and its times must be finite, "
+            raise LatencyError(f"latency table {path} has malformed entries (each needs '{needed}', and its times must be finite, "
                                f"positive numbers), e.g. {bad[0]!r}: {entries[bad[0]]!r}")
         cal = data.get("calibration")
         if cal is not None and not (isinstance(cal, dict) and all(finite(cal.get(k)) for k in ("scale", "per_mparam", "offset_ms"))):
