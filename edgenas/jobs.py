@@ -224,9 +224,11 @@ def predictor(space: SearchSpace, checkpoint: str, samples: int, out: str, **opt
     check_writable(out)
     pred = fit_predictor(space, checkpoint, samples, **options)
     pred.save(out)
-    rep, h = pred.report, pred.report["holdout"]
+    rep, h, ceiling = pred.report, pred.report["holdout"], pred.report["labels"]["tau_ceiling"]
+    limit = "" if ceiling is None else (f" (a perfect predictor would score about {ceiling:.2f} against labels measured on "
+                                        f"{rep['labels']['images']:,} images)")
     return Report({"path": out, **rep}, f"{rep['model']} on {rep['n_train'] + rep['n_holdout']} archs: held-out Kendall tau "
-                                        f"{h['kendall_tau']:.3f}, Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {out}")
+                                        f"{h['kendall_tau']:.3f}{limit}, Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {out}")
 
 
 def quickstart(out: str, *, max_latency: str | None = None, **options: Any) -> Report:

@@ -90,6 +90,32 @@ def test_predictor_reports_rank_quality_and_round_trips(predictor_path, tmp_path
         AccuracyPredictor.load(tmp_path / "bad.json")
 
 
+def test_label_reliability_tracks_how_well_labels_rank_the_truth():
+    """The ceiling estimated from the images' two halves matches the Kendall tau between measured and true
+    accuracy: low with few images and close subnets, near 1 with many images."""
+    from scipy.stats import kendalltau
+
+    from edgenas.search.predictor import label_reliability
+
+    rng = np.random.default_rng(0)
+    for images, spread in ((500, 0.05), (5000, 0.05), (100_000, 0.05)):
+        est, actual = [], []
+        for _ in range(10):
+            truth = 0.85 + spread * (rng.random(60) - 0.5)
+            hits = rng.random((60, images)) < truth[:, None]
+            rep = label_reliability(hits)
+            assert rep["images"] == images and -1 <= rep["split_half_kendall_tau"] <= 1
+            est.append(rep["tau_ceiling"])
+            actual.append(kendalltau(hits.mean(1), truth).statistic)
+        assert abs(np.mean(est) - np.mean(actual)) < 0.1, (images, est, actual)
+        if images == 500:
+            assert np.mean(est) < 0.6
+        if images == 100_000:
+            assert np.mean(est) > 0.9
+    same = label_reliability(np.ones((10, 100), dtype=bool))
+    assert same["tau_ceiling"] is None and same["split_half_pearson"] is None
+
+
 def read_front(run):
     return json.loads((run / "front.json").read_text())
 

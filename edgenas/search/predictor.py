@@ -18,7 +18,8 @@ from ..io import read_json, write_json
 from ..space import SearchSpace, get_space
 from .objectives import SearchError
 
-__all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "fit_predictor", "rank_metrics", "sample_archs"]
+__all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "fit_predictor", "label_reliability", "rank_metrics",
+           "sample_archs"]
 
 
 def arch_features(space: SearchSpace, X: np.ndarray) -> np.ndarray:
@@ -68,11 +69,37 @@ class SupernetAccuracy:
         self.space = net.space
 
     def top1_vectors(self, X: np.ndarray) -> np.ndarray:
+        return self.correct_matrix(X).mean(1)
+
+    def correct_matrix(self, X: np.ndarray) -> np.ndarray:
+        """(archs, held-out images): whether each subnet classifies each image right."""
         from tqdm import tqdm
 
         archs = [self.space.decode(x) for x in X]
         it = tqdm(archs, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(archs) < 8, leave=False)
-        return np.array([self.evaluator.top1(self.net, a) for a in it])
+        return np.stack([self.evaluator.correct(self.net, a) for a in it])
+
+
+def label_reliability(correct: np.ndarray) -> dict[str, float | int | None]:
+    """How well top-1 measured on these images can rank these subnets at all.
+
+    Splits the images into even and odd halves: the Kendall tau between the two halves' accuracies is
+    measured directly; from their Pearson correlation (split-half reliability, stepped up to the whole
+    set by Spearman-Brown) comes the correlation of the labels with the subnets' true accuracy, and,
+    for normally distributed scores, ``tau_ceiling`` = 2/pi * arcsin of it: the held-out Kendall tau
+    a perfect predictor would score against these labels.  A predictor near the ceiling is limited by
+    the evaluation images, not by its model."""
+    a, b = correct[:, 0::2].mean(1), correct[:, 1::2].mean(1)
+
+    def number(v: float) -> float | None:
+        return float(v) if np.isfinite(v) else None
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return {"images": int(correct.shape[1]), "split_half_kendall_tau": None, "split_half_pearson": None, "tau_ceiling": None}
+    r = float(np.corrcoef(a, b)[0, 1])
+    whole = 2 * r / (1 + r) if r > 0 else 0.0
+    return {"images": int(correct.shape[1]), "split_half_kendall_tau": number(kendalltau(a, b).statistic),
+            "split_half_pearson": number(r), "tau_ceiling": number(2 / np.pi * np.arcsin(np.sqrt(whole)))}
 
 
 def _candidates(seed: int) -> dict[str, Any]:
@@ -206,6 +233,8 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     evaluator = Evaluator(split, calib_images=calib_images, device=device)
     acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
     X = sample_archs(space, samples, seed, resolutions)
-    pred = AccuracyPredictor.fit_with_holdout(space, X, acc.top1_vectors(X), holdout, seed)
+    hits = acc.correct_matrix(X)
+    pred = AccuracyPredictor.fit_with_holdout(space, X, hits.mean(1), holdout, seed)
     pred.report["checkpoint"] = str(checkpoint)
+    pred.report["labels"] = label_reliability(hits)
     return pred
