@@ -172,15 +172,15 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
         models["fp32"] = fp32_twin.read_bytes()
     got = backend.measure(models, table.meta["protocol"])
     measured = got[path.name]
-    predicted = table.predict(arch)
+    predicted, measured_ms = table.predict(arch), table.ms(measured)
     result = {
         "model": str(path), "precision": precision, "space": space.name, "arch": arch.to_dict(),
-        "size_bytes": path.stat().st_size, "measured_ms": table.ms(measured), "measured_median_ms": measured["median_ms"],
-        "measured_p90_ms": measured["p90_ms"], "statistic": table.statistic, "predicted_ms": predicted, "error": predicted / table.ms(measured) - 1,
+        "size_bytes": path.stat().st_size, "measured_ms": measured_ms, "measured_median_ms": measured["median_ms"],
+        "measured_p90_ms": measured["p90_ms"], "statistic": table.statistic, "predicted_ms": predicted, "error": predicted / measured_ms - 1,
         "device": {k: backend.info().get(k) for k in ("device", "cpu_model", "provider", "threads", "hostname")},
     }
     if "fp32" in got:
-        result["int8_speedup"] = table.ms(got["fp32"]) / table.ms(measured)
+        result["int8_speedup"] = table.ms(got["fp32"]) / measured_ms
     if data is not None:
         result["top1"] = onnx_top1(path, data, arch.r)
         result["n"] = len(data.val)
