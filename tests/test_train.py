@@ -291,6 +291,28 @@ def test_second_writer_is_refused(tmp_path):
     assert resumed["top1_max"] == summary["top1_max"]  # a finished run reports its last epoch, not nan
 
 
+@pytest.mark.parametrize("space", ["tiny", "tiny-mixed", "tiny-width"])
+def test_compile_traces_the_largest_network_once_and_trains_the_same_weights(tmp_path, monkeypatch, space):
+    """--compile compiles the largest network only: one graph for every step and resolution (each
+    other subnet would be a recompilation of tens of seconds, and after 8 torch gives up compiling),
+    also where activations and widths change between subnets; the weights equal an eager run's."""
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    counter, real = CompileCounter(), torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=counter, **kw))  # graphs run as captured
+    runs = {}
+    for compiled in (False, True):
+        cfg = tiny_config(space=space, limit=192, compile=compiled, phases=[PHASES[0] | {"epochs": 1}, PHASES[3]])
+        t = Trainer(cfg, tmp_path / str(compiled), progress=False)
+        t.run()
+        runs[compiled] = t.net.state_dict()
+    assert counter.frame_count == 1, f"{counter.frame_count} graphs compiled"
+    for k, v in runs[False].items():
+        torch.testing.assert_close(runs[True][k], v, rtol=0, atol=1e-5, msg=k)
+    torch._dynamo.reset()
+
+
 def test_plan_epochs_keeps_proportions_and_fits_the_budget():
     from edgenas.train.budget import plan_epochs, step_work
 
@@ -325,14 +347,20 @@ def test_plan_epochs_costs_a_phase_by_its_networks_and_macs():
     _, plan = plan_epochs(phases, sp, 2, 100, {**work, "one_network_step_s": 0.01, "sandwich_step_s": 0.01 * ns}, 600)
     e, nk = plan["epoch_s"], step_work(phases[1], sp, 2, list(sp.resolutions))[0]
     assert abs(e["kernel"] - (100 * 0.01 * nk + 0.5)) < 1e-6 and abs(e["expand"] - (100 * 0.01 * ns + 0.5)) < 1e-6
+    # --compile: the largest network runs twice as fast, every other one at the eager speed
+    compiled = {**work, "one_network_step_s": 0.005, "one_network_eager_step_s": 0.01, "sandwich_step_s": 0.005 + 0.01 * (ns - 1)}
+    e = plan_epochs(phases, sp, 2, 100, compiled, 600)[1]["epoch_s"]
+    assert abs(e["full"] - (100 * 0.005 + 0.5)) < 1e-6 and abs(e["expand"] - (100 * (0.005 + 0.01 * (ns - 1)) + 0.5)) < 1e-6
 
 
 def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monkeypatch):
     cfg = lambda: tiny_config(phases=PHASES[:2], limit=256, resolutions=[16], time_budget=0.15)  # noqa: E731
     full = Trainer(cfg(), tmp_path / "full", progress=False)
     before = {k: v.clone() for k, v in full.net.state_dict().items()}
-    full.probe(steps=1)
+    measured = full.probe(steps=1)
     assert all(torch.equal(before[k], v) for k, v in full.net.state_dict().items()) and full.state["step"] == 0
+    for key in ("one_network", "sandwich"):  # a batch of 64 images per step
+        assert measured[f"{key}_images_per_s"] == pytest.approx(64 / measured[f"{key}_step_s"])
     full.run()
     saved = load_config(tmp_path / "full" / "config.yaml", {})
     assert saved.budget_plan and saved.budget_plan["budget_s"] < 9 and [p.name for p in saved.phases] == ["full", "kernel"]

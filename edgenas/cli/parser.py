@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
     p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
-    p.add_argument("--compile", action="store_true", help="torch.compile the supernet")
+    p.add_argument("--compile", action="store_true", help="torch.compile the largest network (every step trains it; other subnets run eagerly)")
 
     p = add(sub, "eval", "eval", "top-1 of a subnet after BN recalibration")
     space_arg(p)

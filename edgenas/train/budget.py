@@ -1,11 +1,13 @@
 """Fit the progressive-shrinking schedule into a wall-clock budget (``edgenas train --time-budget``).
 
 A short probe times a one-network step (the full phase: the largest net only) and a sandwich
-step (largest, smallest and the random subnets), plus one evaluation.  A step's time is modelled
-as ``a`` per network (launch overhead: what dominates small images on a GPU) plus ``b`` per MAC
-(what dominates on a CPU); the two probes give ``a`` and ``b``, and each phase's expected networks
-and MACs per step (seeded sandwiches of its choices) give its step time: the kernel phase trains
-four nearly largest networks a step, the expand phase four of every size.  Every phase's epochs
+step (largest, smallest and the random subnets), plus one evaluation.  Every step trains the
+largest network; each other network it trains costs ``a`` (launch overhead: what dominates
+small images on a GPU) plus ``b`` per MAC (what dominates on a CPU).  The two probes give ``a``
+and ``b`` (with ``--compile``, which compiles the largest network only, a third probe times it
+run eagerly like the others), and each phase's expected networks and MACs per step (seeded
+sandwiches of its choices) give its step time: the kernel phase trains four nearly largest
+networks a step, the expand phase four of every size.  Every phase's epochs
 are then scaled by one factor, so the schedule keeps the default proportions and ends within the
 budget.  The plan is recorded in ``config.yaml``, so a resumed run keeps its epochs.
 """
@@ -47,14 +49,16 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
                 probe: dict[str, float], budget_s: float, resolutions: list[int] | None = None) -> tuple[list[Phase], dict[str, Any]]:
     """Epochs per phase scaled by one factor so the estimated time fits ``budget_s`` (at least 1 epoch each)."""
     one, full = probe["one_network_step_s"], probe["sandwich_step_s"]
+    eager = probe.get("one_network_eager_step_s", one)  # with --compile only the largest network is compiled
     res = list(resolutions or space.resolutions)
-    # a per network + b per MAC, from the two probed steps
+    # every step trains the largest network (``one``) and then the others at a per network + b per MAC;
+    # a and b from the eager largest network and the rest of the sandwich step
     n1, m1, ns, ms = probe["one_network_nets"], probe["one_network_macs"], probe["sandwich_nets"], probe["sandwich_macs"]
-    denom = ms - ns * m1 / n1
-    b = (full - ns * one / n1) / denom if denom < 0 else 0.0
-    b = min(max(b, 0.0), one / m1)
-    a = (one - b * m1) / n1
-    step_s = [a * n + b * m for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
+    denom = (ms - m1) - (ns - n1) * m1 / n1
+    b = (full - one - (ns - n1) * eager / n1) / denom if denom < 0 else 0.0
+    b = min(max(b, 0.0), eager / m1)
+    a = (eager - b * m1) / n1
+    step_s = [one + a * (n - n1) + b * (m - m1) for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
     epoch_s = [steps_per_epoch * t + probe["eval_s"] for t in step_s]
     default_s = sum(p.epochs * t for p, t in zip(phases, epoch_s))
     scale = budget_s / default_s if default_s > 0 else 1.0

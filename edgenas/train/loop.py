@@ -106,7 +106,9 @@ class Trainer:
         self.net.set_grad_checkpointing(cfg.grad_checkpointing)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.model = torch.compile(self.net, dynamic=True) if cfg.compile else self.net
+        # Only the largest network is compiled: it is the same graph in every step of every phase, while
+        # each other subnet is a new graph (a recompilation of tens of seconds, for a few steps' use).
+        self.compiled = torch.compile(self.net, dynamic=True) if cfg.compile else None
         self.teacher = None
         if cfg.teacher:
             t = Supernet.load(cfg.teacher, self.space)
@@ -157,7 +159,8 @@ class Trainer:
                     soft = self.teacher(x).float()
             for i, arch in enumerate(archs):
                 self.net.activate(arch)
-                logits = self.model(x)
+                model = self.compiled if self.compiled is not None and arch == self.space.max_arch(arch.r) else self.net
+                logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 if i == 0 and soft is None:
                     soft = logits.detach().float()
@@ -226,22 +229,14 @@ class Trainer:
         out: dict[str, float] = {}
         try:
             for key, phase in PROBE_PHASES.items():
-                opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
-                took, nets, macs = 0.0, 0, 0
-                for r in self.resolutions:
-                    archs = sandwich(self.space, phase, step_rng(self.cfg.seed, r), self.cfg.random_subnets, r)
-                    n, m = work(self.space, archs)
-                    nets, macs = nets + n, macs + m
-                    self._step(phase, x, y, opt, r, archs)  # warm-up: allocations, cuDNN plans, compilation
-                    self._sync()
-                    t = time.perf_counter()
-                    for _ in range(steps):
-                        self._step(phase, x, y, opt, r, archs)
-                    self._sync()
-                    took += time.perf_counter() - t
-                out[f"{key}_step_s"] = took / (steps * len(self.resolutions))
-                out[f"{key}_nets"], out[f"{key}_macs"] = nets / len(self.resolutions), macs / len(self.resolutions)
+                out[f"{key}_step_s"], out[f"{key}_nets"], out[f"{key}_macs"] = self._time_steps(phase, x, y, steps)
                 out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
+            if self.compiled is not None:  # every subnet but the largest runs eagerly: the plan needs both speeds
+                compiled, self.compiled = self.compiled, None
+                try:
+                    out["one_network_eager_step_s"] = self._time_steps(PROBE_PHASES["one_network"], x, y, steps)[0]
+                finally:
+                    self.compiled = compiled
             self._evaluate()
             t = time.perf_counter()
             self._evaluate()
@@ -253,6 +248,25 @@ class Trainer:
                 torch.cuda.set_rng_state(cuda_rng, self.device)
             self.state["step"] = step
         return out
+
+    def _time_steps(self, phase, x: torch.Tensor, y: torch.Tensor, steps: int) -> tuple[float, float, float]:
+        """(seconds per step, networks per step, MACs per step) of ``phase``'s sandwich, averaged over the
+        resolutions; each resolution's subnets run one untimed warm-up step first."""
+        opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
+        took, nets, macs = 0.0, 0, 0
+        for r in self.resolutions:
+            archs = sandwich(self.space, phase, step_rng(self.cfg.seed, r), self.cfg.random_subnets, r)
+            n, m = work(self.space, archs)
+            nets, macs = nets + n, macs + m
+            self._step(phase, x, y, opt, r, archs)  # warm-up: allocations, cuDNN plans, compilation
+            self._sync()
+            t = time.perf_counter()
+            for _ in range(steps):
+                self._step(phase, x, y, opt, r, archs)
+            self._sync()
+            took += time.perf_counter() - t
+        k = len(self.resolutions)
+        return took / (steps * k), nets / k, macs / k
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
