@@ -383,5 +383,54 @@ def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monke
     monkeypatch.setattr(Trainer, "probe", lambda *a, **k: pytest.fail("a resumed run must not probe again"))
     resumed = Trainer(cut_cfg, tmp_path / "cut", resume=True, progress=False)
     resumed.run()
-    assert [p.epochs for p in load_config(tmp_path / "cut" / "config.yaml", {}).phases] == [p.epochs for p in cut_cfg.phases]
+    after = load_config(tmp_path / "cut" / "config.yaml", {})
+    assert after.budget_plan == cut_cfg.budget_plan and after.phases[0] == cut_cfg.phases[0]  # the kernel phase may be re-fitted
+    ckpt = torch.load(tmp_path / "cut" / "latest.pt", weights_only=True)
+    assert ckpt["config"] == after.to_dict() and ckpt["step"] == sum(p.epochs for p in after.phases) * 4  # 256 images, batch 64
     assert all(e >= 1 for e in epochs)
+
+
+def replay(phases, plan, seconds, space, adapt: bool) -> tuple[float, list]:
+    """A run's wall-clock time when epoch k of phase P takes seconds[P][k] (later epochs: that phase's median)."""
+    from edgenas.train.budget import replan
+
+    history = []
+    for pi in range(len(phases)):
+        if adapt and pi > 0:
+            phases = replan(phases, pi, plan, history, space)
+        took = seconds[phases[pi].name]
+        for k in range(phases[pi].epochs):
+            history.append({"phase": phases[pi].name, "train_seconds": took[k] if k < len(took) else float(np.median(took)),
+                            "eval_seconds": 0.0})
+    return sum(r["train_seconds"] for r in history), phases
+
+
+def test_replan_fits_the_schedule_left_into_the_budget_left():
+    """Replayed with the shipped supernet's epoch times (an H100 run whose first plan overran 9.1 minutes
+    by 28%: first epochs of new layer shapes, and sandwich steps slower than probed), re-fitting the
+    phases still to come at each phase start ends the run within its budget, its full phase untouched."""
+    import csv
+
+    from edgenas.pretrained import ROOT
+    from edgenas.train.budget import replan
+
+    cfg = load_config(ROOT / "cifar10" / "train-config.yaml", {})
+    seconds: dict[str, list[float]] = {}
+    for row in csv.DictReader(open(ROOT / "cifar10" / "metrics.csv")):
+        seconds.setdefault(row["phase"], []).append(float(row["train_seconds"]) + float(row["eval_seconds"]))
+    space, plan = get_space(cfg.space), cfg.budget_plan
+    fixed, _ = replay(cfg.phases, plan, seconds, space, adapt=False)
+    adapted, phases = replay(cfg.phases, plan, seconds, space, adapt=True)
+    assert fixed > 1.25 * plan["budget_s"]
+    assert 0.9 * plan["budget_s"] <= adapted <= plan["budget_s"], adapted
+    assert phases[0] == cfg.phases[0] and all(p.epochs >= 1 for p in phases)
+    # a function of the history alone: re-planning from the re-planned phases (a run resumed at a phase start) changes nothing
+    history = [{"phase": "full", "train_seconds": t, "eval_seconds": 0.0} for t in seconds["full"]]
+    history += [{"phase": "kernel", "train_seconds": t, "eval_seconds": 0.0} for t in seconds["kernel"]]
+    once = replan(cfg.phases, 2, plan, history, space)
+    assert replan(once, 2, plan, history, space) == once and once[:2] == cfg.phases[:2]
+    assert sum(p.epochs for p in once[2:]) < sum(p.epochs for p in cfg.phases[2:])  # kernel ran slow and paid for new shapes
+    # epochs that took what was planned leave the plan as it was, up to the rounding of one epoch
+    planned = [{"phase": p.name, "train_seconds": plan["epoch_s"][p.name], "eval_seconds": 0.0} for p in cfg.phases[:2] for _ in range(p.epochs)]
+    kept = replan(cfg.phases, 2, plan, planned, space)
+    assert all(abs(a.epochs - b.epochs) <= 1 for a, b in zip(kept, cfg.phases))

@@ -24,7 +24,7 @@ from ..space import SearchSpace
 from .config import Phase
 from .sampling import sandwich
 
-__all__ = ["PROBE_PHASES", "plan_epochs", "step_work", "work"]
+__all__ = ["PROBE_PHASES", "fit_epochs", "plan_epochs", "replan", "step_work", "work"]
 
 #: the two step kinds the probe times: one network per step, and the full sandwich
 PROBE_PHASES = {"one_network": Phase("probe-one-network", 1, 0.0, "max", "max", "max"),
@@ -60,17 +60,63 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
     a = (eager - b * m1) / n1
     step_s = [one + a * (n - n1) + b * (m - m1) for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
     epoch_s = [steps_per_epoch * t + probe["eval_s"] for t in step_s]
-    default_s = sum(p.epochs * t for p, t in zip(phases, epoch_s))
-    scale = budget_s / default_s if default_s > 0 else 1.0
-    epochs = [max(1, math.floor(p.epochs * scale)) for p in phases]
-    # spend what flooring left on the phases furthest below their share, in order
-    left = budget_s - sum(e * t for e, t in zip(epochs, epoch_s))
-    for i in sorted(range(len(phases)), key=lambda i: epochs[i] / max(phases[i].epochs * scale, 1e-9)):
-        if epoch_s[i] <= left:
-            epochs[i] += 1
-            left -= epoch_s[i]
+    epochs, scale = fit_epochs([p.epochs for p in phases], epoch_s, budget_s)
     planned = sum(e * t for e, t in zip(epochs, epoch_s))
     plan = {"budget_s": round(budget_s, 1), "planned_s": round(planned, 1), "scale": round(scale, 4),
             "steps_per_epoch": steps_per_epoch, **{k: round(v, 5) for k, v in probe.items()},
-            "epoch_s": {p.name: round(t, 3) for p, t in zip(phases, epoch_s)}, "over_budget": planned > budget_s}
+            "epoch_s": {p.name: round(t, 3) for p, t in zip(phases, epoch_s)},
+            "epochs": {p.name: e for p, e in zip(phases, epochs)}, "over_budget": planned > budget_s}
     return [replace(p, epochs=e) for p, e in zip(phases, epochs)], plan
+
+
+def fit_epochs(epochs: list[int], epoch_s: list[float], budget_s: float) -> tuple[list[int], float]:
+    """``epochs`` scaled by one factor so that at ``epoch_s`` seconds each they fill ``budget_s`` (at
+    least 1 each; what flooring leaves goes to the phases furthest below their share); and the factor."""
+    default_s = sum(e * t for e, t in zip(epochs, epoch_s))
+    scale = budget_s / default_s if default_s > 0 else 1.0
+    out = [max(1, math.floor(e * scale)) for e in epochs]
+    left = budget_s - sum(e * t for e, t in zip(out, epoch_s))
+    for i in sorted(range(len(epochs)), key=lambda i: out[i] / max(epochs[i] * scale, 1e-9)):
+        if epoch_s[i] <= left:
+            out[i] += 1
+            left -= epoch_s[i]
+    return out, scale
+
+
+def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[dict[str, Any]], space: SearchSpace) -> list[Phase]:
+    """``phases[start:]`` refitted, when phase ``start`` begins, into what the budget has left after the
+    finished epochs of ``history``.
+
+    The probe cannot foresee everything: the first epoch of a phase that trains new layer shapes
+    (kernel sizes, expand ratios, widths) pays their one-time set-up (on a GPU about 100x a step
+    for each shape: half a minute per phase), and the step-time model can be off.  So what is left
+    is costed at the planned epoch times, times the ratio measured so far for phases of the same
+    kind (one network or several per step), plus the largest first-epoch surcharge measured so far
+    for each phase still to come that brings new shapes.  A function of the history alone: a run
+    resumed at a phase start plans that phase exactly as before.
+    """
+    choices = [p.choices(space) for p in phases]
+    several = [any(len(v) > 1 for v in c.values()) for c in choices]
+    new_shapes = [i == 0 or any(set(c[k]) - {v for prev in choices[:i] for v in prev[k]} for k in ("ks", "e", "w", "style"))
+                  for i, c in enumerate(choices)]
+    index = {p.name: i for i, p in enumerate(phases)}
+    planned = {p.name: float(plan["epoch_s"][p.name]) for p in phases}
+    seconds: dict[str, list[float]] = {}
+    for row in history:
+        seconds.setdefault(row["phase"], []).append(float(row["train_seconds"]) + float(row["eval_seconds"]))
+    spent = sum(sum(v) for v in seconds.values())
+    # steady epochs: a new-shape phase's first epoch is the surcharge's, not the ratio's
+    steady = {n: v[1:] if new_shapes[index[n]] else v for n, v in seconds.items()}
+    ratio = {}
+    for kind in (False, True):
+        names = [n for n in steady if several[index[n]] == kind]
+        done = sum(planned[n] * len(steady[n]) for n in names)
+        ratio[kind] = sum(sum(steady[n]) for n in names) / done if done > 0 else 1.0
+    surcharge = max([max(0.0, v[0] - float(np.median(v[1:]))) for n, v in seconds.items() if new_shapes[index[n]] and len(v) > 1],
+                    default=0.0)
+    rest = range(start, len(phases))
+    left = float(plan["budget_s"]) - spent - surcharge * sum(new_shapes[i] for i in rest)
+    epoch_s = [planned[phases[i].name] * ratio[several[i]] for i in rest]
+    first = plan.get("epochs") or {p.name: p.epochs for p in phases}  # the first plan's proportions
+    epochs, _ = fit_epochs([int(first[phases[i].name]) for i in rest], epoch_s, left)
+    return phases[:start] + [replace(phases[i], epochs=e) for i, e in zip(rest, epochs)]

@@ -35,7 +35,7 @@ from ..evaluate import Evaluator
 from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
-from .budget import PROBE_PHASES, plan_epochs, work
+from .budget import PROBE_PHASES, plan_epochs, replan, work
 from .config import TrainConfig
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
@@ -291,6 +291,26 @@ class Trainer:
                   + ", ".join(f"{p.name} {p.epochs}" for p in phases) + f" (planned {plan['planned_s'] / 60:.1f} min"
                   + (", over budget: every phase needs at least one epoch" if plan["over_budget"] else "") + ")", file=sys.stderr)
 
+    def _replan(self, pi: int) -> list:
+        """With --time-budget: phases ``pi:`` refitted into the time left (recorded in config.yaml)."""
+        cfg = self.cfg
+        if cfg.budget_plan is None:
+            return cfg.phases
+        phases = replan(cfg.phases, pi, cfg.budget_plan, self.history, self.space) if self.rank == 0 else cfg.phases
+        if self.world > 1:  # only rank 0 holds the history
+            box = [phases]
+            dist.broadcast_object_list(box, src=0)
+            phases = box[0]
+        if phases != cfg.phases:
+            self.cfg = replace(cfg, phases=phases)
+            if self.rank == 0:
+                self.cfg.dump(self.out / "config.yaml")
+                if self.progress:
+                    print(f"edgenas: time budget: {sum(r['train_seconds'] + r['eval_seconds'] for r in self.history) / 60:.1f} of "
+                          f"{cfg.budget_plan['budget_s'] / 60:.1f} min spent; epochs from {phases[pi].name} on: "
+                          + ", ".join(f"{p.name} {p.epochs}" for p in phases[pi:]), file=sys.stderr)
+        return self.cfg.phases
+
     def _train(self) -> dict[str, Any]:
         cfg, phases = self.cfg, self.cfg.phases
         steps_per_epoch = len(self.loader)
@@ -302,6 +322,8 @@ class Trainer:
             if start_epoch >= phase.epochs:
                 continue
             if start_epoch == 0 and pi > 0:
+                phases = self._replan(pi)
+                phase, total_epochs = phases[pi], sum(p.epochs for p in phases)
                 prev, now = phases[pi - 1].choices(self.space), phase.choices(self.space)
                 if len(now["e"]) > len(prev["e"]):
                     self.net.sort_channels(keep_bands=len(prev["e"]) - 1)
