@@ -70,6 +70,18 @@ def test_kd_loss():
     assert loss > 0 and s.grad.abs().sum() > 0
 
 
+def test_lr_base_size_scales_learning_rates_with_the_batch(tmp_path):
+    """A recipe's learning rates hold for its batch; another --batch-size scales them linearly (timm's lr_base_size)."""
+    for base, factor in ((None, 1.0), (32, 2.0), (128, 0.5)):
+        t = Trainer(tiny_config(batch_size=64, lr_base_size=base, limit=128), tmp_path / str(base), progress=False)
+        phase = t.cfg.phases[1]
+        opt = t._optimizer(phase)
+        assert t._set_lr(opt, phase, 0, 10, first=False) == pytest.approx(phase.lr * factor)
+        assert all(g["lr"] == pytest.approx(phase.lr * factor) for g in opt.param_groups)
+    with pytest.raises(EdgeNASError, match="lr_base_size"):
+        tiny_config(lr_base_size=0)
+
+
 def test_config_yaml_round_trip_and_errors(tmp_path):
     cfg = tiny_config()
     path = tmp_path / "c.yaml"

@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use at most this many training images (scale down for a CPU)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--batch-size", type=int, help="per process (default 128); memory grows with it (the largest network's activations)")
+    p.add_argument("--lr-base-size", type=int, help="the phases' learning rates are for this global batch; scaled linearly to the real one")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="recompute each block in backward instead of keeping its activations: far less memory, ~1/3 more compute")
     p.add_argument("--random-subnets", type=int, help="random subnets per step besides largest and smallest (default 2)")

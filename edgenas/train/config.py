@@ -79,6 +79,7 @@ class TrainConfig:
     limit: int | None = ranged(None, 1, 1_000_000_000)
     seed: int = ranged(0, 0, 2**63 - 1)
     batch_size: int = ranged(128, 1, 65_536)
+    lr_base_size: int | None = ranged(None, 1, 10_000_000)  # phases' lr are for this global batch: scaled linearly to the real one
     momentum: float = ranged(0.9, 0.0, 1.0, integer=False)
     weight_decay: float = ranged(3e-5, 0.0, 1.0, integer=False)
     label_smoothing: float = ranged(0.1, 0.0, 1.0, integer=False)

@@ -181,11 +181,13 @@ class Trainer:
                                lr=phase.lr, momentum=self.cfg.momentum, nesterov=True)
 
     def _set_lr(self, opt, phase, phase_step: int, phase_steps: int, first: bool) -> float:
+        cfg = self.cfg
+        peak = phase.lr * (cfg.batch_size * self.world / cfg.lr_base_size if cfg.lr_base_size else 1.0)
         warm = max(1, phase_steps // 10) if first else 0
         if phase_step < warm:
-            lr = phase.lr * (phase_step + 1) / warm
+            lr = peak * (phase_step + 1) / warm
         else:
-            lr = 0.5 * phase.lr * (1 + math.cos(math.pi * (phase_step - warm) / max(1, phase_steps - warm)))
+            lr = 0.5 * peak * (1 + math.cos(math.pi * (phase_step - warm) / max(1, phase_steps - warm)))
         for g in opt.param_groups:
             g["lr"] = lr
         return lr
