@@ -315,7 +315,8 @@ def test_compile_traces_the_largest_network_once_and_trains_the_same_weights(tmp
     monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=counter, **kw))  # graphs run as captured
     runs = {}
     for compiled in (False, True):
-        cfg = tiny_config(space=space, limit=192, compile=compiled, phases=[PHASES[0] | {"epochs": 1}, PHASES[3]])
+        cfg = tiny_config(space=space, limit=192, compile=compiled, bf16=True, channels_last=True,  # as on a GPU
+                          phases=[PHASES[0] | {"epochs": 1}, PHASES[3]])
         t = Trainer(cfg, tmp_path / str(compiled), progress=False)
         t.run()
         runs[compiled] = t.net.state_dict()
