@@ -49,6 +49,9 @@ def probe(args: argparse.Namespace) -> dict:
         trainer = Trainer(cfg, Path(args.scratch) / f"probe-{int(compiled)}", progress=False)
         for bs in args.batch_sizes:
             t = time.perf_counter()
+            cuda = trainer.device.type == "cuda"
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(trainer.device)
             try:
                 m = trainer.probe(steps=args.steps, batch_size=bs)
             except torch.cuda.OutOfMemoryError:
@@ -56,7 +59,8 @@ def probe(args: argparse.Namespace) -> dict:
                 torch.cuda.empty_cache()
                 continue
             rows.append({"batch_size": bs, "compile": compiled, **{k: round(v, 4) for k, v in m.items()},
-                         "probe_s": round(time.perf_counter() - t, 1)})
+                         "probe_s": round(time.perf_counter() - t, 1),
+                         "peak_gpu_gb": round(torch.cuda.max_memory_allocated(trainer.device) / 1e9, 2) if cuda else None})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows, "same_subnets": True}
     if args.stream_workers:
@@ -66,7 +70,8 @@ def probe(args: argparse.Namespace) -> dict:
     for r in rows:
         print(f"batch {r['batch_size']:>5} compile {str(r['compile']):<5} " + (
             f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
-            f"eval {r['eval_s']:.1f} s" if "error" not in r else r["error"]))
+            f"eval {r['eval_s']:.1f} s" + (f"  peak {r['peak_gpu_gb']:.1f} GB" if r["peak_gpu_gb"] is not None else "")
+            if "error" not in r else r["error"]))
     if "stream" in result:
         st, fastest = result["stream"], max((r["one_network_images_per_s"] for r in rows if "error" not in r), default=0.0)
         print(f"streamed loader, {st['workers']} workers: {st['images_per_s']:,.0f} img/s decoded and augmented on the device "
