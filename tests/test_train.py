@@ -189,7 +189,8 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
 
 
 def test_ddp_with_two_cpu_processes(tmp_path):
-    """The same command under torchrun (gloo on CPU): ranks shard the data and stay in sync."""
+    """The same command under torchrun (gloo on CPU): ranks shard the data and stay in sync, and
+    follow rank 0's --time-budget plan and its re-fit at the phase start (no rank waits for another)."""
     import os
     import shutil
     import subprocess
@@ -198,14 +199,15 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"space": "tiny", "data": "digits", "limit": 256, "batch_size": 32, "bn_calib_images": 64,
-                                   "phases": [PHASES[0] | {"epochs": 1}, PHASES[3]]}))
+                                   "phases": [PHASES[0] | {"epochs": 1}, PHASES[3]], "time_budget": 0.1}))
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "edgenas.cli", "train", "--config", str(cfg),
                           "--device", "cpu", "--out", str(run), "--json"], capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["phase"] for r in rows] == ["full", "expand"]
+    saved = load_config(run / "config.yaml", {})
+    assert saved.budget_plan and [r["phase"] for r in rows] == ["full"] * saved.phases[0].epochs + ["expand"] * saved.phases[1].epochs
     assert rows[0]["step"] == 256 // (32 * 2)  # each rank took half of every epoch
     assert torch.load(run / "latest.pt", weights_only=True)["phase"] == 1
 
