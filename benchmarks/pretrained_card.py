@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"trained_on": "CIFAR-10 training split (50,000 images)", "held_out": "last 500 images of each class (5,000), never trained on",
                  "fingerprint": fp, "val_per_class": ckpt["data"].get("val_per_class"), "split": ckpt["data"].get("split")},
         "training": {"gpu": gpu.get("device", "NVIDIA H100 80GB HBM3"), "batch_size": config.get("batch_size"),
-                     "time_budget_min": config.get("time_budget"), "recipe": "edgenas/recipes/cifar10-supernet.yaml",
+                     "time_budget_min": config.get("time_budget"), "recipe": "train-config.yaml",
                      "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,
                      "budget_plan": config.get("budget_plan")},
         "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
@@ -209,7 +209,7 @@ def render(card: dict) -> str:
         f"- Space: `{card['space']}` (digest `{card['space_digest']}`)",
         f"- Data: {card['data']['trained_on']}; held out: {card['data']['held_out']}; data fingerprint `{card['data']['fingerprint']}`",
         f"- Training: {t['gpu']}, {t['gpu_minutes']:.1f} GPU-minutes (time budget {t['time_budget_min']} min), batch {t['batch_size']}, "
-        f"recipe `{t['recipe']}`",
+        f"settings `{t['recipe']}` (beside this card)",
         f"- Weights: `{card['weights']['file']}`, {card['weights']['dtype']}, {card['weights']['bytes'] / 1e6:.1f} MB",
         "",
         "| phase | epochs | GPU minutes | images/s (median) |",

@@ -305,6 +305,24 @@ def test_second_writer_is_refused(tmp_path):
     assert resumed["top1_max"] == summary["top1_max"]  # a finished run reports its last epoch, not nan
 
 
+def test_cifar10_recipe_gives_the_full_phase_about_half_of_a_gpu_budget():
+    """The recipe loads, its learning rates are for batch 512, and with the step times the H100
+    measured (the shipped supernet's probe) a 19-minute budget spends about half on the full phase."""
+    from edgenas.pretrained import ROOT
+    from edgenas.train.budget import plan_epochs, step_work
+
+    cfg = load_config(ROOT.parent / "recipes" / "cifar10-supernet.yaml", {})
+    assert cfg.space == "cifar-mbv3" and cfg.lr_base_size == cfg.batch_size == 512 and cfg.val_per_class == 500
+    space, res = get_space(cfg.space), cfg.resolutions
+    h100 = load_config(ROOT / "cifar10" / "train-config.yaml", {}).budget_plan
+    (n1, m1), (ns, ms) = step_work(cfg.phases[0], space, 2, res), step_work(default_phases(space)[-1], space, 2, res)
+    probe = {"one_network_step_s": h100["one_network_step_s"], "sandwich_step_s": h100["sandwich_step_s"], "eval_s": h100["eval_s"],
+             "one_network_nets": n1, "one_network_macs": m1, "sandwich_nets": ns, "sandwich_macs": ms}
+    phases, plan = plan_epochs(cfg.phases, space, cfg.random_subnets, 45_000 // 512, probe, 19 * 60 - 90, res)
+    full_share = phases[0].epochs * plan["epoch_s"]["full"] / plan["planned_s"]
+    assert 0.4 <= full_share <= 0.6 and phases[0].epochs >= 80, (full_share, [p.epochs for p in phases])
+
+
 @pytest.mark.parametrize("space", ["tiny", "tiny-mixed", "tiny-width"])
 def test_compile_traces_the_largest_network_once_and_trains_the_same_weights(tmp_path, monkeypatch, space):
     """--compile compiles the largest network only: one graph for every step and resolution (each
