@@ -58,6 +58,11 @@ def probe(args: argparse.Namespace) -> dict:
                 rows.append({"batch_size": bs, "compile": compiled, "error": "out of memory"})
                 torch.cuda.empty_cache()
                 continue
+            except Exception as exc:  # a compiler failure must not cost the call its other rows (and the training after it)
+                if not compiled:
+                    raise
+                rows.append({"batch_size": bs, "compile": compiled, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+                break
             rows.append({"batch_size": bs, "compile": compiled, **{k: round(v, 4) for k, v in m.items()},
                          "probe_s": round(time.perf_counter() - t, 1),
                          "peak_gpu_gb": round(torch.cuda.max_memory_allocated(trainer.device) / 1e9, 2) if cuda else None})
