@@ -52,7 +52,7 @@ assert not source or edgenas.__file__.startswith(source), edgenas.__file__
 from edgenas.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-TIMING = ("images_per_s", "train_seconds", "eval_seconds", "seconds", "profile_seconds", "date")
+TIMING = ("images_per_s", "train_seconds", "eval_seconds", "wall_seconds", "seconds", "profile_seconds", "date")
 
 
 SOURCE: Path | None = None  # a snapshot of edgenas the killed processes import (the tree may change meanwhile)

@@ -102,6 +102,7 @@ def test_training_runs_every_phase_and_resumes_exactly(tmp_path, monkeypatch):
     rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in rows] == ["full", "full", "kernel", "depth", "expand"]
     assert summary["top1_max"] > 0.3 and rows[-1]["images_per_s"] > 0  # 10 classes: chance is 0.1
+    assert all(r["wall_seconds"] >= r["train_seconds"] + r["eval_seconds"] for r in rows)  # writes and set-up between epochs too
     for f in ("config.yaml", "metrics.csv", "latest.pt", "best.pt"):
         assert (tmp_path / "full" / f).is_file()
 
@@ -128,6 +129,10 @@ def test_training_runs_every_phase_and_resumes_exactly(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
     cut_rows = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert len(cut_rows) == 5
+    # a run begun by an older edgenas, whose rows lack a column, gets every column in metrics.csv
+    resumed._write_metrics([{"phase": "full", "loss": 1.0}, {"phase": "full", "loss": 0.5, "wall_seconds": 2.0}])
+    header, *lines = (tmp_path / "cut" / "metrics.csv").read_text().splitlines()
+    assert header == "phase,loss,wall_seconds" and lines == ["full,1.0,", "full,0.5,2.0"]
 
     with pytest.raises(EdgeNASError, match="already holds a run"):
         Trainer(tiny_config(), tmp_path / "full", progress=False)
@@ -239,7 +244,7 @@ def test_grad_checkpointing_trains_to_the_same_weights_and_statistics(tmp_path):
         tiny_config(compile=True, grad_checkpointing=True)
 
 
-TIMING = ("images_per_s", "train_seconds", "eval_seconds")
+TIMING = ("images_per_s", "train_seconds", "eval_seconds", "wall_seconds")
 
 
 def artifacts(run) -> dict:

@@ -25,7 +25,7 @@ from ..space import SearchSpace
 from .config import Phase
 from .sampling import sandwich
 
-__all__ = ["PROBE_PHASES", "fit_epochs", "plan_epochs", "replan", "step_work", "work"]
+__all__ = ["PROBE_PHASES", "epoch_seconds", "fit_epochs", "plan_epochs", "replan", "step_work", "work"]
 
 #: the two step kinds the probe times: one network per step, and the full sandwich
 PROBE_PHASES = {"one_network": Phase("probe-one-network", 1, 0.0, "max", "max", "max"),
@@ -84,6 +84,12 @@ def fit_epochs(epochs: list[int], epoch_s: list[float], budget_s: float) -> tupl
     return out, scale
 
 
+def epoch_seconds(row: dict[str, Any]) -> float:
+    """Wall-clock seconds a finished epoch (a metrics row) spent: training, evaluation and checkpoint
+    writes (runs from before ``wall_seconds`` was recorded: training and evaluation)."""
+    return float(row["wall_seconds"]) if "wall_seconds" in row else float(row["train_seconds"]) + float(row["eval_seconds"])
+
+
 def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[dict[str, Any]], space: SearchSpace) -> list[Phase]:
     """``phases[start:]`` refitted, when phase ``start`` begins, into what the budget has left after the
     finished epochs of ``history``.
@@ -104,7 +110,7 @@ def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[
     planned = {p.name: float(plan["epoch_s"][p.name]) for p in phases}
     seconds: dict[str, list[float]] = {}
     for row in history:
-        seconds.setdefault(row["phase"], []).append(float(row["train_seconds"]) + float(row["eval_seconds"]))
+        seconds.setdefault(row["phase"], []).append(epoch_seconds(row))
     spent = sum(sum(v) for v in seconds.values())
     # steady epochs: a new-shape phase's first epoch is the surcharge's, not the ratio's
     steady = {n: v[1:] if new_shapes[index[n]] else v for n, v in seconds.items()}

@@ -35,7 +35,7 @@ from ..evaluate import Evaluator
 from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
-from .budget import PROBE_PHASES, plan_epochs, replan, work
+from .budget import PROBE_PHASES, epoch_seconds, plan_epochs, replan, work
 from .config import TrainConfig
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
@@ -308,7 +308,7 @@ class Trainer:
             if self.rank == 0:
                 self.cfg.dump(self.out / "config.yaml")
                 if self.progress:
-                    print(f"edgenas: time budget: {sum(r['train_seconds'] + r['eval_seconds'] for r in self.history) / 60:.1f} of "
+                    print(f"edgenas: time budget: {sum(map(epoch_seconds, self.history)) / 60:.1f} of "
                           f"{cfg.budget_plan['budget_s'] / 60:.1f} min spent; epochs from {phases[pi].name} on: "
                           + ", ".join(f"{p.name} {p.epochs}" for p in phases[pi:]), file=sys.stderr)
         return self.cfg.phases
@@ -318,6 +318,7 @@ class Trainer:
         steps_per_epoch = len(self.loader)
         total_epochs = sum(p.epochs for p in phases)
         last: dict[str, Any] = dict(self.history[-1]) if self.history else {}
+        mark: float | None = None  # when the previous epoch's evaluation ended in this process
         for pi in range(self.state["phase"], len(phases)):
             phase = phases[pi]
             start_epoch = self.state["epoch"] if pi == self.state["phase"] else 0
@@ -339,6 +340,7 @@ class Trainer:
                 epoch_index = sum(p.epochs for p in phases[:pi]) + epoch
                 self.net.train()
                 t0, losses = time.perf_counter(), []
+                mark = t0 if mark is None else mark
                 bar = tqdm(self.loader.epoch(epoch_index), total=steps_per_epoch, file=sys.stderr, dynamic_ncols=True,
                            disable=not self.progress or self.rank != 0,
                            desc=f"{phase.name} {epoch + 1}/{phase.epochs} (epoch {epoch_index + 1}/{total_epochs})")
@@ -362,6 +364,9 @@ class Trainer:
                     check_in_sync(self.net)
                 if self.rank == 0:
                     last.update(self._evaluate())
+                    # the wall clock since the previous epoch's evaluation: its checkpoint writes too (what --time-budget spends)
+                    ended = time.perf_counter()
+                    last["wall_seconds"], mark = ended - mark, ended
                     best = last["top1_max"] > self.state["best_top1"]
                     if best:
                         self.state["best_top1"] = last["top1_max"]
@@ -398,7 +403,7 @@ class Trainer:
         with atomic_path(self.out / "metrics.jsonl") as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
         with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
-            if rows:
-                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            if rows:  # columns: every key of every row (a run resumed by a newer edgenas may add some)
+                w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
                 w.writeheader()
                 w.writerows(rows)
