@@ -1,0 +1,77 @@
+"""How much of a fixed training budget should the full-network phase get?  (the CIFAR-10 recipe's bet)
+
+    python benchmarks/recipe_share.py --data imagefolder:PATH/cifar10/train     # ~30 min on 2 cores; run alone
+
+The CIFAR-10 recipe's proportions with its full phase at 8 epoch-units (a fifth of the time, as
+the shipped supernet had) and at 32 (about half, the recipe now), each under the same
+``--time-budget``, on the tiny space (CPU-sized: the same phases, with the tiny space's choices
+for depth and expand), the last 500 images of each class held out.  Reports the held-out top-1 of
+the largest and the smallest subnet after each run (BN recalibrated), and where the largest stood
+when the full phase ended.  A run directory that already holds a finished run is read, not retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+from _report import machine, update_section
+
+from edgenas import jobs
+from edgenas.pretrained import ROOT
+
+WORK = Path(__file__).resolve().parent / "_work" / "recipe_share"
+SHARES = {"fifth": 8, "half": 32}  # the full phase's epoch-units; the shrinking phases keep the recipe's 2 + 3 + 4
+
+
+def config(full: int) -> dict:
+    recipe = yaml.safe_load((ROOT.parent / "recipes" / "cifar10-supernet.yaml").read_text())
+    settings = {k: v for k, v in recipe.items() if k != "phases"}
+    lr = {p["name"]: p["lr"] for p in recipe["phases"]}
+    settings.update(space="tiny", batch_size=256, phases=[
+        {"name": "full", "epochs": full, "lr": lr["full"], "ks": "max", "e": "max", "d": "max"},
+        {"name": "kernel", "epochs": 2, "lr": lr["kernel"], "ks": "all", "e": "max", "d": "max"},
+        {"name": "depth", "epochs": 3, "lr": lr["depth"], "ks": "all", "e": "max", "d": "all"},
+        {"name": "expand", "epochs": 4, "lr": lr["expand"], "ks": "all", "e": "all", "d": "all"},
+    ])
+    return settings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="the CIFAR-10 training split (imagefolder:PATH)")
+    ap.add_argument("--minutes", type=float, default=14.0, help="--time-budget of each run")
+    args = ap.parse_args()
+    rows = []
+    for name, full in SHARES.items():
+        run = WORK / f"run-{name}"
+        cfg_path = WORK / f"{name}.yaml"
+        cfg_path.parent.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(yaml.safe_dump(config(full), sort_keys=False))
+        jobs.train(str(run), config=str(cfg_path), overrides={"data": args.data, "time_budget": args.minutes, "device": "cpu"},
+                   resume=(run / "config.yaml").exists())
+        history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        epochs = {}
+        for r in history:
+            epochs[r["phase"]] = r["epoch"]
+        after_full = [r for r in history if r["phase"] == "full"][-1]
+        rows.append(f"| full = {full} ({name}) | " + " / ".join(f"{k} {v}" for k, v in epochs.items())
+                    + f" | {sum(r.get('wall_seconds', r['train_seconds'] + r['eval_seconds']) for r in history) / 60:.1f} min"
+                    + f" | {after_full['top1_max']:.3f} | {history[-1]['top1_max']:.3f} | {history[-1]['top1_min']:.3f} |")
+    body = "\n".join([
+        "The CIFAR-10 recipe's phases on the tiny space, CIFAR-10 (5,000 held out), the same time budget; only the full "
+        "phase's share differs. Top-1 on the held-out images, BN recalibrated; one seed each.",
+        "",
+        "| full phase | epochs run | training | largest after the full phase | largest at the end | smallest at the end |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ])
+    update_section("Full-phase share of a training budget", body,
+                   f"python benchmarks/recipe_share.py --data {args.data} --minutes {args.minutes:g}", machine())
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
