@@ -98,6 +98,29 @@ def test_kernel_transform_is_learned_and_used():
     assert block.dw.transforms["5to3"].grad is not None and block.dw.transforms["5to3"].grad.abs().sum() > 0
 
 
+def test_largest_network_trains_on_unsliced_weights():
+    """The largest network (every step's first, the whole full phase) runs on the raw weights: a sliced
+    weight's backward fills a full-size zero tensor and copies its gradient in, per weight, per step."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    sp = get_space("cifar-mbv3")
+    net = Supernet(sp, 10)
+    for arch, sliced in ((sp.max_arch(24), False), (sp.min_arch(24), True)):
+        net.activate(arch)
+        with Ops() as ops:
+            net(torch.randn(2, 3, 24, 24)).sum().backward()
+        assert ("slice_backward" in ops.names) is sliced
+
+
 def test_channel_sorting_preserves_the_largest_subnet(image):
     sp = get_space("tiny")
     net = calibrated(Supernet(sp, seed=3), sp.max_arch())

@@ -17,6 +17,14 @@ from .static import MBConv, build_act
 __all__ = ["DynamicBatchNorm2d", "DynamicConv2d", "DynamicDWConv2d", "DynamicMBConv", "DynamicSE", "banded_order", "copy_bn", "permute_bn"]
 
 
+def _first(w: torch.Tensor, *sizes: int) -> torch.Tensor:
+    """The first ``sizes`` entries of ``w``'s leading dims: ``w`` itself at full size, as the largest
+    network uses it (no slice, so its backward copies no gradient into a zero-filled full tensor)."""
+    if all(n == full for n, full in zip(sizes, w.shape)):
+        return w
+    return w[tuple(slice(n) for n in sizes)]
+
+
 def _centre(big: int, small: int) -> slice:
     start = (big - small) // 2
     return slice(start, start + small)
@@ -62,7 +70,7 @@ class DynamicConv2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(max_out, max_in, kernel, kernel))
 
     def active_weight(self, out_ch: int, in_ch: int) -> torch.Tensor:
-        return self.weight[:out_ch, :in_ch]
+        return _first(self.weight, out_ch, in_ch)
 
     def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
         w = self.active_weight(out_ch, x.size(1)).contiguous()
@@ -88,7 +96,7 @@ class DynamicDWConv2d(nn.Module):
         )
 
     def active_weight(self, channels: int, kernel: int) -> torch.Tensor:
-        w = self.weight[:channels]
+        w = _first(self.weight, channels)
         for big, small in zip(reversed(self.kernels), reversed(self.kernels[:-1])):
             if big <= kernel:
                 break
@@ -133,8 +141,8 @@ class DynamicSE(nn.Module):
         c = x.size(1)
         m = self.mid(c)
         y = x.mean((2, 3), keepdim=True)
-        y = F.relu(F.conv2d(y, self.reduce.weight[:m, :c].contiguous(), self.reduce.bias[:m]))
-        y = F.conv2d(y, self.expand.weight[:c, :m].contiguous(), self.expand.bias[:c])
+        y = F.relu(F.conv2d(y, _first(self.reduce.weight, m, c).contiguous(), _first(self.reduce.bias, m)))
+        y = F.conv2d(y, _first(self.expand.weight, c, m).contiguous(), _first(self.expand.bias, c))
         return x * F.hardsigmoid(y)
 
     @torch.no_grad()
