@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +39,18 @@ from edgenas.io import atomic_path, write_json  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
 from edgenas.train import Trainer, load_config  # noqa: E402
+from edgenas.train.budget import PROBE_PHASES  # noqa: E402
+from edgenas.train.config import COMPILE_MODES  # noqa: E402
 
 
 def probe(args: argparse.Namespace) -> dict:
     """images/s of one-network and sandwich steps per batch size (and with torch.compile if asked)."""
     rows = []
-    for compiled in {"off": [False], "on": [True], "both": [False, True]}[args.compile]:
+    variants = {"off": [False], "on": [True], "both": [False, True]}
+    for compiled in dict.fromkeys(v for name in args.compile for v in variants.get(name, [name])):
         cfg = load_config(None, {"space": args.space, "data": args.data, "val_per_class": args.val_per_class, "split": "last",
                                  "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device})
-        trainer = Trainer(cfg, Path(args.scratch) / f"probe-{int(compiled)}", progress=False)
+        trainer = Trainer(cfg, Path(args.scratch) / f"probe-{compiled}", progress=False)
         for bs in args.batch_sizes:
             t = time.perf_counter()
             cuda = trainer.device.type == "cuda"
@@ -64,7 +68,7 @@ def probe(args: argparse.Namespace) -> dict:
                 rows.append({"batch_size": bs, "compile": compiled, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
                 break
             rows.append({"batch_size": bs, "compile": compiled, **{k: round(v, 4) for k, v in m.items()},
-                         "probe_s": round(time.perf_counter() - t, 1),
+                         "probe_s": round(time.perf_counter() - t, 1), "host_syncs_per_step": host_syncs(trainer, bs) if cuda else None,
                          "peak_gpu_gb": round(torch.cuda.max_memory_allocated(trainer.device) / 1e9, 2) if cuda else None})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows, "same_subnets": True}
@@ -73,15 +77,35 @@ def probe(args: argparse.Namespace) -> dict:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     for r in rows:
-        print(f"batch {r['batch_size']:>5} compile {str(r['compile']):<5} " + (
+        print(f"batch {r['batch_size']:>5} compile {str(r['compile']):<15} " + (
             f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
-            f"eval {r['eval_s']:.1f} s" + (f"  peak {r['peak_gpu_gb']:.1f} GB" if r["peak_gpu_gb"] is not None else "")
+            f"eval {r['eval_s']:.1f} s" + (f"  peak {r['peak_gpu_gb']:.1f} GB  host syncs/step {r['host_syncs_per_step']:g}"
+                                            if r["peak_gpu_gb"] is not None else "")
             if "error" not in r else r["error"]))
     if "stream" in result:
         st, fastest = result["stream"], max((r["one_network_images_per_s"] for r in rows if "error" not in r), default=0.0)
         print(f"streamed loader, {st['workers']} workers: {st['images_per_s']:,.0f} img/s decoded and augmented on the device "
               f"({st['images_per_s'] / max(fastest, 1e-9):.2f}x the fastest one-network step)")
     return result
+
+
+def host_syncs(trainer: Trainer, batch_size: int, steps: int = 3) -> float:
+    """Host-GPU synchronisations per training step, batches read as training reads them: each one
+    drains the GPU's queue, so a launch-bound step runs host and GPU one after the other."""
+    loader = Loader(trainer.loader.data, batch_size, shuffle=True, seed=0, drop_last=True)
+    opt = torch.optim.SGD(trainer.net.parameters(), lr=0.0)
+    batches = loader.epoch(0)
+    trainer._step(PROBE_PHASES["sandwich"], *next(batches), opt)  # warm-up: first-use allocations
+    torch.cuda.synchronize(trainer.device)
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _, (x, y) in zip(range(steps), batches):
+                trainer._step(PROBE_PHASES["sandwich"], x, y, opt)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return len([w for w in caught if "synchroniz" in str(w.message)]) / steps
 
 
 def stream_rate(args: argparse.Namespace, device: torch.device, resolution: int) -> dict:
@@ -240,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-per-class", type=int)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 512, 1024])
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--compile", choices=("off", "on", "both"), default="off", help="probe eager steps, torch.compile'd, or both")
+    p.add_argument("--compile", nargs="+", choices=("off", "on", "both", *COMPILE_MODES), default=["off"], metavar="MODE",
+                   help="probe eager steps (off), torch.compile'd (on, or a torch.compile mode such as reduce-overhead), "
+                        "several: off on reduce-overhead; both = off on")
     p.add_argument("--device", default="auto")
     p.add_argument("--scratch", default="runs/_probe")
     p.add_argument("--stream-workers", type=int, default=0, help="also time the streamed loader with this many decoding processes")

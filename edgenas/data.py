@@ -20,6 +20,7 @@ so a folder of large photos does not explode memory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -443,20 +444,27 @@ def augment(images: torch.Tensor, resolution: int, mean, std, *, generator: torc
     B = x.shape[0]
     if generator is not None:
         rank, world = shard
+        # the draws and the affine matrices are made on the CPU (the same numbers on any device) and
+        # sent pinned: a blocking copy would make the host wait for the GPU's queue to drain each step
         u = torch.rand(B * world, 3, generator=generator)[rank::world]
-        # drawn on the CPU (the same numbers on any device); a pinned copy does not make the host wait for the GPU
-        u = u.pin_memory().to(x.device, non_blocking=True) if x.is_cuda else u
-        sx = torch.where((u[:, 0] < 0.5) & flip, -1.0, 1.0)
-        t = (u[:, 1:] * 2 - 1) * (2 * translate)
-        theta = torch.zeros(B, 2, 3, device=x.device)
-        theta[:, 0, 0], theta[:, 1, 1], theta[:, 0, 2], theta[:, 1, 2] = sx, 1.0, t[:, 0], t[:, 1]
+        t = (u[:, 1:] * 2 - 1) * (2 * translate)  # grid units: the image spans [-1, 1]
+        theta = torch.zeros(B, 2, 3)
+        theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = torch.where((u[:, 0] < 0.5) & flip, -1.0, 1.0), 1.0, t
+        theta = theta.pin_memory().to(x.device, non_blocking=True) if x.is_cuda else theta
         grid = F.affine_grid(theta, [B, 3, resolution, resolution], align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     elif x.shape[-1] != resolution or x.shape[-2] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
-    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    m, s = _channel_stats(tuple(map(float, mean)), tuple(map(float, std)), x.device)
     return (x - m) / s
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_stats(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std on ``device``, copied there once (not a blocking copy per batch)."""
+    with torch.inference_mode(False):
+        stats = torch.tensor([mean, std]).view(2, 1, len(mean), 1, 1).to(device)
+    return stats[0], stats[1]
 
 
 class Loader:
@@ -484,7 +492,9 @@ class Loader:
         # interleaved shards, as DistributedSampler: the ranks' batch i together are batch i of one
         # process with world x the batch size, so N processes train as one with the global batch
         order = order[: n // self.world * self.world][self.rank :: self.world]
-        index = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self))]
+        if isinstance(self.data, ImageData):  # device-resident data: one copy an epoch, not a blocking one per batch
+            order = order.to(self.data.images.device)
+        index = order.split(self.batch_size)[: len(self)]
         if isinstance(self.data, ImageFiles):
             from torch.utils.data import DataLoader
 
@@ -492,7 +502,5 @@ class Loader:
             yield from DataLoader(reader, batch_sampler=[i.tolist() for i in index], num_workers=self.workers,
                                   collate_fn=_collate, pin_memory=self.pin_memory)
             return
-        device = self.data.images.device
         for idx in index:
-            idx = idx.to(device)
             yield self.data.images[idx], self.data.labels[idx]

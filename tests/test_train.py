@@ -244,6 +244,20 @@ def test_grad_checkpointing_trains_to_the_same_weights_and_statistics(tmp_path):
         tiny_config(compile=True, grad_checkpointing=True)
 
 
+def test_compile_mode_reaches_torch_compile_and_a_bad_one_is_named(tmp_path, monkeypatch):
+    """`--compile reduce-overhead` (CUDA graphs: small images are launch-bound) is torch.compile's mode."""
+    from edgenas.cli.parser import build_parser
+
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: seen.append(kw) or model)
+    for flags, mode in ((["--compile"], None), (["--compile", "reduce-overhead"], "reduce-overhead")):
+        args = build_parser().parse_args(["train", "--space", "tiny", "--out", "x", *flags])
+        Trainer(tiny_config(compile=args.compile), tmp_path / str(mode), progress=False)
+        assert seen.pop()["mode"] == mode
+    with pytest.raises(EdgeNASError, match="'compile' must be true, false or one of default, reduce-overhead"):
+        tiny_config(compile="fast")
+
+
 TIMING = ("images_per_s", "train_seconds", "eval_seconds", "wall_seconds")
 
 

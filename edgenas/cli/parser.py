@@ -8,6 +8,7 @@ from .. import __version__
 from ..checks import Range
 from ..search.objectives import OBJECTIVES
 from ..space import list_spaces
+from ..train.config import COMPILE_MODES
 from .args import ARCH_HELP, CLASSES, IMAGES, SEED, device_args, timeout_arg
 
 __all__ = ["build_parser"]
@@ -155,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
     p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
-    p.add_argument("--compile", action="store_true", help="torch.compile the largest network (every step trains it; other subnets run eagerly)")
+    p.add_argument("--compile", nargs="?", const=True, choices=COMPILE_MODES, metavar="MODE",
+                   help="torch.compile the largest network (every step trains it; other subnets run eagerly); MODE: "
+                        + ", ".join(COMPILE_MODES) + " (reduce-overhead: CUDA graphs, for launch-bound small images)")
 
     p = add(sub, "eval", "eval", "top-1 of a subnet after BN recalibration")
     space_arg(p)

@@ -12,9 +12,12 @@ from ..checks import check_fields, ranged
 from ..errors import EdgeNASError
 from ..space import SearchSpace, get_space
 
-__all__ = ["Phase", "TrainConfig", "default_phases", "load_config"]
+__all__ = ["COMPILE_MODES", "Phase", "TrainConfig", "default_phases", "load_config"]
 
 Choice = str | list  # "max", "all" or an explicit list of values
+# torch.compile's modes; "reduce-overhead" replays CUDA graphs: for small images, where a step
+# is bound by kernel launches rather than arithmetic
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool | None = None  # None: on for CUDA
     channels_last: bool | None = None
-    compile: bool = False
+    compile: bool | str = False  # True (torch.compile's default mode) or a mode: COMPILE_MODES
     grad_checkpointing: bool = False  # recompute blocks in backward: activation memory of about one block
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
     stream: bool | None = None  # decode per batch from disk (None: when the decoded set exceeds memory_budget)
@@ -109,6 +112,8 @@ class TrainConfig:
         check_fields(self, "training config")
         if self.split not in ("random", "last"):
             raise EdgeNASError(f"training config: 'split' must be 'random' or 'last', got {self.split!r}")
+        if isinstance(self.compile, str) and self.compile not in COMPILE_MODES:
+            raise EdgeNASError(f"training config: 'compile' must be true, false or one of {', '.join(COMPILE_MODES)}; got {self.compile!r}")
         if self.compile and self.grad_checkpointing:
             raise EdgeNASError("training config: 'compile' and 'grad_checkpointing' cannot be combined (choose one)")
         space = get_space(self.space)

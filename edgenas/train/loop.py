@@ -108,7 +108,7 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Only the largest network is compiled: it is the same graph in every step of every phase, while
         # each other subnet is a new graph (a recompilation of tens of seconds, for a few steps' use).
-        self.compiled = torch.compile(self.net, dynamic=True) if cfg.compile else None
+        self.compiled = torch.compile(self.net, dynamic=True, mode=None if cfg.compile is True else cfg.compile) if cfg.compile else None
         self.teacher = None
         if cfg.teacher:
             t = Supernet.load(cfg.teacher, self.space)
