@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from edgenas import CheckpointError, EdgeNASError, Supernet, get_space
+from edgenas import Arch, CheckpointError, EdgeNASError, Supernet, get_space
 from edgenas.cli import main
 from edgenas.data import load_data
 from edgenas.evaluate import Evaluator
@@ -151,6 +151,18 @@ def test_evaluation_recalibrates_without_touching_the_supernet():
     assert accs.shape == (2,) and np.all((0 <= accs) & (accs <= 1))
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert ev.n == len(data.val)
+
+
+def test_each_epoch_evaluates_each_distinct_network_once(tmp_path, monkeypatch):
+    """The full phase trains one network: its largest and smallest are one evaluation, not two."""
+    evaluated = []
+    top1 = Evaluator.top1
+    monkeypatch.setattr(Evaluator, "top1", lambda self, net, arch, *a: evaluated.append(arch) or top1(self, net, arch, *a))
+    t = Trainer(tiny_config(limit=192, phases=[PHASES[0] | {"epochs": 1}, PHASES[1]]), tmp_path / "run", progress=False)
+    t.run()
+    sp = get_space("tiny")
+    assert evaluated == [sp.max_arch(), sp.max_arch(), Arch((3,) * sp.n_layers, (3,) * sp.n_layers, (2,) * sp.n_stages, 24)]
+    assert t.history[0]["top1_min"] == t.history[0]["top1_max"]
 
 
 def test_cli_train_eval_and_errors(tmp_path, capsys):
