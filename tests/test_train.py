@@ -165,6 +165,23 @@ def test_each_epoch_evaluates_each_distinct_network_once(tmp_path, monkeypatch):
     assert t.history[0]["top1_min"] == t.history[0]["top1_max"]
 
 
+def test_a_phase_trains_at_the_resolutions_it_names(tmp_path, monkeypatch):
+    """`r: max` trains the full phase at the largest resolution only (the one it is scored at); the next
+    phase draws from all of them again; a resolution the run does not train is named."""
+    import edgenas.train.loop
+
+    drawn = []
+    augment = edgenas.train.loop.augment
+    monkeypatch.setattr(edgenas.train.loop, "augment", lambda x, r, *a, **k: drawn.append(r) or augment(x, r, *a, **k))
+    t = Trainer(tiny_config(limit=320, phases=[PHASES[0] | {"epochs": 1, "r": "max"}, PHASES[1] | {"r": [16, 24]}]),
+                tmp_path / "run", progress=False)
+    t.run()
+    steps = len(t.loader)
+    assert set(drawn[:steps]) == {24} and set(drawn[steps:]) == {16, 24}
+    with pytest.raises(EdgeNASError, match=r"phase 'kernel': r must be 'max', 'all' or a subset of the resolutions \[16, 20, 24\]"):
+        tiny_config(phases=[PHASES[0], PHASES[1] | {"r": [32]}])
+
+
 def test_cli_train_eval_and_errors(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"limit": 256, "batch_size": 64, "bn_calib_images": 64, "phases": [PHASES[0], PHASES[3]]}))

@@ -59,7 +59,7 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
     b = (full - one - (ns - n1) * eager / n1) / denom if denom < 0 else 0.0
     b = min(max(b, 0.0), eager / m1)
     a = (eager - b * m1) / n1
-    step_s = [one + a * (n - n1) + b * (m - m1) for n, m in (step_work(p, space, random_subnets, res) for p in phases)]
+    step_s = [one + a * (n - n1) + b * (m - m1) for n, m in (step_work(p, space, random_subnets, p.resolutions(res)) for p in phases)]
     epoch_s = [steps_per_epoch * t + probe["eval_s"] for t in step_s]
     epochs, scale = fit_epochs([p.epochs for p in phases], epoch_s, budget_s)
     planned = sum(e * t for e, t in zip(epochs, epoch_s))

@@ -32,6 +32,17 @@ class Phase:
     d: Choice = "all"
     style: str = "all"  # per-stage activation / SE where a space makes them elastic: "max" (the largest's) or "all"
     w: Choice = "all"  # per-stage width multipliers where a space makes width elastic
+    r: Choice = "all"  # the training resolutions its steps draw from: "max" trains at the largest only
+
+    def resolutions(self, allowed: list[int]) -> list[int]:
+        """The resolutions of ``allowed`` (the run's) that this phase's steps draw from."""
+        if self.r == "all":
+            return list(allowed)
+        if self.r == "max":
+            return [max(allowed)]
+        if isinstance(self.r, str) or not self.r or any(v not in allowed for v in self.r):
+            raise EdgeNASError(f"phase '{self.name}': r must be 'max', 'all' or a subset of the resolutions {list(allowed)}, got {self.r!r}")
+        return sorted(self.r)
 
     def choices(self, space: SearchSpace) -> dict[str, tuple]:
         check_fields(self, f"training phase '{self.name}'")
@@ -124,6 +135,7 @@ class TrainConfig:
         phases = self.phases or default_phases(space, self.epoch_scale)
         for p in phases:
             p.choices(space)
+            p.resolutions(res)
         return replace(self, resolutions=sorted(res), phases=phases)
 
     def to_dict(self) -> dict[str, Any]:

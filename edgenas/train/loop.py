@@ -144,7 +144,7 @@ class Trainer:
         host wait for the device, so the training loop reads it a few times an epoch)."""
         cfg = self.cfg
         rng = step_rng(cfg.seed, self.state["step"])
-        drawn = int(rng.choice(self.resolutions))
+        drawn = int(rng.choice(phase.resolutions(self.resolutions)))
         r = drawn if r is None else r
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         x = augment(x_u8, r, self.data.mean, self.data.std, generator=gen, flip=self.data.flip, translate=cfg.translate,
