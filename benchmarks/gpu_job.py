@@ -41,6 +41,7 @@ from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
 from edgenas.train import Trainer, load_config  # noqa: E402
 from edgenas.train.budget import PROBE_PHASES  # noqa: E402
 from edgenas.train.config import COMPILE_MODES  # noqa: E402
+from edgenas.train.sampling import sandwich  # noqa: E402
 
 
 def probe(args: argparse.Namespace) -> dict:
@@ -94,15 +95,17 @@ def host_syncs(trainer: Trainer, batch_size: int, steps: int = 3) -> float:
     drains the GPU's queue, so a launch-bound step runs host and GPU one after the other."""
     loader = Loader(trainer.loader.data, batch_size, shuffle=True, seed=0, drop_last=True)
     opt = torch.optim.SGD(trainer.net.parameters(), lr=0.0)
+    phase, r = PROBE_PHASES["sandwich"], max(trainer.resolutions)
+    archs = sandwich(trainer.space, phase, np.random.default_rng(0), trainer.cfg.random_subnets, r)
     batches = loader.epoch(0)
-    trainer._step(PROBE_PHASES["sandwich"], *next(batches), opt)  # warm-up: first-use allocations
+    trainer._step(phase, *next(batches), opt, r, archs)  # warm-up, the same subnets: first-use allocations and plans
     torch.cuda.synchronize(trainer.device)
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             for _, (x, y) in zip(range(steps), batches):
-                trainer._step(PROBE_PHASES["sandwich"], x, y, opt)
+                trainer._step(phase, x, y, opt, r, archs)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     return len([w for w in caught if "synchroniz" in str(w.message)]) / steps
