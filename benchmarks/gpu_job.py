@@ -41,7 +41,7 @@ from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
 from edgenas.train import Trainer, load_config  # noqa: E402
 from edgenas.train.budget import PROBE_PHASES  # noqa: E402
 from edgenas.train.config import COMPILE_MODES  # noqa: E402
-from edgenas.train.sampling import sandwich  # noqa: E402
+from edgenas.train.sampling import sandwich, step_rng  # noqa: E402
 
 
 def probe(args: argparse.Namespace) -> dict:
@@ -96,7 +96,7 @@ def host_syncs(trainer: Trainer, batch_size: int, steps: int = 3) -> float:
     loader = Loader(trainer.loader.data, batch_size, shuffle=True, seed=0, drop_last=True)
     opt = torch.optim.SGD(trainer.net.parameters(), lr=0.0)
     phase, r = PROBE_PHASES["sandwich"], max(trainer.resolutions)
-    archs = sandwich(trainer.space, phase, np.random.default_rng(0), trainer.cfg.random_subnets, r)
+    archs = sandwich(trainer.space, phase, step_rng(trainer.cfg.seed, r), trainer.cfg.random_subnets, r)  # the probe's, warm
     batches = loader.epoch(0)
     trainer._step(phase, *next(batches), opt, r, archs)  # warm-up, the same subnets: first-use allocations and plans
     torch.cuda.synchronize(trainer.device)

@@ -21,7 +21,7 @@ from _report import machine, update_section
 from edgenas import get_space, jobs
 from edgenas.pretrained import ROOT
 from edgenas.train import load_config
-from edgenas.train.budget import replan
+from edgenas.train.budget import epoch_seconds, replan
 
 WORK = Path(__file__).resolve().parent / "_work" / "time_budget"
 BUDGET_MIN = 1.5
@@ -59,7 +59,7 @@ def replayed_gpu_run() -> dict:
     cfg = load_config(ROOT / "cifar10" / "train-config.yaml", {})
     seconds: dict[str, list[float]] = {}
     for row in csv.DictReader(open(ROOT / "cifar10" / "metrics.csv")):
-        seconds.setdefault(row["phase"], []).append(float(row["train_seconds"]) + float(row["eval_seconds"]))
+        seconds.setdefault(row["phase"], []).append(epoch_seconds(row))
     space, plan = get_space(cfg.space), cfg.budget_plan or {}
     out = {"budget_s": plan["budget_s"]}
     for key, adapt in (("fixed", False), ("adapted", True)):

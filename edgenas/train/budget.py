@@ -6,8 +6,8 @@ largest network; each other network it trains costs ``a`` (launch overhead: what
 small images on a GPU) plus ``b`` per MAC (what dominates on a CPU).  The two probes give ``a``
 and ``b`` (with ``--compile``, which compiles the largest network only, a third probe times it
 run eagerly like the others), and each phase's expected networks and MACs per step (seeded
-sandwiches of its choices at its resolutions) give its step time: the kernel phase trains four nearly largest
-networks a step, the expand phase four of every size.  Every phase's epochs are then scaled by
+sandwiches of its choices at its resolutions) give its step time: the kernel phase trains four
+nearly largest networks a step, the expand phase four of every size.  Every phase's epochs are then scaled by
 one factor, so the schedule keeps the default proportions and ends within the budget.  As the
 run goes, each phase start re-fits the phases still to come into the time left (:func:`replan`).
 Plan and re-fits are recorded in ``config.yaml``, so a resumed run keeps its epochs.
