@@ -46,9 +46,13 @@ from edgenas.train.sampling import sandwich, step_rng  # noqa: E402
 
 def probe(args: argparse.Namespace) -> dict:
     """images/s of one-network and sandwich steps per batch size (and with torch.compile if asked)."""
-    rows = []
+    rows, began = [], time.perf_counter()
     variants = {"off": [False], "on": [True], "both": [False, True]}
+    trainer = None
     for compiled in dict.fromkeys(v for name in args.compile for v in variants.get(name, [name])):
+        if rows and args.deadline is not None and time.perf_counter() - began > args.deadline:
+            rows.append({"compile": compiled, "error": f"skipped: the probe's --deadline {args.deadline:g} s had passed"})
+            continue
         cfg = load_config(None, {"space": args.space, "data": args.data, "val_per_class": args.val_per_class, "split": "last",
                                  "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device})
         trainer = Trainer(cfg, Path(args.scratch) / f"probe-{compiled}", progress=False)
@@ -73,17 +77,20 @@ def probe(args: argparse.Namespace) -> dict:
                          "peak_gpu_gb": round(torch.cuda.max_memory_allocated(trainer.device) / 1e9, 2) if cuda else None})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows, "same_subnets": True}
-    if args.stream_workers:
-        result["stream"] = stream_rate(args, trainer.device, max(trainer.resolutions))
+    if args.stream_workers and trainer is not None:
+        if args.deadline is not None and time.perf_counter() - began > args.deadline:
+            result["stream"] = {"workers": args.stream_workers, "error": f"skipped: the probe's --deadline {args.deadline:g} s had passed"}
+        else:
+            result["stream"] = stream_rate(args, trainer.device, max(trainer.resolutions))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     for r in rows:
-        print(f"batch {r['batch_size']:>5} compile {str(r['compile']):<15} " + (
+        print(f"batch {r.get('batch_size', '-'):>5} compile {str(r['compile']):<15} " + (
             f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
             f"eval {r['eval_s']:.1f} s" + (f"  peak {r['peak_gpu_gb']:.1f} GB  host syncs/step {r['host_syncs_per_step']:g}"
                                             if r["peak_gpu_gb"] is not None else "")
             if "error" not in r else r["error"]))
-    if "stream" in result:
+    if "stream" in result and "error" not in result["stream"]:
         st, fastest = result["stream"], max((r["one_network_images_per_s"] for r in rows if "error" not in r), default=0.0)
         print(f"streamed loader, {st['workers']} workers: {st['images_per_s']:,.0f} img/s decoded and augmented on the device "
               f"({st['images_per_s'] / max(fastest, 1e-9):.2f}x the fastest one-network step)")
@@ -274,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scratch", default="runs/_probe")
     p.add_argument("--stream-workers", type=int, default=0, help="also time the streamed loader with this many decoding processes")
     p.add_argument("--stream-batches", type=int, default=20)
+    p.add_argument("--deadline", type=float, help="seconds: after this, start no further compile mode (the first always runs) nor the loader timing, "
+                   "so the training started after the probe in the same call keeps its time")
     p.add_argument("--out", required=True)
     p = sub.add_parser("start")
     p.add_argument("--run", required=True)

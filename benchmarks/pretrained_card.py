@@ -159,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _probe_row(r: dict) -> str:
+    mode = {False: "off", True: "on"}.get(r["compile"], r["compile"])
+    if "error" in r:
+        return f"| {r.get('batch_size', '')} | {mode} | {r['error']} | | | |"
+    syncs, peak = r.get("host_syncs_per_step"), r.get("peak_gpu_gb")
+    return (f"| {r['batch_size']} | {mode} | {r['one_network_images_per_s']:,.0f} | {r['sandwich_images_per_s']:,.0f} | "
+            f"{'' if syncs is None else f'{syncs:g}'} | {'' if peak is None else f'{peak:.1f} GB'} |")
+
+
 def benchmark_body(card: dict, probe: dict | None) -> str:
     t, sub = card["training"], card["top1"]["subnets"]
     h = card["predictor"].get("holdout", {})
@@ -166,10 +175,15 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
     setup_s = t["time_budget_min"] * 60 - plan.get("budget_s", t["time_budget_min"] * 60)  # the plan's budget is what set-up left
     lines = []
     if probe:
-        lines += ["Throughput probe (`gpu_job.py probe`, eager, 3 timed steps per resolution 24/28/32 after one warm-up step):", "",
-                  "| batch | one network, images/s | sandwich, images/s |", "|---|---|---|",
-                  *[f"| {r['batch_size']} | {r.get('one_network_images_per_s', 0):,.0f} | {r.get('sandwich_images_per_s', 0):,.0f} |"
-                    for r in probe["rows"]], ""]
+        lines += ["Throughput probe (`gpu_job.py probe`, timed steps per resolution 24/28/32 after one warm-up step; compile: "
+                  "`--compile` mode of the largest network, off = eager):", "",
+                  "| batch | compile | one network, images/s | sandwich, images/s | host syncs per step | peak GPU memory |",
+                  "|---|---|---|---|---|---|",
+                  *[_probe_row(r) for r in probe["rows"]], ""]
+        st = probe.get("stream")
+        if st:
+            lines += [f"Streamed loader ({st['workers']} decoding processes, batch {st['batch_size']}, augmented on the GPU): "
+                      f"{st['images_per_s']:,.0f} images/s." if "error" not in st else f"Streamed loader: {st['error']}.", ""]
         if not probe.get("same_subnets"):
             lines += ["This probe ran before the probe's fix: each timed sandwich step trained subnets it had not run before, and on "
                       "the GPU a layer shape's first step costs about 100x a step, so its sandwich column measures that set-up, not "
