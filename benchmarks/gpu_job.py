@@ -54,7 +54,8 @@ def probe(args: argparse.Namespace) -> dict:
             rows.append({"compile": compiled, "error": f"skipped: the probe's --deadline {args.deadline:g} s had passed"})
             continue
         cfg = load_config(None, {"space": args.space, "data": args.data, "val_per_class": args.val_per_class, "split": "last",
-                                 "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device})
+                                 "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device,
+                                 "cudnn_benchmark": args.cudnn_benchmark})
         trainer = Trainer(cfg, Path(args.scratch) / f"probe-{compiled}", progress=False)
         for bs in args.batch_sizes:
             t = time.perf_counter()
@@ -72,7 +73,7 @@ def probe(args: argparse.Namespace) -> dict:
                     raise
                 rows.append({"batch_size": bs, "compile": compiled, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
                 break
-            rows.append({"batch_size": bs, "compile": compiled, **{k: round(v, 4) for k, v in m.items()},
+            rows.append({"batch_size": bs, "compile": compiled, "cudnn_benchmark": args.cudnn_benchmark, **{k: round(v, 4) for k, v in m.items()},
                          "probe_s": round(time.perf_counter() - t, 1), "host_syncs_per_step": host_syncs(trainer, bs) if cuda else None,
                          "peak_gpu_gb": round(torch.cuda.max_memory_allocated(trainer.device) / 1e9, 2) if cuda else None})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -85,11 +86,13 @@ def probe(args: argparse.Namespace) -> dict:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     for r in rows:
-        print(f"batch {r.get('batch_size', '-'):>5} compile {str(r['compile']):<15} " + (
-            f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
-            f"eval {r['eval_s']:.1f} s" + (f"  peak {r['peak_gpu_gb']:.1f} GB  host syncs/step {r['host_syncs_per_step']:g}"
-                                            if r["peak_gpu_gb"] is not None else "")
-            if "error" not in r else r["error"]))
+        head = f"batch {r.get('batch_size', '-'):>5} compile {str(r['compile']):<15} cudnn benchmark {args.cudnn_benchmark!s:<5} "
+        if "error" in r:
+            print(head + r["error"])
+            continue
+        gpu = f"  peak {r['peak_gpu_gb']:.1f} GB  host syncs/step {r['host_syncs_per_step']:g}" if r["peak_gpu_gb"] is not None else ""
+        print(head + f"one-network {r['one_network_images_per_s']:>9,.0f} img/s  sandwich {r['sandwich_images_per_s']:>9,.0f} img/s  "
+              f"first sandwich step {r['sandwich_first_step_s']:.2f} s  eval {r['eval_s']:.1f} s" + gpu)
     if "stream" in result and "error" not in result["stream"]:
         st, fastest = result["stream"], max((r["one_network_images_per_s"] for r in rows if "error" not in r), default=0.0)
         print(f"streamed loader, {st['workers']} workers: {st['images_per_s']:,.0f} img/s decoded and augmented on the device "
@@ -278,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="probe eager steps (off), torch.compile'd (on, or a torch.compile mode such as reduce-overhead), "
                         "several: off on reduce-overhead; both = off on")
     p.add_argument("--device", default="auto")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="train's --cudnn-benchmark; cuDNN caches a plan per layer shape for the whole process, whichever way it was "
+                        "chosen, so compare the two settings in two probe runs")
     p.add_argument("--scratch", default="runs/_probe")
     p.add_argument("--stream-workers", type=int, default=0, help="also time the streamed loader with this many decoding processes")
     p.add_argument("--stream-batches", type=int, default=20)

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", required=True)
     ap.add_argument("--predictor", help="predictor.json (default: the pack's)")
     ap.add_argument("--gpu-results", help="results.json of a GPU pack (default: the pack's, if any)")
-    ap.add_argument("--probe", help="probe.json of gpu_job.py probe (for BENCHMARKS.md)")
+    ap.add_argument("--probe", nargs="+", help="probe.json of each gpu_job.py probe run (for BENCHMARKS.md)")
     ap.add_argument("--note", default="", help="a sentence for the card (how the run went)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(dest / "card.json", card)
     (dest / "MODEL_CARD.md").write_text(render(card))
     print(render(card))
-    probe = json.loads(Path(args.probe).read_text()) if args.probe else None
+    probe = _probes(args.probe) if args.probe else None
     shown = [a if i == 0 or (argv or sys.argv[1:])[i - 1] != "--note" else '"..."' for i, a in enumerate(argv or sys.argv[1:])]
     update_section(f"Supernet on one GPU: {card['name']}", benchmark_body(card, probe), "python benchmarks/gpu_job.py probe|start|poll|pack "
                    "(README, section 5), then python " + " ".join(["benchmarks/pretrained_card.py", *shown]),
@@ -159,13 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _probes(paths: list[str]) -> dict:
+    """The rows of several probe runs (one per cuDNN setting) as one probe; the first run's loader timing."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    return {**runs[0], "rows": [r for run in runs for r in run["rows"]], "same_subnets": all(run.get("same_subnets") for run in runs)}
+
+
 def _probe_row(r: dict) -> str:
     mode = {False: "off", True: "on"}.get(r["compile"], r["compile"])
+    cudnn = "on" if r.get("cudnn_benchmark") else "off"
     if "error" in r:
-        return f"| {r.get('batch_size', '')} | {mode} | {r['error']} | | | |"
-    syncs, peak = r.get("host_syncs_per_step"), r.get("peak_gpu_gb")
-    return (f"| {r['batch_size']} | {mode} | {r['one_network_images_per_s']:,.0f} | {r['sandwich_images_per_s']:,.0f} | "
-            f"{'' if syncs is None else f'{syncs:g}'} | {'' if peak is None else f'{peak:.1f} GB'} |")
+        return f"| {r.get('batch_size', '')} | {mode} | {cudnn} | {r['error']} | | | | |"
+    syncs, peak, first = r.get("host_syncs_per_step"), r.get("peak_gpu_gb"), r.get("sandwich_first_step_s")
+    return (f"| {r['batch_size']} | {mode} | {cudnn} | {r['one_network_images_per_s']:,.0f} | {r['sandwich_images_per_s']:,.0f} | "
+            f"{'' if first is None else f'{first:.2f} s'} | {'' if syncs is None else f'{syncs:g}'} | {'' if peak is None else f'{peak:.1f} GB'} |")
 
 
 def benchmark_body(card: dict, probe: dict | None) -> str:
@@ -176,9 +183,10 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
     lines = []
     if probe:
         lines += ["Throughput probe (`gpu_job.py probe`, timed steps per resolution 24/28/32 after one warm-up step; compile: "
-                  "`--compile` mode of the largest network, off = eager):", "",
-                  "| batch | compile | one network, images/s | sandwich, images/s | host syncs per step | peak GPU memory |",
-                  "|---|---|---|---|---|---|",
+                  "`--compile` mode of the largest network, off = eager; cuDNN benchmark: `--cudnn-benchmark`; first sandwich step: "
+                  "the warm-up, a step of new layer shapes):", "",
+                  "| batch | compile | cuDNN benchmark | one network, images/s | sandwich, images/s | first sandwich step | host syncs per step "
+                  "| peak GPU memory |", "|---|---|---|---|---|---|---|---|",
                   *[_probe_row(r) for r in probe["rows"]], ""]
         st = probe.get("stream")
         if st:

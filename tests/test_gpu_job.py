@@ -49,15 +49,16 @@ def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
               "--out", str(tmp_path / "probe.json"))
     probe = json.loads((tmp_path / "probe.json").read_text())
     assert [r["batch_size"] for r in probe["rows"]] == [16, 32] and all(r["sandwich_images_per_s"] > 0 for r in probe["rows"])
+    assert all(r["sandwich_first_step_s"] > 0 and r["cudnn_benchmark"] is False for r in probe["rows"])
     assert probe["stream"]["images"] == 64 and probe["stream"]["images_per_s"] > 0  # batches 2 and 3 of 32 timed
     assert "one-network" in out and "streamed loader, 2 workers" in out
     # past its deadline the probe starts nothing more (a compile mode's first steps can take minutes on a GPU) and still writes
     job("probe", "--space", "tiny", "--data", f"imagefolder:{folder}", "--batch-sizes", "16", "--steps", "1", "--device", "cpu",
-        "--compile", "off", "reduce-overhead", "--stream-workers", "2", "--deadline", "0", "--scratch", str(tmp_path / "scratch"),
+        "--compile", "off", "reduce-overhead", "--cudnn-benchmark", "--stream-workers", "2", "--deadline", "0", "--scratch", str(tmp_path / "scratch"),
         "--out", str(tmp_path / "late.json"))
     late = json.loads((tmp_path / "late.json").read_text())
     assert [(r["compile"], "error" in r) for r in late["rows"]] == [(False, False), ("reduce-overhead", True)]
-    assert "deadline" in late["rows"][1]["error"] and "deadline" in late["stream"]["error"]
+    assert "deadline" in late["rows"][1]["error"] and "deadline" in late["stream"]["error"] and late["rows"][0]["cudnn_benchmark"]
 
     run = tmp_path / "run"
     job("start", "--run", str(run), "--time-budget", "0.15", "--", "--space", "tiny", "--data", "digits", "--limit", "320",

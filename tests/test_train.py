@@ -287,6 +287,17 @@ def test_compile_mode_reaches_torch_compile_and_a_bad_one_is_named(tmp_path, mon
         tiny_config(compile="fast")
 
 
+def test_cudnn_benchmark_flag_reaches_torch_and_the_run_config(tmp_path, monkeypatch):
+    from edgenas.cli.parser import build_parser
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test: torch's setting is process-wide
+    args = build_parser().parse_args(["train", "--space", "tiny", "--out", "x", "--cudnn-benchmark"])
+    trainer = Trainer(tiny_config(cudnn_benchmark=args.cudnn_benchmark), tmp_path / "run", progress=False)
+    assert torch.backends.cudnn.benchmark and trainer.cfg.cudnn_benchmark
+    Trainer(tiny_config(), tmp_path / "other", progress=False)
+    assert not torch.backends.cudnn.benchmark
+
+
 TIMING = ("images_per_s", "train_seconds", "eval_seconds", "wall_seconds")
 
 
@@ -442,6 +453,7 @@ def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monke
     assert all(torch.equal(before[k], v) for k, v in full.net.state_dict().items()) and full.state["step"] == 0
     for key in ("one_network", "sandwich"):  # a batch of 64 images per step
         assert measured[f"{key}_images_per_s"] == pytest.approx(64 / measured[f"{key}_step_s"])
+        assert measured[f"{key}_first_step_s"] > 0
     full.run()
     saved = load_config(tmp_path / "full" / "config.yaml", {})
     assert saved.budget_plan and saved.budget_plan["budget_s"] < 9 and [p.name for p in saved.phases] == ["full", "kernel"]

@@ -81,7 +81,7 @@ def latency_validate(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     overrides = {**_flags(args, TRAIN_FLAGS), "compile": args.compile or None, "stream": args.stream or None,
-                 "grad_checkpointing": args.grad_checkpointing or None}
+                 "grad_checkpointing": args.grad_checkpointing or None, "cudnn_benchmark": args.cudnn_benchmark or None}
     return _print(args, jobs.train(args.out, config=args.config, overrides=overrides, resume=args.resume))
 
 

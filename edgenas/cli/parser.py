@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
     p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="on a GPU, time cuDNN's convolution algorithms for each new layer shape and keep the fastest (a shape's first "
+                        "step costs more: measure both before a long run)")
     p.add_argument("--compile", nargs="?", const=True, choices=COMPILE_MODES, metavar="MODE",
                    help="torch.compile the largest network (every step trains it; other subnets run eagerly); MODE: "
                         + ", ".join(COMPILE_MODES) + " (reduce-overhead: CUDA graphs, for launch-bound small images)")

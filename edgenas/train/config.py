@@ -108,6 +108,7 @@ class TrainConfig:
     bf16: bool | None = None  # None: on for CUDA
     channels_last: bool | None = None
     compile: bool | str = False  # True (torch.compile's default mode) or a mode: COMPILE_MODES
+    cudnn_benchmark: bool = False  # time cuDNN's algorithms per new layer shape and keep the fastest (each shape's first step pays)
     grad_checkpointing: bool = False  # recompute blocks in backward: activation memory of about one block
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
     stream: bool | None = None  # decode per batch from disk (None: when the decoded set exceeds memory_budget)

@@ -73,6 +73,7 @@ class Trainer:
         self.bf16 = cuda if cfg.bf16 is None else cfg.bf16
         self.channels_last = cuda if cfg.channels_last is None else cfg.channels_last
         resident = cuda if cfg.resident is None else cfg.resident
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark  # process-wide in torch; without cuDNN it changes nothing
 
         self.ckpt_path = self.out / "latest.pt"
         if resume and not self.ckpt_path.is_file():
@@ -232,7 +233,7 @@ class Trainer:
         out: dict[str, float] = {}
         try:
             for key, phase in PROBE_PHASES.items():
-                out[f"{key}_step_s"], out[f"{key}_nets"], out[f"{key}_macs"] = self._time_steps(phase, x, y, steps)
+                out[f"{key}_step_s"], out[f"{key}_nets"], out[f"{key}_macs"], out[f"{key}_first_step_s"] = self._time_steps(phase, x, y, steps)
                 out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
             if self.compiled is not None:  # every subnet but the largest runs eagerly: the plan needs both speeds
                 compiled, self.compiled = self.compiled, None
@@ -252,24 +253,28 @@ class Trainer:
             self.state["step"] = step
         return out
 
-    def _time_steps(self, phase, x: torch.Tensor, y: torch.Tensor, steps: int) -> tuple[float, float, float]:
-        """(seconds per step, networks per step, MACs per step) of ``phase``'s sandwich, averaged over the
-        resolutions; each resolution's subnets run one untimed warm-up step first."""
+    def _time_steps(self, phase, x: torch.Tensor, y: torch.Tensor, steps: int) -> tuple[float, float, float, float]:
+        """(seconds per step, networks per step, MACs per step, seconds of the first step) of ``phase``'s sandwich,
+        averaged over the resolutions; each resolution's subnets run a warm-up step first, timed apart: what
+        a step of new layer shapes costs."""
         opt = torch.optim.SGD(self.net.parameters(), lr=0.0, momentum=0.9)
-        took, nets, macs = 0.0, 0, 0
+        took, first, nets, macs = 0.0, 0.0, 0, 0
         for r in self.resolutions:
             archs = sandwich(self.space, phase, step_rng(self.cfg.seed, r), self.cfg.random_subnets, r)
             n, m = work(self.space, archs)
             nets, macs = nets + n, macs + m
+            self._sync()
+            t = time.perf_counter()
             self._step(phase, x, y, opt, r, archs)  # warm-up: allocations, cuDNN plans, compilation
             self._sync()
+            first += time.perf_counter() - t
             t = time.perf_counter()
             for _ in range(steps):
                 self._step(phase, x, y, opt, r, archs)
             self._sync()
             took += time.perf_counter() - t
         k = len(self.resolutions)
-        return took / (steps * k), nets / k, macs / k
+        return took / (steps * k), nets / k, macs / k, first / k
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
