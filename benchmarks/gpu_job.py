@@ -47,11 +47,13 @@ from edgenas.train.sampling import sandwich, step_rng  # noqa: E402
 def probe(args: argparse.Namespace) -> dict:
     """images/s of one-network and sandwich steps per batch size (and with torch.compile if asked)."""
     rows, began = [], time.perf_counter()
+    late = lambda: args.deadline is not None and time.perf_counter() - began > args.deadline  # noqa: E731
+    skipped = f"skipped: the probe's --deadline {args.deadline} s had passed"
     variants = {"off": [False], "on": [True], "both": [False, True]}
     trainer = None
     for compiled in dict.fromkeys(v for name in args.compile for v in variants.get(name, [name])):
-        if rows and args.deadline is not None and time.perf_counter() - began > args.deadline:
-            rows.append({"compile": compiled, "error": f"skipped: the probe's --deadline {args.deadline:g} s had passed"})
+        if rows and late():
+            rows.append({"compile": compiled, "error": skipped})
             continue
         cfg = load_config(None, {"space": args.space, "data": args.data, "val_per_class": args.val_per_class, "split": "last",
                                  "batch_size": max(args.batch_sizes), "compile": compiled, "device": args.device,
@@ -79,8 +81,8 @@ def probe(args: argparse.Namespace) -> dict:
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     result = {"space": args.space, "data": args.data, "device": _device_name(), "rows": rows, "same_subnets": True}
     if args.stream_workers and trainer is not None:
-        if args.deadline is not None and time.perf_counter() - began > args.deadline:
-            result["stream"] = {"workers": args.stream_workers, "error": f"skipped: the probe's --deadline {args.deadline:g} s had passed"}
+        if late():
+            result["stream"] = {"workers": args.stream_workers, "error": skipped}
         else:
             result["stream"] = stream_rate(args, trainer.device, max(trainer.resolutions))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
