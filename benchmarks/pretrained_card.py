@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from _report import machine, update_section  # noqa: E402  (the script's folder is on sys.path)
 
+from edgenas import get_space  # noqa: E402
 from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     ckpt = torch.load(pack / "supernet.bf16.pt", map_location="cpu", weights_only=True)
-    images, _, _ = load_images(args.data)
+    images, _, _ = load_images(args.data, size=ckpt["data"].get("size"))  # decoded as training decoded them
     fp = fingerprint(images)
     ckpt["data"] = dict(ckpt["data"], fingerprint=fp)
     with atomic_path(dest / "supernet.pt") as tmp:
@@ -182,7 +183,8 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
     setup_s = t["time_budget_min"] * 60 - plan.get("budget_s", t["time_budget_min"] * 60)  # the plan's budget is what set-up left
     lines = []
     if probe:
-        lines += ["Throughput probe (`gpu_job.py probe`, timed steps per resolution 24/28/32 after one warm-up step; compile: "
+        res = "/".join(map(str, get_space(probe["space"]).resolutions))
+        lines += [f"Throughput probe (`gpu_job.py probe`, timed steps per resolution {res} after one warm-up step; compile: "
                   "`--compile` mode of the largest network, off = eager; cuDNN benchmark: `--cudnn-benchmark`; first sandwich step: "
                   "the warm-up, a step of new layer shapes):", "",
                   "| batch | compile | cuDNN benchmark | one network, images/s | sandwich, images/s | first sandwich step | host syncs per step "
