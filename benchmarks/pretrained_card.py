@@ -32,9 +32,8 @@ from _report import machine, update_section  # noqa: E402  (the script's folder 
 
 from edgenas import get_space  # noqa: E402
 from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
-from edgenas.evaluate import Evaluator  # noqa: E402
+from edgenas.evaluate import Evaluator, reference_logits  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
-from edgenas.pretrained import reference_logits  # noqa: E402
 from edgenas.search import AccuracyPredictor  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
 

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .pretrained import sample_files
 
 __all__ = ["DataError", "DataSplit", "ImageData", "ImageFiles", "Loader", "augment", "batches", "checkpoint_data", "fingerprint",
            "load_data", "materialize", "split_indices", "working_size"]
@@ -410,11 +411,13 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
                 "split": info.get("split", "random"), "seed": info.get("seed", 0), "limit": info.get("limit"), "size": info.get("size")}
     if spec == info.get("spec"):
         if spec.startswith(("imagefolder:", "imagenet:")) and not Path(spec.split(":", 1)[1]).expanduser().exists():
-            from .pretrained import sample_split
-
-            sample = sample_split(info)  # a built-in supernet: its shipped images
-            if sample is not None:
-                return sample
+            shipped = sample_files(info)  # a built-in supernet: its shipped images
+            if shipped is not None:
+                name, calib_zip, heldout_zip = shipped
+                calib, _, flip = load_images(f"imagefolder:{calib_zip}")
+                heldout, _, _ = load_images(f"imagefolder:{heldout_zip}")
+                return DataSplit(calib, heldout, tuple(info["mean"]), tuple(info["std"]), flip,
+                                 f"{name} (shipped sample: {len(calib)} training, {len(heldout)} held-out images)", dict(info))
             raise DataError(f"the checkpoint was trained on {spec}, which is not on this machine; give --data with the same "
                             "images at their path here")
         data = load_data(spec, **recorded)

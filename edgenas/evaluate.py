@@ -20,7 +20,7 @@ from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches,
 from .space import Arch, SearchSpace
 from .supernet import Supernet, read_checkpoint, recalibrate_bn
 
-__all__ = ["EvalResult", "Evaluator", "evaluate_checkpoint"]
+__all__ = ["EvalResult", "Evaluator", "evaluate_checkpoint", "reference_logits"]
 
 
 class Evaluator:
@@ -137,3 +137,20 @@ def evaluate_checkpoint(space: SearchSpace, checkpoint: str, arch: Arch, data: s
     ev = Evaluator(scored, calib_images=calib_images, calib_data=calib, device=device)
     top1 = ev.top1(Supernet.from_checkpoint(ckpt), arch, recalibrate=recalibrate)
     return EvalResult(top1, ev.n, recalibrate, source, space.name, arch.to_dict())
+
+
+def reference_logits(net: Supernet, data_info: dict[str, Any]) -> dict[str, list[list[float]]]:
+    """Logits of the largest and smallest subnet (eval mode, stored BN) on a fixed input: 2 seeded
+    random uint8 images normalised with the data's statistics.  A shipped supernet's card records
+    them; the tests check that its weights still produce them."""
+    space = net.space
+    r = max(space.resolutions)
+    x = torch.randint(0, 256, (2, 3, r, r), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    x = augment(x, r, data_info["mean"], data_info["std"])
+    net.eval()
+    out = {}
+    with torch.no_grad():
+        for name, arch in (("largest", space.max_arch(r)), ("smallest", space.min_arch(r))):
+            net.activate(arch)
+            out[name] = [[round(float(v), 5) for v in row] for row in net(x)]
+    return out

@@ -15,7 +15,8 @@ import torch
 
 from edgenas import Supernet, get_space
 from edgenas.data import checkpoint_data, fingerprint, load_data
-from edgenas.pretrained import ROOT, card, reference_logits, resolve_checkpoint
+from edgenas.evaluate import reference_logits
+from edgenas.pretrained import ROOT, card, resolve_checkpoint
 from edgenas.search import AccuracyPredictor
 from edgenas.supernet import read_checkpoint
 

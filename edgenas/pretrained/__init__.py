@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTIN", "card", "reference_logits", "resolve_checkpoint", "resolve_predictor", "sample_split"]
+__all__ = ["BUILTIN", "card", "resolve_checkpoint", "resolve_predictor", "sample_files"]
 
 ROOT = Path(__file__).resolve().parent
 BUILTIN = ("cifar10",)
@@ -45,38 +45,11 @@ def card(name: str) -> dict[str, Any]:
     return json.loads((ROOT / name / "card.json").read_text())
 
 
-def sample_split(info: dict[str, Any]):
-    """The shipped image sample of the built-in supernet trained on the data ``info`` records
-    (matched by the data's fingerprint, never by a path from the file), or None."""
-    from ..data import DataSplit, load_images
-
+def sample_files(info: dict[str, Any]) -> tuple[str, Path, Path] | None:
+    """(name, calibration.zip, heldout.zip) of the built-in supernet trained on the data ``info``
+    records (matched by the data's fingerprint, never by a path from the file), or None."""
     for name in BUILTIN:
         folder = ROOT / name
         if info.get("fingerprint") and (folder / "card.json").is_file() and card(name)["data"]["fingerprint"] == info["fingerprint"]:
-            calib, _, flip = load_images(f"imagefolder:{folder / 'calibration.zip'}")
-            heldout, _, _ = load_images(f"imagefolder:{folder / 'heldout.zip'}")
-            mean, std = tuple(info["mean"]), tuple(info["std"])
-            return DataSplit(calib, heldout, mean, std, flip, f"{name} (shipped sample: {len(calib)} training, {len(heldout)} held-out images)",
-                             dict(info))
+            return name, folder / "calibration.zip", folder / "heldout.zip"
     return None
-
-
-def reference_logits(net, data_info: dict[str, Any]) -> dict[str, list[list[float]]]:
-    """Logits of the largest and smallest subnet (eval mode, stored BN) on a fixed input: 2 seeded
-    random uint8 images normalised with the data's statistics.  The card records them; the tests
-    check that the shipped weights still produce them."""
-    import torch
-
-    from ..data import augment
-
-    space = net.space
-    r = max(space.resolutions)
-    x = torch.randint(0, 256, (2, 3, r, r), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    x = augment(x, r, data_info["mean"], data_info["std"])
-    net.eval()
-    out = {}
-    with torch.no_grad():
-        for name, arch in (("largest", space.max_arch(r)), ("smallest", space.min_arch(r))):
-            net.activate(arch)
-            out[name] = [[round(float(v), 5) for v in row] for row in net(x)]
-    return out
