@@ -1,4 +1,4 @@
-"""Input validation in one place: numeric ranges for flags, and field types of YAML/JSON settings.
+"""Input validation in one place: numeric ranges for flags, field types of YAML/JSON settings, and devices.
 
 Every number a user gives (a flag, a YAML key) is checked here against its type and range before
 any work starts, so bad input ends in one line naming the setting instead of a traceback, a
@@ -14,11 +14,14 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .errors import EdgeNASError
 
-__all__ = ["Range", "check_fields", "finite", "ranged"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Range", "check_fields", "finite", "ranged", "torch_device"]
 
 
 def finite(value: Any) -> bool:
@@ -118,3 +121,24 @@ def check_fields(obj: Any, what: str) -> None:
         rng = f.metadata.get("range")
         if rng is not None and value is not None:
             rng.check(f"{what}: '{f.name}'", value)
+
+
+def torch_device(value: Any) -> torch.device:
+    """A PyTorch device that this machine has: a typo, or a GPU command run on a laptop, is one line
+    naming the device, not the driver's error from inside the first copy to it."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise EdgeNASError(f"device {value!r} is not a PyTorch device (cpu, cuda, cuda:1, mps, ...)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise EdgeNASError(f"device {value!r}: PyTorch finds no CUDA GPU on this machine (torch {torch.__version__}, "
+                               f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise EdgeNASError(f"device {value!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise EdgeNASError(f"device {value!r}: PyTorch finds no Apple GPU (MPS) on this machine; use --device cpu")
+    return device

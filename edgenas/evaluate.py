@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checks import torch_device
 from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches, checkpoint_data, load_images, materialize
 from .space import Arch, SearchSpace
 from .supernet import Supernet, read_checkpoint, recalibrate_bn
@@ -33,7 +34,7 @@ class Evaluator:
     def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
                  seed: int = 0, calib_data: ImageData | ImageFiles | None = None, bf16: bool = False, channels_last: bool = False,
                  workers: int = 0):
-        self.data, self.batch_size, self.device, self.workers = data, batch_size, torch.device(device), workers
+        self.data, self.batch_size, self.device, self.workers = data, batch_size, torch_device(device), workers
         src = calib_data if calib_data is not None else data.train
         n = min(calib_images, len(src))
         self.calib = materialize(src.subset(np.sort(np.random.default_rng(seed).permutation(len(src))[:n])), workers)

@@ -80,6 +80,7 @@ def files(tmp_path_factory) -> dict[str, str]:
     write("yaml_broken.yaml", "space: [tiny\n")
     write("yaml_python.yaml", "space: !!python/object/apply:os.system ['touch /tmp/edgenas-fuzz-pwned']\n")
     write("yaml_lr.yaml", "space: tiny\nphases:\n  - {name: full, epochs: 1, lr: .nan}\n")
+    write("yaml_device.yaml", "space: tiny\ndata: digits\ndevice: cuda:99\n")  # a GPU this machine lacks
     write("yaml_unknown.yaml", "space: tiny\nlearning_rate: 3\n")
     write("yaml_pop.yaml", "space: tiny\npop_size: many\n")
     write("yaml_objectives.yaml", "space: tiny\nobjectives: 7\n")
@@ -198,7 +199,7 @@ for flag, bad in (("--val-fraction", "-0.5"), ("--val-fraction", "2"), ("--val-f
                   ("--bn-calib-images", "0"), ("--seed", "-3"), ("--batch-size", "1e9"), ("--split", "middle")):
     case(f"train{flag}={bad}", "train", "--space", "tiny", flag, bad, "--out", "{dir}/train-run")
 for cfg in ("yaml_batch.yaml", "yaml_epochs.yaml", "yaml_phases.yaml", "yaml_list.yaml", "yaml_broken.yaml",
-            "yaml_python.yaml", "yaml_lr.yaml", "yaml_unknown.yaml"):
+            "yaml_python.yaml", "yaml_lr.yaml", "yaml_unknown.yaml", "yaml_device.yaml"):
     case(f"train-config-{cfg}", "train", "--config", "{" + cfg + "}", "--out", "{dir}/train-run")
 case("train-config-missing", "train", "--config", "/nonexistent.yaml", "--out", "{dir}/train-run")
 case("train-data-unknown", "train", "--space", "tiny", "--data", "imagenet-21k", "--out", "{dir}/train-run")
@@ -210,6 +211,13 @@ case("train-resume-nothing", "train", "--out", "{dir}/nothing-here", "--resume")
 case("train-out-file", "train", "--space", "tiny", "--out", "{table}")
 case("train-teacher-garbage", "train", "--space", "tiny", "--teacher", "{garbage}", "--out", "{dir}/train-run")
 case("train-no-space", "train", "--out", "{dir}/train-run")
+
+for bad in ("gpu", "cuda:x", "cuda:99", ""):  # not a PyTorch device, or a GPU this machine lacks
+    case(f"train-device-{bad!r}", "train", "--space", "tiny", "--data", "digits", "--device", bad, "--out", "{dir}/train-run")
+    case(f"eval-device-{bad!r}", "eval", "--space", "tiny", "--checkpoint", "{ckpt}", "--arch", "max", "--data", "digits", "--device", bad)
+    case(f"predictor-device-{bad!r}", "predictor", "--space", "tiny", "--checkpoint", "{ckpt}", "--device", bad, "--out", "{dir}/p.json")
+    case(f"search-device-{bad!r}", "search", "--space", "tiny", "--checkpoint", "{ckpt}", "--data", "digits", "--device", bad,
+         "--out", "{dir}/search-run")
 
 # eval / predictor
 for ck in ("/nonexistent.pt", "{garbage}", "{ckpt_shapes}", "{ckpt_pickle}"):

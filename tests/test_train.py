@@ -287,6 +287,25 @@ def test_compile_mode_reaches_torch_compile_and_a_bad_one_is_named(tmp_path, mon
         tiny_config(compile="fast")
 
 
+def test_a_compiler_failure_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    """A machine where torch.compile cannot compile (no C++ compiler, say) gets one line naming the
+    cause and the way out, not the compiler's traceback from inside the first step."""
+    from edgenas.cli import main
+
+    def no_compiler(gm, example_inputs):
+        raise RuntimeError("No working C++ compiler found")
+
+    torch._dynamo.reset()
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=no_compiler))
+    assert main(["train", "--space", "tiny", "--data", "digits", "--limit", "128", "--batch-size", "32", "--epoch-scale", "0.05",
+                 "--device", "cpu", "--compile", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("edgenas: error: --compile: torch.compile failed on this machine (RuntimeError: No working C++ compiler found); "
+                   "train without --compile")
+    torch._dynamo.reset()
+
+
 def test_cudnn_benchmark_flag_reaches_torch_and_the_run_config(tmp_path, monkeypatch):
     from edgenas.cli.parser import build_parser
 

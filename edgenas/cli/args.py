@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..checks import Range
-from ..errors import ArchError
+from ..checks import Range, torch_device
+from ..errors import ArchError, EdgeNASError
 from ..space import Arch, SearchSpace
 
-__all__ = ["ARCH_HELP", "CLASSES", "IMAGES", "SEED", "THREADS", "device_args", "parse_arch", "timeout_arg"]
+__all__ = ["ARCH_HELP", "CLASSES", "IMAGES", "SEED", "THREADS", "device_args", "parse_arch", "timeout_arg", "torch_device_arg"]
 
 ARCH_HELP = 'inline JSON {"ks":[...],"e":[...],"d":[...],"r":R}, @file.json (a pick or front member too), max, min or random:SEED'
 SEED = Range(0, 2**31 - 1).arg("--seed")
@@ -63,6 +63,20 @@ def parse_arch(space: SearchSpace, text: str, resolutions: Sequence[int] | None 
     if isinstance(data, Mapping) and isinstance(data.get("arch"), Mapping):
         data = data["arch"]
     return space.arch(data)
+
+
+def torch_device_arg(auto: bool = False) -> Callable[[str], str]:
+    """An argparse ``type=`` for a PyTorch ``--device`` this machine has (``auto`` too where ``auto``)."""
+
+    def parse(text: str) -> str:
+        if not (auto and text == "auto"):
+            try:
+                torch_device(text)
+            except EdgeNASError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return parse
 
 
 def timeout_arg(p: argparse.ArgumentParser) -> None:

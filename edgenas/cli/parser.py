@@ -9,7 +9,7 @@ from ..checks import Range
 from ..search.objectives import OBJECTIVES
 from ..space import list_spaces
 from ..train.config import COMPILE_MODES
-from .args import ARCH_HELP, CLASSES, IMAGES, SEED, device_args, timeout_arg
+from .args import ARCH_HELP, CLASSES, IMAGES, SEED, device_args, timeout_arg, torch_device_arg
 
 __all__ = ["build_parser"]
 
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, metavar="MIN",
                    help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
-    p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
+    p.add_argument("--device", type=torch_device_arg(auto=True), help="auto (default: cuda if available), cpu, cuda, cuda:1")
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="on a GPU, time cuDNN's convolution algorithms for each new layer shape and keep the fastest (a shape's first "
                         "step costs more: measure both before a long run)")
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-data", help="training images for BN recalibration (default: the checkpoint's training split)")
     p.add_argument("--calib-images", type=IMAGES, default=1000)
     p.add_argument("--no-recalibrate", action="store_true", help="use the BN statistics stored in the supernet")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=torch_device_arg(), default="cpu")
 
     p = add(sub, "search", "search", "multi-objective search over a space")
     p.add_argument("--config", help="search recipe (YAML, see search/); flags override it")
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8-drop", type=float, metavar="POINTS",
                    help="top-1 points int8 loses (default with --checkpoint: measured on 5 subnets)")
     p.add_argument("--no-baseline", action="store_true", help="skip the random-search baseline run")
-    p.add_argument("--device", help="device for supernet evaluation (default cpu)")
+    p.add_argument("--device", type=torch_device_arg(), help="device for supernet evaluation (default cpu)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if it never wrote anything)")
 
@@ -214,6 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="sample archs at these resolutions only")
     p.add_argument("--calib-images", type=IMAGES, default=500)
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=torch_device_arg(), default="cpu")
     p.add_argument("--out", required=True, help="predictor file (.json)")
     return parser

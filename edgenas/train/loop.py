@@ -13,12 +13,14 @@ process of batch N x B (tested to float tolerance).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..checks import torch_device
 from ..data import ImageData, Loader, augment, load_data, materialize, working_size
 from ..errors import CheckpointError, EdgeNASError
 from ..evaluate import Evaluator
@@ -40,13 +43,30 @@ from .config import TrainConfig
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
 
-__all__ = ["Trainer", "kd_loss"]
+__all__ = ["Trainer", "compile_errors", "kd_loss"]
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(teacher || student) on temperature-softened distributions, scaled by T^2."""
     t = temperature
     return F.kl_div(F.log_softmax(student.float() / t, 1), F.log_softmax(teacher.float() / t, 1), reduction="batchmean", log_target=True) * t * t
+
+
+@contextlib.contextmanager
+def compile_errors(active: bool) -> Iterator[None]:
+    """A torch.compile failure (no C++ compiler, an unsupported Python or GPU) as one clear line, not
+    a compiler traceback from inside the first training step."""
+    if not active:
+        yield
+        return
+    from torch._dynamo.exc import TorchDynamoException
+
+    try:
+        yield
+    except TorchDynamoException as exc:
+        inner = getattr(exc, "inner_exception", None) or exc  # what the backend raised, not dynamo's wrapper
+        reason = next(ln.strip() for ln in f"{type(inner).__name__}: {inner}".splitlines() if ln.strip())
+        raise EdgeNASError(f"--compile: torch.compile failed on this machine ({reason[:300]}); train without --compile") from None
 
 
 class Trainer:
@@ -68,7 +88,7 @@ class Trainer:
         if cfg.device == "auto":
             self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
         else:
-            self.device = torch.device(cfg.device)
+            self.device = torch_device(cfg.device)
         cuda = self.device.type == "cuda"
         self.bf16 = cuda if cfg.bf16 is None else cfg.bf16
         self.channels_last = cuda if cfg.channels_last is None else cfg.channels_last
@@ -162,13 +182,14 @@ class Trainer:
             for i, arch in enumerate(archs):
                 self.net.activate(arch)
                 model = self.compiled if self.compiled is not None and arch == self.space.max_arch(arch.r) else self.net
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                if i == 0 and soft is None:
-                    soft = logits.detach().float()
-                elif i > 0 and cfg.kd_weight > 0 and soft is not None:
-                    loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
-                loss.backward()
+                with compile_errors(model is not self.net):  # the compiler runs at the first forward and backward
+                    logits = model(x)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    if i == 0 and soft is None:
+                        soft = logits.detach().float()
+                    elif i > 0 and cfg.kd_weight > 0 and soft is not None:
+                        loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
+                    loss.backward()
                 total += loss.detach().double()
         if self.world > 1:
             all_reduce_grads(self.net, self.world)
