@@ -201,7 +201,7 @@ def pack(args: argparse.Namespace) -> dict:
     space = net.space
     data = checkpoint_data(ckpt.get("data"))
     cuda = args.device.startswith("cuda")
-    ev = Evaluator(data, calib_images=args.calib_images, device=args.device, bf16=cuda, channels_last=cuda)
+    ev = Evaluator(data, calib_images=args.calib_images, device=args.device, bf16=cuda)
     # weights first (a call cut short still brings them back), in bf16, optimizer state dropped: loads back to fp32 with Supernet.load / read_checkpoint
     compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "torch_rng", "cuda_rng", "scaler")}
     compact["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}

@@ -153,6 +153,28 @@ def test_evaluation_recalibrates_without_touching_the_supernet():
     assert ev.n == len(data.val)
 
 
+def test_bn_calibration_takes_batches_as_large_as_memory_allows(monkeypatch):
+    """Train-mode BN normalises by batch statistics, so the calibration batch changes the subnet: all
+    calibration images go in one batch when they fit, else as many as fit, never fewer than the scoring batch."""
+    import edgenas.evaluate
+    from edgenas.evaluate import calib_batch_size
+    from edgenas.supernet import recalibrate_bn
+
+    data, sp = load_data("digits", limit=300), get_space("tiny")
+    net, arch = Supernet("tiny", num_classes=10, seed=0), sp.max_arch(24)
+    ev = Evaluator(data, calib_images=200, batch_size=32)
+    got = ev.calibrated_subnet(net, arch)
+    want = recalibrate_bn(net.extract(arch).to(memory_format=torch.channels_last), [ev._prep(ev.calib.images, 24)]).eval()
+    for (k, a), b in zip(got.state_dict().items(), want.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    assert not torch.equal(got.state_dict()["head.final_expand.bn.running_var"],  # batches of 32 would differ
+                           recalibrate_bn(net.extract(arch), [ev._prep(ev.calib.images[i:i + 32], 24) for i in range(0, 200, 32)])
+                           .state_dict()["head.final_expand.bn.running_var"])
+    per_image = edgenas.evaluate.CALIB_BATCH_MEMORY // calib_batch_size(sp, 24, 10**9, 1)
+    monkeypatch.setattr(edgenas.evaluate, "CALIB_BATCH_MEMORY", 50 * per_image)
+    assert calib_batch_size(sp, 24, 200, 32) == 50 and calib_batch_size(sp, 24, 200, 64) == 64 and calib_batch_size(sp, 24, 40, 32) == 40
+
+
 def test_each_epoch_evaluates_each_distinct_network_once(tmp_path, monkeypatch):
     """The full phase trains one network: its largest and smallest are one evaluation, not two."""
     evaluated = []

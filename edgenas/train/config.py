@@ -106,7 +106,7 @@ class TrainConfig:
     bn_calib_images: int = ranged(1000, 1, 10_000_000)
     device: str = "auto"
     bf16: bool | None = None  # None: on for CUDA
-    channels_last: bool | None = None
+    channels_last: bool | None = None  # None: on for CPU and CUDA (NHWC is faster on both)
     compile: bool | str = False  # True (torch.compile's default mode) or a mode: COMPILE_MODES
     cudnn_benchmark: bool = False  # time cuDNN's algorithms per new layer shape and keep the fastest (each shape's first step pays)
     grad_checkpointing: bool = False  # recompute blocks in backward: activation memory of about one block

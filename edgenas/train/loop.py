@@ -34,7 +34,7 @@ from tqdm import tqdm
 from ..checks import torch_device
 from ..data import ImageData, Loader, augment, load_data, materialize, working_size
 from ..errors import CheckpointError, EdgeNASError
-from ..evaluate import Evaluator
+from ..evaluate import Evaluator, default_channels_last
 from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
@@ -91,7 +91,7 @@ class Trainer:
             self.device = torch_device(cfg.device)
         cuda = self.device.type == "cuda"
         self.bf16 = cuda if cfg.bf16 is None else cfg.bf16
-        self.channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+        self.channels_last = default_channels_last(self.device) if cfg.channels_last is None else cfg.channels_last
         resident = cuda if cfg.resident is None else cfg.resident
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark  # process-wide in torch; without cuDNN it changes nothing
 
