@@ -32,8 +32,8 @@ def calib_batch_size(space: SearchSpace, r: int, n: int, floor: int) -> int:
 
     Statistics are recalibrated in train mode, where every BN normalises by its batch's statistics:
     the larger the batch, the closer those are to what the subnet meets in deployment, and the more
-    accurate it is (the shipped CIFAR-10 supernet: one batch of 1,000 images scores 1.0-1.2 points
-    above batches of 256 on four of five subnets, benchmarks/bn_calibration.py).  So all ``n`` images
+    accurate it is (the shipped CIFAR-10 supernet: one batch of 1,000 images scores 0.9-1.3 points
+    above batches of 256 on five of six subnets, 0.2 on the sixth, benchmarks/bn_calibration.py).  So all ``n`` images
     in one batch when the largest subnet's activations for them fit CALIB_BATCH_MEMORY, else as many
     as fit, and never fewer than ``floor``."""
     spec = space.net_spec(space.max_arch(r))
@@ -45,7 +45,7 @@ def calib_batch_size(space: SearchSpace, r: int, n: int, floor: int) -> int:
 
 def default_channels_last(device: torch.device) -> bool:
     """NHWC activations where they are faster: on CUDA (tensor cores), and on CPU too, where oneDNN's
-    depthwise and pointwise convolutions ran cifar-mbv3 training steps 1.6-1.8x and evaluation 1.5x
+    depthwise and pointwise convolutions ran cifar-mbv3 training steps 1.8x and evaluation 1.6x
     faster than NCHW (benchmarks/channels_last.py)."""
     return device.type in ("cpu", "cuda")
 
@@ -56,7 +56,7 @@ class Evaluator:
     Calibration images come from ``calib_data`` if given, else from ``data.train``: never from the
     images scored, so a test set is never used to set BN statistics, in batches as large as memory
     allows (``calib_batch_size``; ``batch_size`` is the smallest, and the scoring batch).  ``channels_last`` (NHWC)
-    defaults to on for CPU and CUDA: the same top-1, 1.5x faster on a CPU (``default_channels_last``).
+    defaults to on for CPU and CUDA: the same top-1, 1.6x faster on a CPU (``default_channels_last``).
     """
 
     def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
