@@ -18,6 +18,7 @@ import torch
 
 from .checks import torch_device
 from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches, checkpoint_data, load_images, materialize
+from .heap import kept_heap
 from .space import Arch, SearchSpace
 from .supernet import Supernet, read_checkpoint, recalibrate_bn
 
@@ -106,11 +107,12 @@ class Evaluator:
     def correct(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> np.ndarray:
         """Whether each held-out image (in order) is classified right: top-1 is its mean, and its halves tell
         how much of a difference between subnets is the images' sampling noise."""
-        sub = self.calibrated_subnet(net, arch, recalibrate)
         hits = []
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            for x, y in self._val_batches(arch.r):
-                hits.append(sub(x).argmax(1) == y)
+        with kept_heap():
+            sub = self.calibrated_subnet(net, arch, recalibrate)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                for x, y in self._val_batches(arch.r):
+                    hits.append(sub(x).argmax(1) == y)
         return torch.cat(hits).cpu().numpy()  # one copy: one wait for the GPU, not one per batch
 
     def top1(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> float:
