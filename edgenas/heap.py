@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import platform
+import os
 from collections.abc import Iterator
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4  # glibc's mallopt parameters (malloc.h)
@@ -24,11 +24,11 @@ _depth = 0
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
     try:
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+            return None
         return ctypes.CDLL(None)
-    except OSError:
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), or not glibc
         return None
 
 
