@@ -1,6 +1,6 @@
 """How much of a predictor's Kendall tau do its labels allow, and does BN calibration set it?
 
-    python benchmarks/label_noise.py --data imagefolder:.data/cifar10     # ~15 min on 2 cores (64 evaluations)
+    python benchmarks/label_noise.py --data imagefolder:.data/cifar10     # ~25 min on 2 cores (96 evaluations)
 
 A subnet's label is its top-1 on the held-out images after its BN statistics are recomputed on a
 fixed, seeded subset of training images.  Two noises separate a label from the subnet's accuracy:
@@ -31,7 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="the CIFAR-10 training split the shipped supernet was trained on (imagefolder:PATH)")
     ap.add_argument("--subnets", type=int, default=16)
-    ap.add_argument("--calib-images", type=int, nargs="+", default=[1000, 4000])
+    ap.add_argument("--calib-images", type=int, nargs="+", default=[500, 1000, 4000])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     space = get_space("cifar-mbv3")

@@ -2,9 +2,9 @@
 
 Each arch is extracted (the supernet is never modified), its BN statistics recomputed on a fixed,
 seeded subset of training images at the arch's resolution, and evaluated on the validation set.
-Resized calibration and validation batches are cached per resolution across archs; a streamed
-validation set (``ImageFiles``) is read batch by batch for every arch instead, so it never has to
-sit in memory.
+Resized calibration and validation batches are cached per resolution across archs, up to
+CACHE_MEMORY; beyond it they are resized again for every arch, and a streamed validation set
+(``ImageFiles``) is read batch by batch for every arch, so it never has to sit in memory.
 """
 
 from __future__ import annotations
@@ -22,10 +22,15 @@ from .heap import kept_heap
 from .space import Arch, SearchSpace
 from .supernet import Supernet, read_checkpoint, recalibrate_bn
 
-__all__ = ["CALIB_BATCH_MEMORY", "EvalResult", "Evaluator", "calib_batch_size", "default_channels_last", "evaluate_checkpoint", "reference_logits"]
+__all__ = ["CACHE_MEMORY", "CALIB_BATCH_MEMORY", "EvalResult", "Evaluator", "calib_batch_size", "default_channels_last", "evaluate_checkpoint",
+           "reference_logits"]
 
 
 CALIB_BATCH_MEMORY = 2 * 2**30  # bytes of activations one BN-calibration batch may hold
+# bytes of resized float batches kept across archs: resizing again cost 10% of an ofa-mbv3 evaluation at 224 px
+# and nothing measurable for tiny at 24 (benchmarks/eval_cache.py), while 1,400 images took 842 MB per resolution
+# there, and ofa-mbv3 has 25 resolutions
+CACHE_MEMORY = 2**30
 
 
 def calib_batch_size(space: SearchSpace, r: int, n: int, floor: int) -> int:
@@ -70,23 +75,37 @@ class Evaluator:
         self.bf16, self.channels_last = bf16, default_channels_last(self.device) if channels_last is None else channels_last
         self._calib_cache: dict[int, list[torch.Tensor]] = {}
         self._val_cache: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._cached_bytes = 0
+
+    def _room(self, images: int, r: int) -> bool:
+        """Whether ``images`` resized to ``r`` fit what is left of CACHE_MEMORY; if so, they are counted in."""
+        nbytes = images * 3 * r * r * 4
+        if self._cached_bytes + nbytes > CACHE_MEMORY:
+            return False
+        self._cached_bytes += nbytes
+        return True
 
     def _prep(self, images: torch.Tensor, r: int) -> torch.Tensor:
         x = augment(images.to(self.device), r, self.data.mean, self.data.std)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _calib_batches(self, space: SearchSpace, r: int) -> list[torch.Tensor]:
-        if r not in self._calib_cache:
-            imgs = self.calib.images
-            bs = calib_batch_size(space, r, len(imgs), self.batch_size)
-            self._calib_cache[r] = [self._prep(imgs[i : i + bs], r) for i in range(0, len(imgs), bs)]
+    def _calib_batches(self, space: SearchSpace, r: int) -> Iterable[torch.Tensor]:
+        if r in self._calib_cache:
+            return self._calib_cache[r]
+        imgs = self.calib.images
+        bs = calib_batch_size(space, r, len(imgs), self.batch_size)
+        batches = (self._prep(imgs[i : i + bs], r) for i in range(0, len(imgs), bs))
+        if not self._room(len(imgs), r):
+            return batches
+        self._calib_cache[r] = list(batches)
         return self._calib_cache[r]
 
     def _val_batches(self, r: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        if isinstance(self.data.val, ImageFiles):
+        if r in self._val_cache:
+            return self._val_cache[r]
+        if isinstance(self.data.val, ImageFiles) or not self._room(len(self.data.val), r):
             return self._streamed(r)
-        if r not in self._val_cache:
-            self._val_cache[r] = list(self._streamed(r))
+        self._val_cache[r] = list(self._streamed(r))
         return self._val_cache[r]
 
     def _streamed(self, r: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

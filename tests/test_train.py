@@ -175,6 +175,24 @@ def test_bn_calibration_takes_batches_as_large_as_memory_allows(monkeypatch):
     assert calib_batch_size(sp, 24, 200, 32) == 50 and calib_batch_size(sp, 24, 200, 64) == 64 and calib_batch_size(sp, 24, 40, 32) == 40
 
 
+def test_resized_batches_are_cached_only_within_their_memory_bound(monkeypatch):
+    """Caching resized batches saves time, but at 224 px they are 4x the decoded images per resolution:
+    beyond CACHE_MEMORY they are resized again for each arch, with the same top-1."""
+    import edgenas.evaluate
+
+    data, sp = load_data("digits", limit=300), get_space("tiny")
+    net = Supernet("tiny", num_classes=10, seed=0)
+    archs = [sp.max_arch(24), sp.min_arch(16), sp.max_arch(16)]
+    cached = Evaluator(data, calib_images=100)
+    want = cached.top1_many(net, archs)
+    assert set(cached._calib_cache) == set(cached._val_cache) == {16, 24}
+    per_res = (100 + len(data.val)) * 3 * 4 * np.array([16 * 16, 24 * 24])
+    assert cached._cached_bytes == per_res.sum()
+    monkeypatch.setattr(edgenas.evaluate, "CACHE_MEMORY", int(per_res[1]))  # room for one resolution's batches
+    bounded = Evaluator(data, calib_images=100)
+    np.testing.assert_array_equal(bounded.top1_many(net, archs), want)
+    assert set(bounded._calib_cache) == set(bounded._val_cache) == {24} and bounded._cached_bytes <= per_res[1]
+
 def test_each_epoch_evaluates_each_distinct_network_once(tmp_path, monkeypatch):
     """The full phase trains one network: its largest and smallest are one evaluation, not two."""
     evaluated = []
