@@ -77,8 +77,8 @@ class Evaluator:
         self._val_cache: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._cached_bytes = 0
 
-    def _room(self, images: int, r: int) -> bool:
-        """Whether ``images`` resized to ``r`` fit what is left of CACHE_MEMORY; if so, they are counted in."""
+    def _reserve(self, images: int, r: int) -> bool:
+        """Reserve cache room for ``images`` resized to ``r``: False, reserving nothing, if they would pass CACHE_MEMORY."""
         nbytes = images * 3 * r * r * 4
         if self._cached_bytes + nbytes > CACHE_MEMORY:
             return False
@@ -95,7 +95,7 @@ class Evaluator:
         imgs = self.calib.images
         bs = calib_batch_size(space, r, len(imgs), self.batch_size)
         batches = (self._prep(imgs[i : i + bs], r) for i in range(0, len(imgs), bs))
-        if not self._room(len(imgs), r):
+        if not self._reserve(len(imgs), r):
             return batches
         self._calib_cache[r] = list(batches)
         return self._calib_cache[r]
@@ -103,7 +103,7 @@ class Evaluator:
     def _val_batches(self, r: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         if r in self._val_cache:
             return self._val_cache[r]
-        if isinstance(self.data.val, ImageFiles) or not self._room(len(self.data.val), r):
+        if isinstance(self.data.val, ImageFiles) or not self._reserve(len(self.data.val), r):
             return self._streamed(r)
         self._val_cache[r] = list(self._streamed(r))
         return self._val_cache[r]
