@@ -5,7 +5,8 @@ so each layer's activations at an evaluation batch (hundreds of MB) come back as
 kernel, page fault by page fault.  Inside :func:`kept_heap` they come from the heap and stay there: evaluation
 1.63x faster than with huge pages alone, 3.01x faster than plain pages, for a peak 0.96 GB higher
 (benchmarks/cpu_pages.py).  On leaving, the freed memory goes back to the kernel, so the process does not keep
-its evaluation peak.  Elsewhere than glibc (macOS, musl, Windows) it does nothing.
+its evaluation peak.  Elsewhere than glibc (macOS, musl, Windows) it does nothing, and ``EDGENAS_KEPT_HEAP=0``
+turns it off where memory is tighter than time.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def kept_heap() -> Iterator[None]:
     """Within: no block is unmapped or trimmed when freed.  Nested uses share the outermost scope."""
     global _depth
     libc = _glibc()
-    if libc is None:
+    if libc is None or os.environ.get("EDGENAS_KEPT_HEAP") == "0":
         yield
         return
     if _depth == 0:

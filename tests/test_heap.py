@@ -57,3 +57,9 @@ def test_kept_heap_reuses_freed_memory_and_gives_it_back_after():
     assert out["plain"] > 2 * 30_000
     assert out["kept"] < 1_000
     assert out["after"] < out["inside"] - 100e6  # the kept block went back to the kernel
+
+
+@pytest.mark.skipif(_glibc() is None, reason="glibc's mallopt")
+def test_kept_heap_can_be_turned_off():
+    out = run(KEPT, THP_MEM_ALLOC_ENABLE="0", EDGENAS_KEPT_HEAP="0")
+    assert out["kept"] > 2 * 30_000
