@@ -8,7 +8,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from edgenas import Supernet, get_space, list_spaces
 from edgenas.cli import main
-from edgenas.cost import stats
+from edgenas.cost import cost_model, stats
 from edgenas.latency import LatencyTable, LocalBackend
 from edgenas.latency.profile import profile
 from edgenas.search import (
@@ -60,13 +60,14 @@ def config(table_path, predictor_path, **kw):
     return load_search_config(None, base)
 
 
+@pytest.mark.parametrize("stratified", [True, False])
 @pytest.mark.parametrize("name", ["tiny", "tiny-mixed", "cifar-mbv3-width"])
-def test_operators_always_yield_valid_canonical_archs(name):
+def test_operators_always_yield_valid_canonical_archs(name, stratified):
     sp = get_space(name)
     allowed = [sp.resolutions[0], sp.resolutions[-1]]
     problem = ArchProblem(sp, [make_objective("macs", sp)], [], allowed_resolutions=allowed)
     rng = np.random.default_rng(0)
-    X = ArchSampling()._do(problem, 64, random_state=rng)
+    X = ArchSampling(stratified)._do(problem, 64, random_state=rng)
     kids = ArchCrossover()._do(problem, np.stack([X[:32], X[32:]]), random_state=rng).reshape(-1, sp.n_genes)
     mutants = ArchMutation(rate=0.3)._do(problem, X, random_state=rng)
     for V in (X, kids, mutants):
@@ -323,6 +324,48 @@ def test_random_budget_is_capped_at_the_space_size():
     assert len({x.tobytes() for x in X}) == n
     with pytest.raises(SearchError, match="holds only 8,000 distinct archs"):
         sample_archs(SP, n + 1, seed=0, resolutions=[16])
+
+
+def test_stratified_sampling_spreads_sizes_from_the_smallest_arch_to_the_largest():
+    sp = get_space("cifar-mbv3")
+    costs = cost_model(sp)
+    smallest, largest = costs.stats(sp.min_arch()).macs, costs.stats(sp.max_arch()).macs
+    uniform = costs.batch(sample_archs(sp, 400, seed=0))[1]
+    X = sample_archs(sp, 400, seed=0, stratified=True)
+    spread = costs.batch(X)[1]
+    assert uniform.min() > 1.1 * smallest and uniform.max() < 0.9 * largest  # uniform genes: mid-sized archs only
+    assert spread.min() < 1.1 * smallest and spread.max() > 0.9 * largest
+    assert len({x.tobytes() for x in X}) == 400 and np.array_equal(X, sample_archs(sp, 400, seed=0, stratified=True))
+
+
+def test_first_generation_spans_the_front_from_the_smallest_arch_to_the_largest():
+    sp = get_space("ofa-mbv3")
+    costs = cost_model(sp)
+    problem = ArchProblem(sp, [make_objective("macs", sp)], [], allowed_resolutions=[160, 224], precisions=["fp32", "int8"])
+    smallest, largest = costs.stats(sp.min_arch(160)).macs, costs.stats(sp.max_arch(224)).macs
+    first = {}
+    for stratified in (True, False):
+        X = ArchSampling(stratified)._do(problem, 100, random_state=np.random.default_rng(3))
+        macs = costs.batch(X[:, : sp.n_genes])[1]
+        assert set(X[:, sp.n_genes - 1]) == {sp.resolutions.index(160), sp.resolutions.index(224)}  # the allowed ones, both
+        assert set(X[:, -1]) == {0, 1}  # fp32 and int8 both drawn
+        first[stratified] = macs
+    assert first[True].min() < 1.15 * smallest and first[True].max() > 0.85 * largest
+    assert first[False].min() > 1.5 * smallest and first[False].max() < 0.7 * largest  # uniform genes: mid-sized only
+    again = ArchSampling()._do(problem, 100, random_state=np.random.default_rng(3))
+    assert np.array_equal(again, ArchSampling()._do(problem, 100, random_state=np.random.default_rng(3)))
+
+
+def test_sampling_setting_is_recorded_checked_and_old_runs_resume_as_they_were_drawn(tmp_path, table_path, predictor_path):
+    assert config(table_path, predictor_path).sampling == "stratified"
+    SearchRun(config(table_path, predictor_path, sampling="uniform", baseline=False), tmp_path / "u", progress=False).run()
+    saved = tmp_path / "u" / "config.yaml"
+    assert load_search_config(saved, {}, saved_run=True).sampling == "uniform"
+    old = tmp_path / "old.yaml"  # a run saved before the setting existed drew uniform genes
+    old.write_text("".join(line for line in saved.read_text().splitlines(keepends=True) if not line.startswith("sampling:")))
+    assert load_search_config(old, {}, saved_run=True).sampling == "uniform"
+    with pytest.raises(SearchError, match="unknown sampling 'sobol'; choose from stratified, uniform"):
+        config(table_path, predictor_path, sampling="sobol")
 
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parent.parent / "search").glob("*.yaml")), ids=lambda p: p.name)

@@ -17,7 +17,7 @@ __all__ = ["COMMANDS"]
 LIMITS = tuple(SEARCH_LIMITS)  # max_latency, max_macs, max_params, min_top1
 TRAIN_FLAGS = ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed", "batch_size", "lr_base_size",
                "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images", "time_budget", "memory_budget", "image_size", "workers")
-SEARCH_FLAGS = ("space", "objectives", "algorithm", "pop_size", "generations", "seed", "table", "checkpoint", "data", "predictor",
+SEARCH_FLAGS = ("space", "objectives", "algorithm", "pop_size", "generations", "sampling", "seed", "table", "checkpoint", "data", "predictor",
                 "num_classes", *LIMITS, "resolutions", "device", "precisions", "int8_table", "int8_drop")
 
 
@@ -103,7 +103,7 @@ def pick(args: argparse.Namespace) -> int:
 def predictor(args: argparse.Namespace) -> int:
     return _print(args, jobs.predictor(get_space(args.space), args.checkpoint, args.samples, args.out, data=args.data,
                                        holdout=args.holdout, seed=args.seed, resolutions=args.resolution,
-                                       calib_images=args.calib_images, device=args.device))
+                                       stratified=args.sampling == "stratified", calib_images=args.calib_images, device=args.device))
 
 
 def quickstart(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 from .. import __version__
 from ..checks import Range
 from ..search.objectives import OBJECTIVES
-from ..space import list_spaces
+from ..space import SAMPLINGS, list_spaces
 from ..train.config import COMPILE_MODES
 from .args import ARCH_HELP, CLASSES, IMAGES, SEED, device_args, timeout_arg, torch_device_arg
 
@@ -15,6 +15,7 @@ __all__ = ["build_parser"]
 
 ALGORITHM_HELP = ("nsga2 (default), nsga3 and agemoea (3+ objectives; agemoea needs numba), random, reinforce (MnasNet "
                   "controller), surrogate (MSuNAS-style: NSGA-II on a predictor refitted on supernet evaluations; needs --checkpoint)")
+SAMPLING_HELP = "stratified: archs of every size, from the smallest to the largest; uniform: every gene uniform (mid-sized archs)"
 LIMIT_HELP = {"--max-latency": "e.g. 5ms, 500us, 0.2s", "--max-macs": "e.g. 300M, 2.5G", "--max-params": "e.g. 3.5M",
               "--min-top1": "e.g. 0.8 or 80%%"}
 
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithm", metavar="ALGO", help=ALGORITHM_HELP)
     p.add_argument("--pop-size", type=int, help="default 40")
     p.add_argument("--generations", type=int, help="default 25 (rounds, for surrogate)")
+    p.add_argument("--sampling", choices=SAMPLINGS, help=SAMPLING_HELP + "; for the first generation (random search: "
+                   "every arch) (default stratified: the front's ends are in reach from the start)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--table", help="latency table (for the latency objective or --max-latency)")
     p.add_argument("--checkpoint", help="supernet checkpoint or a built-in name (cifar10): top1 from the supernet")
@@ -212,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=Range(10, 100_000).arg("--samples"), default=300, help="archs evaluated with the supernet")
     p.add_argument("--holdout", type=Range(0.05, 0.9, integer=False).arg("--holdout"), default=0.2, help="fraction held out to score")
     p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="sample archs at these resolutions only")
+    p.add_argument("--sampling", choices=SAMPLINGS, default="uniform", help=SAMPLING_HELP)
     p.add_argument("--calib-images", type=IMAGES, default=500)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", type=torch_device_arg(), default="cpu")

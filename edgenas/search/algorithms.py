@@ -3,7 +3,8 @@ per-generation callback, and evaluates only through the problem (which caches an
 
     get_algorithm("nsga2").run(problem, budget, seed, callback)
 
-``budget`` holds the population size and generation count (and REINFORCE's settings);
+``budget`` holds the population size and generation count, how first archs are drawn (``stratified``:
+sizes spread over the space, see ``ArchSampling``) and REINFORCE's settings;
 ``callback(generation)`` is called after every generation (archive append, hypervolume).
 Operators draw only from the generator pymoo passes in, so a seed reproduces a run.
 """
@@ -31,6 +32,7 @@ Callback = Callable[[int], None]
 class Budget:
     pop_size: int
     generations: int
+    stratified: bool = True
     reinforce_w: float = -0.07
     reinforce_lr: float = 0.2
 
@@ -66,8 +68,8 @@ def get_algorithm(name: str) -> SearchAlgorithm:
     return _REGISTRY[name]()
 
 
-def _operators(problem: ArchProblem) -> dict:
-    return dict(sampling=ArchSampling(), crossover=ArchCrossover(), mutation=ArchMutation(),
+def _operators(problem: ArchProblem, stratified: bool) -> dict:
+    return dict(sampling=ArchSampling(stratified), crossover=ArchCrossover(), mutation=ArchMutation(),
                 eliminate_duplicates=ArchDuplicates(problem))
 
 
@@ -92,7 +94,7 @@ class NSGA2(_Pymoo):
     def _algorithm(self, problem: ArchProblem, budget: Budget, seed: int):
         from pymoo.algorithms.moo.nsga2 import NSGA2 as Algorithm
 
-        return Algorithm(pop_size=budget.pop_size, **_operators(problem))
+        return Algorithm(pop_size=budget.pop_size, **_operators(problem, budget.stratified))
 
 
 @register_algorithm
@@ -106,7 +108,7 @@ class NSGA3(_Pymoo):
         if problem.n_obj < 2:
             raise SearchError("nsga3 needs at least 2 objectives")
         dirs = get_reference_directions("energy", problem.n_obj, budget.pop_size, seed=seed)
-        return Algorithm(ref_dirs=dirs, pop_size=budget.pop_size, **_operators(problem))
+        return Algorithm(ref_dirs=dirs, pop_size=budget.pop_size, **_operators(problem, budget.stratified))
 
 
 @register_algorithm
@@ -122,19 +124,20 @@ class AGEMOEA(_Pymoo):
             raise SearchError("--algorithm agemoea needs numba: pip install 'edgenas[agemoea]' (or use nsga3)") from None
         from pymoo.algorithms.moo.age import AGEMOEA as Algorithm
 
-        return Algorithm(pop_size=budget.pop_size, **_operators(problem))
+        return Algorithm(pop_size=budget.pop_size, **_operators(problem, budget.stratified))
 
 
 @register_algorithm
 class RandomSearch(SearchAlgorithm):
-    """Uniform distinct archs, ``pop_size`` a generation; the budget is capped at the space's size."""
+    """Distinct random archs (drawn as ``budget.stratified`` says), ``pop_size`` a generation; the budget is
+    capped at the space's size."""
 
     name = "random"
 
     def _run(self, problem: ArchProblem, budget: Budget, seed: int, callback: Callback) -> None:
         space, res = problem.space, problem.resolutions
         n = min(budget.pop_size * budget.generations, space.n_archs(res))
-        X = sample_archs(space, n, seed, res)
+        X = sample_archs(space, n, seed, res, budget.stratified)
         if problem.n_var > problem.n_arch_genes:  # a precision for each (distinct) arch
             X = np.c_[X, np.random.default_rng([seed, 1]).integers(0, len(problem.precisions), size=len(X))]
         for g in range(budget.generations):
@@ -186,7 +189,7 @@ class Surrogate(SearchAlgorithm):
         from pymoo.optimize import minimize
 
         space, res = problem.space, problem.resolutions
-        X = sample_archs(space, budget.pop_size, seed, res)
+        X = sample_archs(space, budget.pop_size, seed, res, budget.stratified)
         for rnd in range(budget.generations):
             problem.quantities(X)  # real evaluation, recorded
             callback(rnd + 1)
@@ -197,7 +200,7 @@ class Surrogate(SearchAlgorithm):
             pred = AccuracyPredictor(space, seed=seed).fit(seen, np.array([problem.cache[k]["top1"] for k in keys]))
             objs = [Objective(o.name, pred.top1_vectors, o.sign) if o.name == "top1" else o for o in problem.objectives]
             inner = ArchProblem(space, objs, problem.constraints, problem.extra, allowed_resolutions=res)
-            found = minimize(inner, Algorithm(pop_size=budget.pop_size, **_operators(problem)), ("n_gen", 20), seed=seed + rnd + 1,
+            found = minimize(inner, Algorithm(pop_size=budget.pop_size, **_operators(problem, budget.stratified)), ("n_gen", 20), seed=seed + rnd + 1,
                              verbose=False)
             known = set(keys)
             front, F = space.canonical_vectors(np.atleast_2d(found.X)), np.atleast_2d(found.F)
@@ -206,7 +209,7 @@ class Surrogate(SearchAlgorithm):
                 fresh = [fresh[j] for j in np.linspace(0, len(fresh) - 1, budget.pop_size).astype(int)]
             chosen = [front[i] for i in fresh]
             taken = known | {x.tobytes() for x in chosen}
-            for x in sample_archs(space, budget.pop_size * 4, seed + 1000 + rnd, res):
+            for x in sample_archs(space, budget.pop_size * 4, seed + 1000 + rnd, res, budget.stratified):
                 if len(chosen) >= budget.pop_size:  # every round spends pop_size evaluations
                     break
                 if x.tobytes() not in taken:

@@ -10,7 +10,7 @@ from typing import Any
 from ..checks import check_fields, ranged
 from ..errors import SearchError
 from ..quantize import PRECISIONS
-from ..space import get_space
+from ..space import SAMPLINGS, get_space
 from .objectives import OBJECTIVES
 
 __all__ = ["ALGORITHMS", "LIMITS", "SearchConfig", "load_search_config"]
@@ -28,6 +28,7 @@ class SearchConfig:
     algorithm: str = "nsga2"
     pop_size: int = ranged(40, 2, 100_000)
     generations: int = ranged(25, 1, 100_000)
+    sampling: str = "stratified"  # the first generation (random search: every arch): one of SAMPLINGS
     seed: int = ranged(0, 0, 2**31 - 1)
     table: str | None = None
     checkpoint: str | None = None
@@ -57,6 +58,8 @@ class SearchConfig:
         for o in self.objectives:
             if o not in OBJECTIVES:
                 raise SearchError(f"unknown objective '{o}'; choose from {', '.join(OBJECTIVES)}")
+        if self.sampling not in SAMPLINGS:
+            raise SearchError(f"unknown sampling '{self.sampling}'; choose from {', '.join(SAMPLINGS)}")
         if self.algorithm not in ALGORITHMS:
             raise SearchError(f"unknown algorithm '{self.algorithm}'; choose from {', '.join(ALGORITHMS)}")
         if self.algorithm in ("reinforce", "surrogate") and ("top1" not in self.objectives or len(self.objectives) < 2):
@@ -89,6 +92,8 @@ def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved
     data = load_settings([f.name for f in dataclasses.fields(SearchConfig)], path, overrides,
                          "search run config" if saved_run else "search recipe",
                          ignore=("hv_bounds", "hv_reference_point") if saved_run else ())  # recomputed on resume
+    if saved_run:
+        data.setdefault("sampling", "uniform")  # runs saved before the setting drew uniform genes: resume them alike
     for key in ("objectives", "precisions"):
         if isinstance(data.get(key), str):
             data[key] = [o.strip() for o in data[key].split(",") if o.strip()]

@@ -43,17 +43,17 @@ def rank_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
             "rmse": float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(true)) ** 2))), "n": int(len(true))}
 
 
-def sample_archs(space: SearchSpace, n: int, seed: int, resolutions: list[int] | None = None) -> np.ndarray:
-    """``n`` distinct random canonical arch vectors (optionally at given resolutions)."""
+def sample_archs(space: SearchSpace, n: int, seed: int, resolutions: list[int] | None = None, stratified: bool = False) -> np.ndarray:
+    """``n`` distinct random canonical arch vectors (optionally at given resolutions, drawn uniformly);
+    ``stratified``: sizes spread from the smallest arch to the largest (``SearchSpace.sample_vectors``)."""
     available = space.n_archs(resolutions)
     if n > available:
         raise SearchError(f"space '{space.name}' holds only {available:,} distinct archs at these resolutions; asked for {n:,}")
     rng = np.random.default_rng(seed)
+    allowed = [space.resolutions.index(r) for r in resolutions] if resolutions else None
     seen: dict[bytes, np.ndarray] = {}
     for _ in range(1000):  # n <= available: a handful of rounds even when n == available
-        X = space.sample_vectors(rng, max(2 * n, 4096))
-        if resolutions:
-            X[:, -1] = rng.choice([space.resolutions.index(r) for r in resolutions], size=len(X))
+        X = space.sample_vectors(rng, max(2 * n, 4096), stratified, allowed)
         for x in X:
             seen.setdefault(x.tobytes(), x)
         if len(seen) >= n:
@@ -214,10 +214,10 @@ def _holdout_size(n: int, holdout: float) -> int:
 
 
 def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
-                  seed: int = 0, resolutions: list[int] | None = None, calib_images: int = 500, device: str = "cpu",
-                  progress: bool = True) -> AccuracyPredictor:
-    """``edgenas predictor``: evaluate ``samples`` random subnets with the supernet on its held-out split
-    (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all."""
+                  seed: int = 0, resolutions: list[int] | None = None, stratified: bool = False, calib_images: int = 500,
+                  device: str = "cpu", progress: bool = True) -> AccuracyPredictor:
+    """``edgenas predictor``: evaluate ``samples`` random subnets (``sample_archs``) with the supernet on its held-out
+    split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all."""
     from ..data import checkpoint_data
     from ..evaluate import Evaluator
     from ..supernet import Supernet, read_checkpoint
@@ -232,9 +232,10 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
         raise SearchError(f"--data {data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
     evaluator = Evaluator(split, calib_images=calib_images, device=device)
     acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
-    X = sample_archs(space, samples, seed, resolutions)
+    X = sample_archs(space, samples, seed, resolutions, stratified)
     hits = acc.correct_matrix(X)
     pred = AccuracyPredictor.fit_with_holdout(space, X, hits.mean(1), holdout, seed)
     pred.report["checkpoint"] = str(checkpoint)
+    pred.report["sampling"] = "stratified" if stratified else "uniform"
     pred.report["labels"] = label_reliability(hits)
     return pred

@@ -92,9 +92,19 @@ def _fix_resolution(problem: ArchProblem, X: np.ndarray, rng: np.random.Generato
 
 
 class ArchSampling(Sampling):
+    """The first generation: ``stratified`` (default) spreads its sizes from the space's smallest arch to its
+    largest, so the front's ends are in reach from the start; uniform genes make mid-sized archs only, which
+    crossover and mutation then take many generations to leave (``SearchSpace.sample_vectors``)."""
+
+    def __init__(self, stratified: bool = True):
+        super().__init__()
+        self.stratified = stratified
+
     def _do(self, problem: ArchProblem, n_samples, *args, random_state=None, **kwargs):
-        X = random_state.integers(0, problem.n_choices, size=(n_samples, problem.n_var))
-        return problem.canonical(_fix_resolution(problem, X, random_state))
+        X = problem.space.sample_vectors(random_state, n_samples, self.stratified, problem.resolution_idx)
+        if problem.n_var > problem.n_arch_genes:  # the precision gene is no size: uniform
+            X = np.c_[X, random_state.integers(0, len(problem.precisions), size=n_samples)]
+        return X
 
 
 class ArchCrossover(Crossover):

@@ -199,7 +199,7 @@ class SearchRun:
         runs = [(cfg.algorithm, cfg.algorithm, cfg.seed)]
         if cfg.baseline and cfg.algorithm != "random":
             runs.append((BASELINE, "random", cfg.seed + 1))
-        budget = Budget(cfg.pop_size, cfg.generations, cfg.reinforce_w, cfg.reinforce_lr)
+        budget = Budget(cfg.pop_size, cfg.generations, cfg.sampling == "stratified", cfg.reinforce_w, cfg.reinforce_lr)
         curves: dict[str, list[tuple[int, int, float]]] = {}
         for label, algorithm, seed in runs:
             self._label = label  # each run has its own cache: the budget is not shared
