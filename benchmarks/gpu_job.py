@@ -37,6 +37,7 @@ from edgenas.data import Loader, augment, checkpoint_data, load_images, working_
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
+from edgenas.space import SAMPLINGS  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
 from edgenas.train import Trainer, load_config  # noqa: E402
 from edgenas.train.budget import PROBE_PHASES  # noqa: E402
@@ -221,8 +222,8 @@ def pack(args: argparse.Namespace) -> dict:
     eval_s = time.perf_counter() - t
     write_json(dest / "results.json", {"eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
     t = time.perf_counter()
-    pred = fit_predictor(space, ckpt_path, args.predictor_samples, seed=args.seed, calib_images=args.calib_images,
-                         device=args.device, progress=False)
+    pred = fit_predictor(space, ckpt_path, args.predictor_samples, seed=args.seed, stratified=args.predictor_sampling == "stratified",
+                         calib_images=args.calib_images, device=args.device, progress=False)
     pred.save(dest / "predictor.json")
     pred_s = time.perf_counter() - t
 
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", required=True)
     p.add_argument("--dest", required=True)
     p.add_argument("--predictor-samples", type=int, default=300)
+    p.add_argument("--predictor-sampling", choices=SAMPLINGS, default="stratified",
+                   help="how the predictor's subnets are drawn (edgenas predictor --sampling)")
     p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for training to end before packing")
     p.add_argument("--random", type=int, default=10)
     p.add_argument("--calib-images", type=int, default=4000,

@@ -2,13 +2,15 @@
 
     python benchmarks/pretrained_card.py --pack GPU_PACK_DIR --data imagefolder:.data/cifar10-train.zip \\
         --dest edgenas/pretrained/cifar10 [--predictor OTHER/predictor.json] [--gpu-results OTHER/results.json]
+    python benchmarks/pretrained_card.py --dest edgenas/pretrained/cifar10 --replace-predictor NEW/predictor.json [--note ...]
 
 Writes ``supernet.pt`` (the pack's bf16 weights, the data record given its fingerprint so the
 held-out split is found at any path), ``predictor.json``, ``metrics.csv``, ``train-config.yaml``,
 and the model card: top-1 on the held-out split of the largest, smallest and 10 seeded random
 subnets, with and without BN recalibration, measured here on the CPU in fp32 (cached in
 ``DEST/.evaluations.json`` so an interrupted build resumes), and reference logits on a fixed
-input that the tests reproduce.
+input that the tests reproduce.  ``--replace-predictor`` swaps a built folder's predictor for another one
+fitted on the same weights, and brings the card's predictions and predictor quality up to date.
 """
 
 from __future__ import annotations
@@ -65,15 +67,22 @@ def write_samples(spec: str, info: dict, dest: Path, per_class: int = 100, seed:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pack", required=True, help="folder written by gpu_job.py pack")
-    ap.add_argument("--data", required=True, help="the training data, at its path here")
+    ap.add_argument("--pack", help="folder written by gpu_job.py pack")
+    ap.add_argument("--data", help="the training data, at its path here")
+    ap.add_argument("--replace-predictor", metavar="PREDICTOR",
+                    help="only swap the predictor of the folder --dest holds for this one (fitted on the same weights)")
     ap.add_argument("--dest", required=True)
     ap.add_argument("--predictor", help="predictor.json (default: the pack's)")
     ap.add_argument("--gpu-results", help="results.json of a GPU pack (default: the pack's, if any)")
     ap.add_argument("--probe", nargs="+", help="probe.json of each gpu_job.py probe run (for BENCHMARKS.md)")
-    ap.add_argument("--note", default="", help="a sentence for the card (how the run went)")
+    ap.add_argument("--note", help="a sentence for the card (how the run went)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.replace_predictor:
+        replace_predictor(Path(args.dest), Path(args.replace_predictor), args.note)
+        return 0
+    if not (args.pack and args.data):
+        ap.error("--pack and --data are needed to build a folder")
     pack, dest = Path(args.pack), Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -107,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, arch in archs.items():
         if name not in cache:
             t = time.perf_counter()
-            cache[name] = {"arch": arch.to_dict(), "top1": ev.top1(net, arch), "top1_stored_bn": ev.top1(net, arch, recalibrate=False),
-                           "predicted_top1": float(pred.top1_vectors(space.encode(arch)[None])[0])}
+            cache[name] = {"arch": arch.to_dict(), "top1": ev.top1(net, arch), "top1_stored_bn": ev.top1(net, arch, recalibrate=False)}
+            predict(pred, {name: cache[name]})
             write_json(cache_path, cache)
             print(f"{name}: top1 {cache[name]['top1']:.4f} (stored BN {cache[name]['top1_stored_bn']:.4f}) "
                   f"predicted {cache[name]['predicted_top1']:.4f}  {time.perf_counter() - t:.0f} s", flush=True)
@@ -145,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "predictor": pred.report,
         "reference_logits": {"input": "torch.randint(0, 256, (2, 3, R, R), uint8, Generator seed 0), normalised with the data's mean/std; "
                                       "supernet in eval mode (stored BN)", "resolution": r, **reference_logits(net, ckpt["data"])},
-        "note": args.note,
+        "note": args.note or "",
     }
     write_json(dest / "card.json", card)
     (dest / "MODEL_CARD.md").write_text(render(card))
@@ -157,6 +166,29 @@ def main(argv: list[str] | None = None) -> int:
                    f"training: {card['training']['gpu']} (lent, bf16 autocast, channels_last, data resident on the GPU); "
                    f"evaluation: {machine()}")
     return 0
+
+
+def predict(pred: AccuracyPredictor, subnets: dict) -> None:
+    """Each card subnet's ``predicted_top1``, and whether the predictor was fitted on it (``predictor_saw``)."""
+    seen = {x.tobytes() for x in pred.X}
+    for v in subnets.values():
+        x = pred.space.canonical_vectors(pred.space.encode(pred.space.arch(v["arch"]))[None])
+        v["predicted_top1"], v["predictor_saw"] = float(pred.top1_vectors(x)[0]), x[0].tobytes() in seen
+
+
+def replace_predictor(dest: Path, src: Path, note: str | None) -> None:
+    """The folder's predictor swapped for ``src`` (fitted on the same weights); card.json and MODEL_CARD.md follow."""
+    card = json.loads((dest / "card.json").read_text())
+    pred = AccuracyPredictor.load(src, card["space"])
+    predict(pred, card["top1"]["subnets"])
+    card["predictor"] = pred.report
+    if note is not None:
+        card["note"] = note
+    if src.resolve() != (dest / "predictor.json").resolve():
+        shutil.copyfile(src, dest / "predictor.json")
+    write_json(dest / "card.json", card)
+    (dest / "MODEL_CARD.md").write_text(render(card))
+    print(render(card))
 
 
 def _probes(paths: list[str]) -> dict:
@@ -212,7 +244,8 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
         lines.append(f"| {k} | {v['top1']:.4f}{miss} | {v['top1_stored_bn']:.4f} | {v['predicted_top1']:.4f} | {target} |")
     tau = h.get("kendall_tau", float("nan"))
     lines += ["", f"Accuracy predictor ({card['predictor'].get('model')}, {card['predictor'].get('n_train', 0)} + {h.get('n')} subnets "
-                  f"evaluated on the GPU): held-out Kendall tau {tau:.3f}{' **missed**' if tau < 0.8 else ''} (target >= 0.8), "
+                  f"evaluated {card['predictor'].get('labelled_on', 'on the GPU')}): held-out Kendall tau {tau:.3f}"
+                  f"{' **missed**' if tau < 0.8 else ''} (target >= 0.8), "
                   f"Spearman {h.get('spearman', float('nan')):.3f}, RMSE {100 * h.get('rmse', float('nan')):.2f} points.", ""]
     if card.get("note"):
         lines += [card["note"], ""]
@@ -241,16 +274,18 @@ def render(card: dict) -> str:
         "",
         f"Top-1 on the held-out images ({card['top1']['measured_on']}):",
         "",
-        "| subnet | top-1 (BN recalibrated) | top-1 (stored BN) | predictor (these 10 random subnets were among its samples) |",
+        "| subnet | top-1 (BN recalibrated) | top-1 (stored BN) | predictor |",
         "|---|---|---|---|",
-        *[f"| {k} | {v['top1']:.4f} | {v['top1_stored_bn']:.4f} | {v['predicted_top1']:.4f} |" for k, v in sub.items()],
+        *[f"| {k} | {v['top1']:.4f} | {v['top1_stored_bn']:.4f} | {v['predicted_top1']:.4f}{' (among its samples)' if v.get('predictor_saw') else ''} |"
+          for k, v in sub.items()],
         "",
         f"10 random subnets: mean {np.mean([v['top1'] for v in rnd]):.4f}, min {min(v['top1'] for v in rnd):.4f}, "
         f"max {max(v['top1'] for v in rnd):.4f}.",
         "",
         f"Accuracy predictor: {card['predictor'].get('model')} fitted on {card['predictor'].get('n_train', 0) + card['predictor'].get('n_holdout', 0)} "
-        f"subnets evaluated on the GPU; held-out Kendall tau {h.get('kendall_tau', float('nan')):.3f}, Spearman "
-        f"{h.get('spearman', float('nan')):.3f}, RMSE {100 * h.get('rmse', float('nan')):.2f} points (n = {h.get('n')}).",
+        f"subnets ({card['predictor'].get('sampling', 'uniform')}) evaluated {card['predictor'].get('labelled_on', 'on the GPU')}; held-out "
+        f"Kendall tau {h.get('kendall_tau', float('nan')):.3f}, Spearman {h.get('spearman', float('nan')):.3f}, RMSE "
+        f"{100 * h.get('rmse', float('nan')):.2f} points (n = {h.get('n')}).",
         "",
         *( [card["note"], ""] if card.get("note") else []),
     ]

@@ -127,10 +127,10 @@ def test_deploy_bad_input(exported, tables, tmp_path):
 def test_export_from_search_run_in_one_step(trained, tables, tmp_path, capsys):
     pred = tmp_path / "pred.json"
     assert main(["predictor", "--space", "tiny", "--checkpoint", str(trained), "--samples", "24", "--resolution", "24",
-                 "--sampling", "stratified", "--calib-images", "64", "--out", str(pred)]) == 0
+                 "--sampling", "uniform", "--calib-images", "64", "--out", str(pred)]) == 0
     report = json.loads(pred.read_text())["report"]
     labels = report["labels"]
-    assert report["sampling"] == "stratified"
+    assert report["sampling"] == "uniform"
     assert labels["images"] > 0 and set(labels) == {"images", "split_half_kendall_tau", "split_half_pearson", "tau_ceiling"}
     assert "a perfect predictor would score about" in capsys.readouterr().out or labels["tau_ceiling"] is None
     run = tmp_path / "run"

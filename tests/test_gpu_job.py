@@ -81,4 +81,5 @@ def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
     full = read_checkpoint(run / "latest.pt", sp)
     ev = Evaluator(checkpoint_data(full["data"]), calib_images=64)
     assert abs(ev.top1(packed, sp.max_arch(24)) - res["eval"]["largest"]["top1"]) <= 0.02  # bf16 rounding only
-    assert AccuracyPredictor.load(dest / "predictor.json", sp).report["holdout"]["n"] == 5
+    report = AccuracyPredictor.load(dest / "predictor.json", sp).report
+    assert report["holdout"]["n"] == 5 and report["sampling"] == "stratified"

@@ -62,12 +62,11 @@ def test_builtin_predictor_agrees_with_the_shipped_weights():
     subnets = CARD["top1"]["subnets"]
     X = np.stack([space.encode(space.arch(v["arch"])) for v in subnets.values()])
     predicted = pred.top1_vectors(X)
-    on_gpu = np.array([CARD["top1_gpu_previous_epoch"][name]["top1"] for name in subnets])
-    # fitted on GPU evaluations of the same run (these subnets among its samples): a predictor of other weights would not agree
-    assert np.all(np.abs(predicted - on_gpu) < 0.02)
-    # the card's own top-1 (BN recalibrated in one batch, about a point above the GPU's batches of 256) ranks them alike
     measured = np.array([v["top1"] for v in subnets.values()])
-    assert kendalltau(predicted, measured).statistic > 0.6 and 0.0 < np.mean(measured - on_gpu) < 0.02
+    # fitted on these weights' subnets of every size, labelled with the card's own protocol (11 of these 12 unseen): a predictor
+    # of other weights, or one fitted on mid-sized subnets only (2 points low on the largest), would not agree
+    assert np.all(np.abs(predicted - measured) < 0.01) and kendalltau(predicted, measured).statistic > 0.7
+    assert pred.report["holdout"]["kendall_tau"] > 0.8 and pred.report["labels"]["images"] == 5000
 
 
 def test_eval_with_the_builtin_name_and_no_dataset_uses_the_shipped_sample(tmp_path):

@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=Range(10, 100_000).arg("--samples"), default=300, help="archs evaluated with the supernet")
     p.add_argument("--holdout", type=Range(0.05, 0.9, integer=False).arg("--holdout"), default=0.2, help="fraction held out to score")
     p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="sample archs at these resolutions only")
-    p.add_argument("--sampling", choices=SAMPLINGS, default="uniform", help=SAMPLING_HELP)
+    p.add_argument("--sampling", choices=SAMPLINGS, default="stratified", help=SAMPLING_HELP)
     p.add_argument("--calib-images", type=IMAGES, default=500)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", type=torch_device_arg(), default="cpu")

@@ -214,10 +214,14 @@ def _holdout_size(n: int, holdout: float) -> int:
 
 
 def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
-                  seed: int = 0, resolutions: list[int] | None = None, stratified: bool = False, calib_images: int = 500,
+                  seed: int = 0, resolutions: list[int] | None = None, stratified: bool = True, calib_images: int = 500,
                   device: str = "cpu", progress: bool = True) -> AccuracyPredictor:
     """``edgenas predictor``: evaluate ``samples`` random subnets (``sample_archs``) with the supernet on its held-out
-    split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all."""
+    split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all.
+
+    ``stratified`` (default): subnets of every size, as the search's front spans them.  Fitted on uniform genes
+    (mid-sized subnets only), the first shipped CIFAR-10 predictor put the largest subnet 2 points low and ordered
+    large subnets of similar cost worst (``benchmarks/predictor_sampling.py``)."""
     from ..data import checkpoint_data
     from ..evaluate import Evaluator
     from ..supernet import Supernet, read_checkpoint
