@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pop-size", type=int, help="default 40")
     p.add_argument("--generations", type=int, help="default 25 (rounds, for surrogate)")
     p.add_argument("--sampling", choices=SAMPLINGS, help=SAMPLING_HELP + "; for the first generation (random search: "
-                   "every arch) (default stratified: the front's ends are in reach from the start)")
+                   "every arch; reinforce's controller draws its own) (default stratified: the front's ends are in reach from the start)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--table", help="latency table (for the latency objective or --max-latency)")
     p.add_argument("--checkpoint", help="supernet checkpoint or a built-in name (cifar10): top1 from the supernet")
