@@ -3,7 +3,12 @@
 Needs only what the GPU image has (torch, torchvision, numpy, pyyaml, tqdm, scikit-learn, scipy):
 run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
 
-    # call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
+    # one call of at most 10 minutes (a session's device time is 15 in all, the machine's start included):
+    # training for what --deadline leaves after the pack, then the pack, everything under $OUT
+    python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 -- \\
+        --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:data/train.zip
+
+    # or in steps, for longer allowances. call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
     python3 benchmarks/gpu_job.py probe --space cifar-mbv3 --data imagefolder:data/train.zip --stream-workers 14 --out $OUT/probe.json
     python3 benchmarks/gpu_job.py start --run runs/c10 --time-budget 20 -- --space cifar-mbv3 \\
         --data imagefolder:data/train.zip --val-per-class 500 --split last --batch-size 512
@@ -19,8 +24,10 @@ the same steps run end to end with the ``tiny`` space (tests/test_gpu_job.py doe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +50,8 @@ from edgenas.train import Trainer, load_config  # noqa: E402
 from edgenas.train.budget import PROBE_PHASES  # noqa: E402
 from edgenas.train.config import COMPILE_MODES  # noqa: E402
 from edgenas.train.sampling import sandwich, step_rng  # noqa: E402
+
+MIN_PREDICTOR_SAMPLES = 20  # fewer labels fit no useful predictor (and fit_predictor needs 10 to fit on after its hold-out)
 
 
 def probe(args: argparse.Namespace) -> dict:
@@ -158,8 +167,8 @@ def start(args: argparse.Namespace) -> None:
         cmd.append("--resume")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PYTHONUNBUFFERED": "1"}
     with open(run / "train.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)  # in the caller's directory: relative paths mean what they say
     (run / "train.pid").write_text(str(proc.pid))
     print(f"started pid {proc.pid}: {' '.join(cmd)}")
 
@@ -191,12 +200,15 @@ def poll(args: argparse.Namespace) -> dict:
 def pack(args: argparse.Namespace) -> dict:
     """Evaluate (largest, smallest, random subnets; with and without BN recalibration), fit the
     predictor on GPU evaluations, and write bf16 weights, metrics, config, log and results to --dest."""
+    began = time.perf_counter()
     run, dest = Path(args.run), Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     still_training = _wait(run, args.wait)
     if still_training:
         print(f"warning: training in {run} is still running; packing its last finished epoch", file=sys.stderr, flush=True)
     ckpt_path = run / "latest.pt"
+    if not ckpt_path.is_file():
+        sys.exit(f"pack: {run} holds no finished epoch yet (its log: {run / 'train.log'}); nothing to pack")
     ckpt = read_checkpoint(ckpt_path)
     net = Supernet.from_checkpoint(ckpt).to(args.device)
     space = net.space
@@ -216,38 +228,73 @@ def pack(args: argparse.Namespace) -> dict:
     r = max(space.resolutions)
     archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
              **{f"random-{i}": space.sample(rng) for i in range(args.random)}}
-    t = time.perf_counter()
-    evals = {name: {"arch": a.to_dict(), "top1": ev.top1(net, a), "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
-             for name, a in archs.items()}
+    t, evals, each = time.perf_counter(), {}, []
+    for name, a in archs.items():
+        t1 = time.perf_counter()
+        top1 = ev.top1(net, a)
+        each.append(time.perf_counter() - t1)  # what one predictor label costs: recalibrate, then score
+        evals[name] = {"arch": a.to_dict(), "top1": top1, "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
     eval_s = time.perf_counter() - t
     write_json(dest / "results.json", {"eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
-    t = time.perf_counter()
-    pred = fit_predictor(space, ckpt_path, args.predictor_samples, seed=args.seed, stratified=args.predictor_sampling == "stratified",
-                         calib_images=args.calib_images, device=args.device, progress=False)
-    pred.save(dest / "predictor.json")
+    samples = args.predictor_samples
+    if args.deadline is not None:  # as many labels as the time left holds (the first evaluation paid one-time set-up: not counted)
+        per = float(np.median(each[1:] or each))
+        samples = min(samples, int((args.deadline - (time.perf_counter() - began) - 15) / (1.15 * per)))
+        print(f"pack: {per:.2f} s per subnet; {samples} predictor subnets fit before the deadline", flush=True)
+    t, pred = time.perf_counter(), None
+    if samples >= MIN_PREDICTOR_SAMPLES:
+        pred = fit_predictor(space, ckpt_path, samples, seed=args.seed, stratified=args.predictor_sampling == "stratified",
+                             calib_images=args.calib_images, device=args.device, progress=False)
+        pred.save(dest / "predictor.json")
     pred_s = time.perf_counter() - t
 
     result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "training_finished": not still_training,
               "eval": evals, "eval_s": round(eval_s, 1),
-              "predictor": pred.report, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
+              "predictor": pred.report if pred else None, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
               "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size}
     write_json(dest / "results.json", result)
-    h = pred.report["holdout"]
+    h = pred.report["holdout"] if pred else None
     print(f"largest {evals['largest']['top1']:.4f}  smallest {evals['smallest']['top1']:.4f}  random "
           + " ".join(f"{v['top1']:.3f}" for k, v in evals.items() if k.startswith("random"))
-          + f"\npredictor {pred.report['model']}: held-out Kendall tau {h['kendall_tau']:.3f}; weights "
-          f"{result['weights_bytes'] / 1e6:.1f} MB; eval {eval_s:.0f} s, predictor {pred_s:.0f} s")
+          + (f"\npredictor {pred.report['model']}: held-out Kendall tau {h['kendall_tau']:.3f}" if pred and h else
+             f"\nno predictor: {samples} subnets fit before the deadline ({MIN_PREDICTOR_SAMPLES} needed)")
+          + f"; weights {result['weights_bytes'] / 1e6:.1f} MB; eval {eval_s:.0f} s, predictor {pred_s:.0f} s")
     return result
+
+
+def session(args: argparse.Namespace) -> dict:
+    """Train, then pack, in one device call ending by ``--deadline`` seconds: training gets a
+    ``--time-budget`` of what is left after ``--pack-reserve``, and is stopped ``--grace`` seconds
+    after its end if it overruns (its last finished epoch is packed); the pack labels as many
+    predictor subnets as the time left holds."""
+    began = time.perf_counter()
+    run = Path(args.run)
+    train_end = args.deadline - args.pack_reserve
+    start(argparse.Namespace(run=args.run, time_budget=round(train_end / 60, 2), train_args=args.train_args))
+    if _wait(run, train_end + args.grace - (time.perf_counter() - began)):
+        pid = int((run / "train.pid").read_text())
+        print(f"session: training overran its {train_end / 60:.1f} min by {args.grace:.0f} s; stopping it", flush=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        _wait(run, 30)
+    lines = (run / "train.log").read_text(errors="replace").replace("\r", "\n").splitlines()
+    epochs = [i for i, ln in enumerate(lines) if ln.startswith("[")][-8:]  # the plan, its re-fits, errors and the last epochs
+    print("\n".join(ln[:400] for i, ln in enumerate(lines) if ln.startswith("edgenas") or i in epochs), flush=True)
+    return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": args.deadline - (time.perf_counter() - began)}))
 
 
 def _wait(run: Path, seconds: float) -> bool:
     """Wait up to ``seconds`` for the detached training to end, a line a minute; True if it still runs."""
     end = time.time() + seconds
+    report = time.time() + 60
     while True:
         pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
         if pid is None or not _alive(pid) or time.time() >= end:
             return pid is not None and _alive(pid)
-        time.sleep(min(60.0, max(0.0, end - time.time())))
+        time.sleep(min(2.0, max(0.0, end - time.time())))  # a finished run is noticed within seconds: device time is scarce
+        if time.time() < report:
+            continue
+        report += 60
         rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
         last = json.loads(rows[-1]) if rows else {}
         print(f"{time.strftime('%H:%M:%S')} {len(rows)} epochs; {last.get('phase')} {last.get('epoch')} "
@@ -301,21 +348,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", required=True)
     p.add_argument("--lines", type=int, default=6)
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for training to end, reporting each minute")
-    p = sub.add_parser("pack")
-    p.add_argument("--run", required=True)
-    p.add_argument("--dest", required=True)
-    p.add_argument("--predictor-samples", type=int, default=300)
-    p.add_argument("--predictor-sampling", choices=SAMPLINGS, default="stratified",
-                   help="how the predictor's subnets are drawn (edgenas predictor --sampling)")
-    p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for training to end before packing")
-    p.add_argument("--random", type=int, default=10)
-    p.add_argument("--calib-images", type=int, default=4000,
-                   help="BN recalibration images per evaluation; 4,000 move the labels 2.5x less between calibration draws "
-                        "than 1,000 (benchmarks/label_noise.py)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    for name in ("pack", "session"):
+        p = sub.add_parser(name)
+        p.add_argument("--run", required=True)
+        p.add_argument("--dest", required=True)
+        p.add_argument("--predictor-samples", type=int, default=300)
+        p.add_argument("--predictor-sampling", choices=SAMPLINGS, default="stratified",
+                       help="how the predictor's subnets are drawn (edgenas predictor --sampling)")
+        p.add_argument("--random", type=int, default=10)
+        p.add_argument("--calib-images", type=int, default=4000,
+                       help="BN recalibration images per evaluation; 4,000 move the labels 2.5x less between calibration draws "
+                            "than 1,000 (benchmarks/label_noise.py)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        if name == "pack":
+            p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for training to end before packing")
+            p.add_argument("--deadline", type=float, help="seconds: label only as many predictor subnets as fit before then")
+    p.add_argument("--deadline", type=float, required=True, help="seconds from the start by which everything is under --dest")
+    p.add_argument("--pack-reserve", type=float, default=150.0, help="seconds kept for the pack (evaluations and predictor labels)")
+    p.add_argument("--grace", type=float, default=30.0, help="seconds an overrunning training gets before it is stopped")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then edgenas train flags (--out and --time-budget are set)")
     args = ap.parse_args(argv)
-    {"probe": probe, "start": start, "poll": poll, "pack": pack}[args.step](args)
+    {"probe": probe, "start": start, "poll": poll, "pack": pack, "session": session}[args.step](args)
     return 0
 
 

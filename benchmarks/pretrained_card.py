@@ -9,7 +9,8 @@ held-out split is found at any path), ``predictor.json``, ``metrics.csv``, ``tra
 and the model card: top-1 on the held-out split of the largest, smallest and 10 seeded random
 subnets, with and without BN recalibration, measured here on the CPU in fp32 (cached in
 ``DEST/.evaluations.json`` so an interrupted build resumes), and reference logits on a fixed
-input that the tests reproduce.  ``--replace-predictor`` swaps a built folder's predictor for another one
+input that the tests reproduce.  A pack that continued the folder's weights (``--init cifar10``)
+keeps the earlier sessions on the card, their metrics and settings beside.  ``--replace-predictor`` swaps a built folder's predictor for another one
 fitted on the same weights, and brings the card's predictions and predictor quality up to date.
 """
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     ckpt = torch.load(pack / "supernet.bf16.pt", map_location="cpu", weights_only=True)
+    earlier = earlier_sessions(dest, (ckpt.get("config") or {}).get("init_record"))
     images, _, _ = load_images(args.data, size=ckpt["data"].get("size"))  # decoded as training decoded them
     fp = fingerprint(images)
     ckpt["data"] = dict(ckpt["data"], fingerprint=fp)
@@ -145,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         "training": {"gpu": gpu.get("device", "NVIDIA H100 80GB HBM3"), "batch_size": config.get("batch_size"),
                      "time_budget_min": config.get("time_budget"), "recipe": "train-config.yaml",
                      "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,
-                     "budget_plan": config.get("budget_plan")},
+                     "budget_plan": config.get("budget_plan"), "earlier": earlier,
+                     "gpu_minutes_all_sessions": round(sum(v["gpu_minutes"] for v in schedule.values())
+                                                       + sum(e["gpu_minutes"] for e in earlier), 2)},
         "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
                     "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()},
         "top1": {"measured_on": f"CPU, float32 ({machine().split(',')[0]}), held-out 5,000 images; "
@@ -166,6 +170,24 @@ def main(argv: list[str] | None = None) -> int:
                    f"training: {card['training']['gpu']} (lent, bf16 autocast, channels_last, data resident on the GPU); "
                    f"evaluation: {machine()}")
     return 0
+
+
+def earlier_sessions(dest: Path, init: dict | None) -> list[dict]:
+    """The training sessions before this pack's, when it continued (``--init``) the weights ``dest``
+    holds: their card entries, their metrics and settings kept beside as ``*-session-N.*``."""
+    if not init:
+        return []
+    prev = json.loads((dest / "card.json").read_text()) if (dest / "card.json").is_file() else None
+    if prev is None or not prev["weights"]["sha256"].startswith(init["sha256"]):
+        sys.exit(f"the pack continues {init['checkpoint']} (sha256 {init['sha256']}...), not the weights in {dest}: "
+                 "build it into the folder of the weights it continued")
+    before = prev["training"].get("earlier", [])
+    n = len(before) + 1
+    last = {k: v for k, v in prev["training"].items() if k not in ("earlier", "gpu_minutes_all_sessions")}
+    for src, name in (("metrics.csv", f"metrics-session-{n}.csv"), ("train-config.yaml", f"train-config-session-{n}.yaml")):
+        if (dest / src).is_file():
+            shutil.copyfile(dest / src, dest / name)
+    return [*before, {**last, "recipe": f"train-config-session-{n}.yaml", "metrics": f"metrics-session-{n}.csv"}]
 
 
 def predict(pred: AccuracyPredictor, subnets: dict) -> None:
@@ -233,7 +255,9 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
               f"measured one-network {plan.get('one_network_images_per_s', 0):,.0f} and sandwich {plan.get('sandwich_images_per_s', 0):,.0f} "
               f"images/s and planned {plan.get('planned_s', 0) / 60:.1f} min of epochs; they took {t['gpu_minutes']:.1f} GPU-minutes. "
               f"Set-up before the first epoch (data loading, the probe) took {setup_s / 60:.1f} min, so the run took "
-              f"{setup_s / 60 + t['gpu_minutes']:.1f} min in all for a {t['time_budget_min']}-minute budget.", "",
+              f"{setup_s / 60 + t['gpu_minutes']:.1f} min in all for a {t['time_budget_min']}-minute budget."
+              + (f" It continued the weights of {len(t['earlier'])} earlier session(s) (`--init`): "
+                 f"{t['gpu_minutes_all_sessions']:.1f} GPU-minutes of training in all." if t.get("earlier") else ""), "",
               "| phase | epochs | GPU minutes | images/s (median) |", "|---|---|---|---|",
               *[f"| {k} | {v['epochs']} | {v['gpu_minutes']:.2f} | {v['median_images_per_s']:,} |" for k, v in t["phases"].items()], "",
               f"Top-1 on the 5,000 held-out images ({card['top1']['measured_on']}):", "",
@@ -266,6 +290,9 @@ def render(card: dict) -> str:
         f"- Data: {card['data']['trained_on']}; held out: {card['data']['held_out']}; data fingerprint `{card['data']['fingerprint']}`",
         f"- Training: {t['gpu']}, {t['gpu_minutes']:.1f} GPU-minutes (time budget {t['time_budget_min']} min), batch {t['batch_size']}, "
         f"settings `{t['recipe']}` (beside this card)",
+        *(["- Continued from earlier sessions (`--init`): " + "; ".join(
+            f"{e['gpu']}, {e['gpu_minutes']:.1f} GPU-minutes, settings `{e['recipe']}`" for e in t["earlier"])
+           + f"; {t['gpu_minutes_all_sessions']:.1f} GPU-minutes in all"] if t.get("earlier") else []),
         f"- Weights: `{card['weights']['file']}`, {card['weights']['dtype']}, {card['weights']['bytes'] / 1e6:.1f} MB",
         "",
         "| phase | epochs | GPU minutes | images/s (median) |",

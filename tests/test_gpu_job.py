@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -83,3 +84,42 @@ def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
     assert abs(ev.top1(packed, sp.max_arch(24)) - res["eval"]["largest"]["top1"]) <= 0.02  # bf16 rounding only
     report = AccuracyPredictor.load(dest / "predictor.json", sp).report
     assert report["holdout"]["n"] == 5 and report["sampling"] == "stratified"
+
+
+def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
+    """One call: training continued from earlier weights (--init) for what the deadline leaves, then the pack,
+    whose predictor labels only as many subnets as the time left holds."""
+    common = ["--space", "tiny", "--data", "digits", "--limit", "320", "--batch-size", "64", "--bn-calib-images", "64", "--device", "cpu"]
+    first = tmp_path / "first"
+    job("start", "--run", str(first), "--time-budget", "0.1", "--", *common, "--epoch-scale", "0.25")
+    job("poll", "--run", str(first), "--wait", "240", timeout=300)
+    dest = tmp_path / "out"
+    out = job("session", "--run", str(tmp_path / "more"), "--dest", str(dest), "--deadline", "70", "--pack-reserve", "35",
+              "--predictor-samples", "100000", "--random", "2", "--calib-images", "64", "--device", "cpu", "--",
+              *common, "--init", str(first / "latest.pt"), timeout=400)
+    assert "starting from" in out and "predictor subnets fit before the deadline" in out
+    cfg = (dest / "config.yaml").read_text()
+    assert "init_record:" in cfg and "time_budget: 0.58" in cfg  # (70 - 35) s
+    res = json.loads((dest / "results.json").read_text())
+    assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
+    if res["predictor"] is not None:  # a slow machine may leave too little time for one
+        assert res["predictor"]["n_train"] + res["predictor"]["holdout"]["n"] < 100000
+
+
+def test_the_card_of_a_continued_pack_keeps_the_earlier_sessions(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from pretrained_card import earlier_sessions
+
+    dest = tmp_path / "cifar10"
+    dest.mkdir()
+    first = {"gpu": "NVIDIA H100 80GB HBM3", "gpu_minutes": 11.7, "recipe": "train-config.yaml"}
+    (dest / "card.json").write_text(json.dumps({"weights": {"sha256": "ab12" * 16}, "training": first}))
+    (dest / "metrics.csv").write_text("phase,epoch\nfull,1\n")
+    (dest / "train-config.yaml").write_text("space: cifar-mbv3\n")
+    assert earlier_sessions(dest, None) == []  # a fresh run: nothing before it
+    with pytest.raises(SystemExit, match="not the weights in"):
+        earlier_sessions(dest, {"checkpoint": "cifar10", "sha256": "ffff0000"})
+    sessions = earlier_sessions(dest, {"checkpoint": "cifar10", "sha256": "ab12ab12"})
+    assert sessions == [{**first, "recipe": "train-config-session-1.yaml", "metrics": "metrics-session-1.csv"}]
+    assert (dest / "metrics-session-1.csv").read_text() == "phase,epoch\nfull,1\n"
+    assert (dest / "train-config-session-1.yaml").read_text() == "space: cifar-mbv3\n"

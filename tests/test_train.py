@@ -9,6 +9,7 @@ from edgenas import Arch, CheckpointError, EdgeNASError, Supernet, get_space
 from edgenas.cli import main
 from edgenas.data import load_data
 from edgenas.evaluate import Evaluator
+from edgenas.supernet import read_checkpoint
 from edgenas.train import Phase, TrainConfig, Trainer, default_phases, kd_loss, load_config, sandwich, step_rng
 
 PHASES = [
@@ -260,6 +261,76 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
     assert "holds no run" in capsys.readouterr().err
     assert main(["train", "--space", "tiny", "--data", f"imagefolder:{tmp_path / 'none'}", "--out", str(tmp_path / "r2")]) == 2
     assert "data path not found" in capsys.readouterr().err
+
+
+def _image_folder(root, classes: int, per_class: int = 24):
+    from PIL import Image
+
+    for c in range(classes):
+        (root / f"k{c}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((12, 12, 3), 40 * c + i, dtype=np.uint8)).save(root / f"k{c}" / f"{i}.png")
+    return f"imagefolder:{root}"
+
+
+def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys):
+    short = dict(limit=320, bn_calib_images=64)
+    first = Trainer(tiny_config(phases=[PHASES[0], PHASES[3]], **short), tmp_path / "a", progress=False)
+    first.run()
+    init = str(tmp_path / "a" / "latest.pt")
+    more = [{"name": "all", "epochs": 1, "lr": 0.02, "ks": "all", "e": "all", "d": "all"}]
+    cont = Trainer(tiny_config(phases=more, init=init, **short), tmp_path / "b", progress=False)
+    a = first.net.state_dict()
+    assert all(torch.equal(a[k], v) for k, v in cont.net.state_dict().items())  # already elastic: loaded as it was, nothing re-sorted
+    cont.run()
+    saved = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert saved["init"] == init and saved["init_record"]["classifier"] == "loaded" and saved["init_record"]["epochs"] == 3
+    assert saved["init_record"]["elastic"] == {"e": len(get_space("tiny").e_choices), "w": 1}
+
+    # weights of a full phase alone: the channels are sorted for the expand ratios the new schedule adds; the largest is unchanged
+    full_only = Trainer(tiny_config(phases=[PHASES[0]], **short), tmp_path / "f", progress=False)
+    full_only.run()
+    widened = Trainer(tiny_config(phases=more, init=str(tmp_path / "f" / "latest.pt"), **short), tmp_path / "g", progress=False)
+    sp, x = get_space("tiny"), torch.randn(4, 3, 24, 24)
+    assert any(not torch.equal(v, widened.net.state_dict()[k]) for k, v in full_only.net.state_dict().items())
+    for net in (full_only.net, widened.net):
+        net.eval().activate(sp.max_arch(24))
+    assert torch.allclose(full_only.net(x), widened.net(x), atol=1e-5)
+
+    # other data (other classes): every weight but the classifier's
+    other = Trainer(tiny_config(data=_image_folder(tmp_path / "imgs", 3), phases=more, init=init, batch_size=16, bn_calib_images=16),
+                    tmp_path / "h", progress=False)
+    assert other.cfg.init_record["classifier"] == "new" and other.net.num_classes == 3
+    assert torch.equal(other.net.state_dict()["stem.conv.weight"], a["stem.conv.weight"])
+
+    with pytest.raises(EdgeNASError, match="another held-out split"):  # the same images, other held-out ones: a leak
+        Trainer(tiny_config(phases=more, init=init, split="last", **short), tmp_path / "x", progress=False)
+    with pytest.raises(CheckpointError, match="--init: checkpoint .* made for space 'tiny'"):
+        Trainer(load_config(None, dict(space="tiny-width", data="digits", device="cpu", init=init, **short)), tmp_path / "y", progress=False)
+    assert main(["train", "--space", "tiny", "--init", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "z")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+    (tmp_path / "a" / "latest.pt").unlink()  # a resumed continuation needs only its own checkpoint
+    Trainer(tiny_config(phases=[{**more[0], "epochs": 2}], init=init, **short), tmp_path / "b", resume=True, progress=False).run()
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_continue_recipe_starts_from_the_shipped_supernet_on_its_split():
+    """The recipe loads and names the built-in weights; they load into a fresh supernet on the shipped split, not another."""
+    from edgenas.pretrained import ROOT, card
+    from edgenas.train.warmstart import load_init
+
+    cfg = load_config(ROOT.parent / "recipes" / "cifar10-continue.yaml", {})
+    assert cfg.init == "cifar10" and cfg.space == "cifar-mbv3" and (cfg.val_per_class, cfg.split) == (500, "last")
+    assert [p.name for p in cfg.phases] == ["full", "all"] and cfg.phases[0].r == "max"
+    shipped = read_checkpoint("cifar10")
+    net = Supernet(cfg.space, 10)
+    record = load_init(net, "cifar10", shipped["data"])
+    assert record["classifier"] == "loaded" and record["elastic"]["e"] == len(get_space(cfg.space).e_choices)
+    assert card("cifar10")["weights"]["sha256"].startswith(record["sha256"])
+    assert torch.equal(net.state_dict()["head.classifier.weight"], shipped["state_dict"]["head.classifier.weight"].float())
+    with pytest.raises(EdgeNASError, match="another held-out split"):
+        load_init(Supernet(cfg.space, 10), "cifar10", {**shipped["data"], "val_per_class": 100})
 
 
 def test_ddp_with_two_cpu_processes(tmp_path):

@@ -16,7 +16,7 @@ __all__ = ["COMMANDS"]
 
 LIMITS = tuple(SEARCH_LIMITS)  # max_latency, max_macs, max_params, min_top1
 TRAIN_FLAGS = ("space", "data", "val_data", "val_fraction", "val_per_class", "split", "limit", "seed", "batch_size", "lr_base_size",
-               "random_subnets", "teacher", "device", "epoch_scale", "bn_calib_images", "time_budget", "memory_budget", "image_size", "workers")
+               "random_subnets", "teacher", "init", "device", "epoch_scale", "bn_calib_images", "time_budget", "memory_budget", "image_size", "workers")
 SEARCH_FLAGS = ("space", "objectives", "algorithm", "pop_size", "generations", "sampling", "seed", "table", "checkpoint", "data", "predictor",
                 "num_classes", *LIMITS, "resolutions", "device", "precisions", "int8_table", "int8_drop")
 

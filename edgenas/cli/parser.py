@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute each block in backward instead of keeping its activations: far less memory, ~1/3 more compute")
     p.add_argument("--random-subnets", type=int, help="random subnets per step besides largest and smallest (default 2)")
     p.add_argument("--teacher", help="supernet checkpoint whose largest subnet distils (default: in-place)")
+    p.add_argument("--init", metavar="CKPT", help="start from this supernet checkpoint's weights (a path or a built-in name: "
+                                                  "cifar10) with this run's schedule; the same held-out split is required on the same images")
     p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs (default 1; 0.1 for a quick CPU run)")
     p.add_argument("--time-budget", type=float, metavar="MIN",
                    help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")

@@ -101,6 +101,8 @@ class TrainConfig:
     kd_weight: float = ranged(1.0, 0.0, 100.0, integer=False)
     kd_temperature: float = ranged(1.0, 0.01, 100.0, integer=False)
     teacher: str | None = None
+    init: str | None = None  # a supernet checkpoint (path or built-in name) whose weights start the run: a new schedule continues it
+    init_record: dict[str, Any] | None = None  # what --init loaded (written once, kept on resume)
     resolutions: list[int] | None = None
     translate: float = ranged(0.125, 0.0, 0.5, integer=False)
     bn_calib_images: int = ranged(1000, 1, 10_000_000)

@@ -42,6 +42,7 @@ from .budget import PROBE_PHASES, epoch_seconds, plan_epochs, replan, work
 from .config import TrainConfig
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
+from .warmstart import load_init, reached, widen
 
 __all__ = ["Trainer", "compile_errors", "kd_loss"]
 
@@ -123,6 +124,12 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)  # dropout is the only consumer of torch's global RNG; its state is checkpointed
         self.net = Supernet(self.space, self.data.num_classes, seed=cfg.seed).to(self.device)
+        if cfg.init and not resume:  # a resumed run's checkpoint already holds the continued weights
+            rec = load_init(self.net, cfg.init, self.data.info)
+            self.cfg = cfg = replace(cfg, init_record=rec)
+            widen(self.net, rec["elastic"], cfg.phases[0].choices(self.space))
+            if self.progress and self.rank == 0:
+                print(f"edgenas: starting from {cfg.init} ({rec['epochs']} epochs trained; classifier {rec['classifier']})", file=sys.stderr)
         if self.world > 1:
             sync_batchnorm(self.net)
         self.net.set_grad_checkpointing(cfg.grad_checkpointing)
@@ -354,11 +361,7 @@ class Trainer:
             if start_epoch == 0 and pi > 0:
                 phases = self._replan(pi)
                 phase, total_epochs = phases[pi], sum(p.epochs for p in phases)
-                prev, now = phases[pi - 1].choices(self.space), phase.choices(self.space)
-                if len(now["e"]) > len(prev["e"]):
-                    self.net.sort_channels(keep_bands=len(prev["e"]) - 1)
-                if len(now["w"]) > len(prev["w"]):
-                    self.net.sort_widths(keep_bands=len(prev["w"]) - 1)
+                widen(self.net, reached(phases[:pi], self.space, cfg.init_record), phase.choices(self.space))
             opt = self._optimizer(phase)
             if self._resume_opt is not None and start_epoch > 0:
                 opt.load_state_dict(self._resume_opt)
