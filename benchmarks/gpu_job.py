@@ -248,7 +248,8 @@ def pack(args: argparse.Namespace) -> dict:
         pred.save(dest / "predictor.json")
     pred_s = time.perf_counter() - t
 
-    result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "training_finished": not still_training,
+    finished = not (still_training or getattr(args, "stopped", False))  # a session stops an overrunning training
+    result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "training_finished": finished,
               "eval": evals, "eval_s": round(eval_s, 1),
               "predictor": pred.report if pred else None, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
               "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size}
@@ -271,7 +272,8 @@ def session(args: argparse.Namespace) -> dict:
     run = Path(args.run)
     train_end = args.deadline - args.pack_reserve
     start(argparse.Namespace(run=args.run, time_budget=round(train_end / 60, 2), train_args=args.train_args))
-    if _wait(run, train_end + args.grace - (time.perf_counter() - began)):
+    stopped = _wait(run, train_end + args.grace - (time.perf_counter() - began))
+    if stopped:
         pid = int((run / "train.pid").read_text())
         print(f"session: training overran its {train_end / 60:.1f} min by {args.grace:.0f} s; stopping it", flush=True)
         with contextlib.suppress(ProcessLookupError):
@@ -280,7 +282,7 @@ def session(args: argparse.Namespace) -> dict:
     lines = (run / "train.log").read_text(errors="replace").replace("\r", "\n").splitlines()
     epochs = [i for i, ln in enumerate(lines) if ln.startswith("[")][-8:]  # the plan, its re-fits, errors and the last epochs
     print("\n".join(ln[:400] for i, ln in enumerate(lines) if ln.startswith("edgenas") or i in epochs), flush=True)
-    return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": args.deadline - (time.perf_counter() - began)}))
+    return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": args.deadline - (time.perf_counter() - began), "stopped": stopped}))
 
 
 def _wait(run: Path, seconds: float) -> bool:

@@ -123,3 +123,20 @@ def test_the_card_of_a_continued_pack_keeps_the_earlier_sessions(tmp_path, monke
     assert sessions == [{**first, "recipe": "train-config-session-1.yaml", "metrics": "metrics-session-1.csv"}]
     assert (dest / "metrics-session-1.csv").read_text() == "phase,epoch\nfull,1\n"
     assert (dest / "train-config-session-1.yaml").read_text() == "space: cifar-mbv3\n"
+
+
+def test_session_stops_a_training_that_overruns_and_still_packs(tmp_path):
+    """A schedule that cannot fit (every phase needs an epoch) is stopped --grace seconds after its end, so the
+    call keeps its pack: the last finished epoch, or one clear line when none finished."""
+    dest = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", WITHOUT, str(ROOT / "benchmarks" / "gpu_job.py"), "session", "--run",
+                           str(tmp_path / "run"), "--dest", str(dest), "--deadline", "40", "--pack-reserve", "28", "--grace", "1",
+                           "--predictor-samples", "30", "--random", "1", "--calib-images", "64", "--device", "cpu", "--",
+                           "--space", "tiny", "--data", "digits", "--batch-size", "16", "--bn-calib-images", "64", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert "overran its 0.2 min by 1 s; stopping it" in proc.stdout
+    if proc.returncode == 0:
+        res = json.loads((dest / "results.json").read_text())
+        assert not res["training_finished"] and res["metrics_last"]["epoch_index"] < 10
+    else:
+        assert "holds no finished epoch yet" in proc.stderr

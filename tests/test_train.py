@@ -332,6 +332,18 @@ def test_continue_recipe_starts_from_the_shipped_supernet_on_its_split():
     with pytest.raises(EdgeNASError, match="another held-out split"):
         load_init(Supernet(cfg.space, 10), "cifar10", {**shipped["data"], "val_per_class": 100})
 
+    # at the H100's measured step times, 5 minutes of epochs (one session's) split about half and half
+    from edgenas.train.budget import plan_epochs, step_work
+
+    space, res = get_space(cfg.space), cfg.resolutions
+    h100 = load_config(ROOT / "cifar10" / "train-config.yaml", {}).budget_plan
+    (n1, m1), (ns, ms) = step_work(cfg.phases[0], space, 2, res), step_work(cfg.phases[1], space, 2, res)
+    probe = {"one_network_step_s": h100["one_network_step_s"], "sandwich_step_s": h100["sandwich_step_s"], "eval_s": h100["eval_s"],
+             "one_network_nets": n1, "one_network_macs": m1, "sandwich_nets": ns, "sandwich_macs": ms}
+    phases, plan = plan_epochs(cfg.phases, space, cfg.random_subnets, 45_000 // 512, probe, 300, res)
+    full_share = phases[0].epochs * plan["epoch_s"]["full"] / plan["planned_s"]
+    assert 0.4 <= full_share <= 0.65 and phases[1].epochs >= 5, (full_share, [p.epochs for p in phases])
+
 
 def test_ddp_with_two_cpu_processes(tmp_path):
     """The same command under torchrun (gloo on CPU): ranks shard the data and stay in sync, and
