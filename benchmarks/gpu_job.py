@@ -5,8 +5,8 @@ run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
 
     # one call of at most 10 minutes (a session's device time is 15 in all, the machine's start included):
     # training for what --deadline leaves after the pack, then the pack, everything under $OUT
-    python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 -- \\
-        --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:data/train.zip
+    python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 --stream-workers 14 \\
+        --stream-data imagefolder:data/train.zip -- --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:data/train.zip
 
     # or in steps, for longer allowances. call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
     python3 benchmarks/gpu_job.py probe --space cifar-mbv3 --data imagefolder:data/train.zip --stream-workers 14 --out $OUT/probe.json
@@ -40,6 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgenas import get_space  # noqa: E402
 from edgenas.data import Loader, augment, checkpoint_data, load_images, working_size  # noqa: E402
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
@@ -252,7 +253,7 @@ def pack(args: argparse.Namespace) -> dict:
     result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "training_finished": finished,
               "eval": evals, "eval_s": round(eval_s, 1),
               "predictor": pred.report if pred else None, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
-              "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size}
+              "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size, "stream": getattr(args, "stream", None)}
     write_json(dest / "results.json", result)
     h = pred.report["holdout"] if pred else None
     print(f"largest {evals['largest']['top1']:.4f}  smallest {evals['smallest']['top1']:.4f}  random "
@@ -282,7 +283,23 @@ def session(args: argparse.Namespace) -> dict:
     lines = (run / "train.log").read_text(errors="replace").replace("\r", "\n").splitlines()
     epochs = [i for i, ln in enumerate(lines) if ln.startswith("[")][-8:]  # the plan, its re-fits, errors and the last epochs
     print("\n".join(ln[:400] for i, ln in enumerate(lines) if ln.startswith("edgenas") or i in epochs), flush=True)
-    return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": args.deadline - (time.perf_counter() - began), "stopped": stopped}))
+    stream = None
+    if args.stream_workers:  # does decoding from disk keep the GPU fed? (seconds, before the pack sizes its labels)
+        try:
+            stream = stream_rate(argparse.Namespace(data=args.stream_data, batch_sizes=[512], stream_workers=args.stream_workers,
+                                                    stream_batches=args.stream_batches), torch.device(args.device), _resolution(run))
+            print(f"streamed loader, {stream['workers']} workers: {stream['images_per_s']:,.0f} img/s decoded and augmented", flush=True)
+        except Exception as exc:  # a loader failure must not cost the call its pack
+            stream = {"workers": args.stream_workers, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    left = args.deadline - (time.perf_counter() - began)
+    return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": left, "stopped": stopped, "stream": stream}))
+
+
+def _resolution(run: Path) -> int:
+    """The largest resolution of the run's space (what its loader decodes for)."""
+    import yaml
+
+    return max(get_space(yaml.safe_load((run / "config.yaml").read_text())["space"]).resolutions)
 
 
 def _wait(run: Path, seconds: float) -> bool:
@@ -369,8 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, required=True, help="seconds from the start by which everything is under --dest")
     p.add_argument("--pack-reserve", type=float, default=150.0, help="seconds kept for the pack (evaluations and predictor labels)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds an overrunning training gets before it is stopped")
+    p.add_argument("--stream-workers", type=int, default=0, help="after training, time the streamed loader with this many decoding processes")
+    p.add_argument("--stream-data", help="the data the streamed loader reads (with --stream-workers)")
+    p.add_argument("--stream-batches", type=int, default=20)
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then edgenas train flags (--out and --time-budget are set)")
     args = ap.parse_args(argv)
+    if args.step == "session" and args.stream_workers and not args.stream_data:
+        ap.error("--stream-workers needs --stream-data (the data the loader streams)")
     {"probe": probe, "start": start, "poll": poll, "pack": pack, "session": session}[args.step](args)
     return 0
 

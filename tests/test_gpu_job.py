@@ -93,15 +93,22 @@ def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
     first = tmp_path / "first"
     job("start", "--run", str(first), "--time-budget", "0.1", "--", *common, "--epoch-scale", "0.25")
     job("poll", "--run", str(first), "--wait", "240", timeout=300)
+    folder = tmp_path / "imgs"  # streamed after training: does decoding from disk keep up? (one batch of 512 timed)
+    for c in range(2):
+        (folder / f"c{c}").mkdir(parents=True)
+        for i in range(520):
+            Image.fromarray(np.full((8, 8, 3), c * 100 + i % 50, dtype=np.uint8)).save(folder / f"c{c}" / f"{i}.png")
     dest = tmp_path / "out"
     out = job("session", "--run", str(tmp_path / "more"), "--dest", str(dest), "--deadline", "70", "--pack-reserve", "35",
-              "--predictor-samples", "100000", "--random", "2", "--calib-images", "64", "--device", "cpu", "--",
+              "--predictor-samples", "100000", "--random", "2", "--calib-images", "64", "--device", "cpu", "--stream-workers", "2",
+              "--stream-data", f"imagefolder:{folder}", "--stream-batches", "1", "--",
               *common, "--init", str(first / "latest.pt"), timeout=400)
-    assert "starting from" in out and "predictor subnets fit before the deadline" in out
+    assert "starting from" in out and "predictor subnets fit before the deadline" in out and "streamed loader, 2 workers" in out
     cfg = (dest / "config.yaml").read_text()
     assert "init_record:" in cfg and "time_budget: 0.58" in cfg  # (70 - 35) s
     res = json.loads((dest / "results.json").read_text())
     assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
+    assert res["stream"]["images"] == 512 and res["stream"]["images_per_s"] > 0
     if res["predictor"] is not None:  # a slow machine may leave too little time for one
         assert res["predictor"]["n_train"] + res["predictor"]["holdout"]["n"] < 100000
 
