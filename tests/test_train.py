@@ -273,8 +273,10 @@ def _image_folder(root, classes: int, per_class: int = 24):
     return f"imagefolder:{root}"
 
 
-def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys):
+def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys, monkeypatch):
     short = dict(limit=320, bn_calib_images=64)
+    sorts, sort = [], Supernet.sort_channels
+    monkeypatch.setattr(Supernet, "sort_channels", lambda self, keep_bands=0: (sorts.append(keep_bands), sort(self, keep_bands))[1])
     first = Trainer(tiny_config(phases=[PHASES[0], PHASES[3]], **short), tmp_path / "a", progress=False)
     first.run()
     init = str(tmp_path / "a" / "latest.pt")
@@ -283,6 +285,9 @@ def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys)
     a = first.net.state_dict()
     assert all(torch.equal(a[k], v) for k, v in cont.net.state_dict().items())  # already elastic: loaded as it was, nothing re-sorted
     cont.run()
+    sorts.clear()  # the recipe's shape: the largest network, then all elastic again: the trained bands are kept, nothing re-sorted
+    Trainer(tiny_config(phases=[{**PHASES[0], "epochs": 1}, *more], init=init, **short), tmp_path / "c", progress=False).run()
+    assert sorts == []
     saved = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
     assert saved["init"] == init and saved["init_record"]["classifier"] == "loaded" and saved["init_record"]["epochs"] == 3
     assert saved["init_record"]["elastic"] == {"e": len(get_space("tiny").e_choices), "w": 1}
@@ -290,7 +295,9 @@ def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys)
     # weights of a full phase alone: the channels are sorted for the expand ratios the new schedule adds; the largest is unchanged
     full_only = Trainer(tiny_config(phases=[PHASES[0]], **short), tmp_path / "f", progress=False)
     full_only.run()
+    sorts.clear()
     widened = Trainer(tiny_config(phases=more, init=str(tmp_path / "f" / "latest.pt"), **short), tmp_path / "g", progress=False)
+    assert sorts == [0]  # sorted once, as a fresh run entering its expand phase
     sp, x = get_space("tiny"), torch.randn(4, 3, 24, 24)
     assert any(not torch.equal(v, widened.net.state_dict()[k]) for k, v in full_only.net.state_dict().items())
     for net in (full_only.net, widened.net):
