@@ -8,7 +8,7 @@ Writes ``supernet.pt`` (the pack's bf16 weights, the data record given its finge
 held-out split is found at any path), ``predictor.json``, ``metrics.csv``, ``train-config.yaml``,
 and the model card: top-1 on the held-out split of the largest, smallest and 10 seeded random
 subnets, with and without BN recalibration, measured here on the CPU in fp32 (cached in
-``DEST/.evaluations.json`` so an interrupted build resumes), and reference logits on a fixed
+``DEST/.evaluations-<weights digest>.json`` so an interrupted build of the same weights resumes), and reference logits on a fixed
 input that the tests reproduce.  A pack that continued the folder's weights (``--init cifar10``)
 keeps the earlier sessions on the card, their metrics and settings beside.  ``--replace-predictor`` swaps a built folder's predictor for another one
 fitted on the same weights, and brings the card's predictions and predictor quality up to date.
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(pack / "metrics.csv", dest / "metrics.csv")
     shutil.copyfile(pack / "config.yaml", dest / "train-config.yaml")
 
-    cache_path = dest / ".evaluations.json"
+    cache_path = dest / f".evaluations-{hashlib.sha256((dest / 'supernet.pt').read_bytes()).hexdigest()[:12]}.json"  # other weights: other file
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     ev = Evaluator(data, calib_images=1000, seed=args.seed)
     rng = np.random.default_rng(args.seed)  # the same subnets as gpu_job.py pack

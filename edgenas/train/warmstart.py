@@ -28,8 +28,9 @@ def load_init(net: Supernet, spec: str, data_info: dict[str, Any]) -> dict[str, 
     The checkpoint must be of ``net``'s space.  Its classifier is kept only for the same class
     names in the same order (another dataset starts a new one).  On the same images (same
     fingerprint) its held-out split must be this run's, else this run would score on images the
-    weights were trained on.  Channels are sorted later, by :func:`widen`, only where the new
-    schedule makes more choices elastic than the checkpoint's training had.
+    weights were trained on; a subset of those images has another fingerprint and is not caught.
+    Channels are sorted later, by :func:`widen`, only where the new schedule makes more choices
+    elastic than the checkpoint's training had.
     """
     from ..pretrained import resolve_checkpoint
 
