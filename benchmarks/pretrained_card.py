@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(pack / "metrics.csv", dest / "metrics.csv")
     shutil.copyfile(pack / "config.yaml", dest / "train-config.yaml")
 
-    cache_path = dest / f".evaluations-{hashlib.sha256((dest / 'supernet.pt').read_bytes()).hexdigest()[:12]}.json"  # other weights: other file
+    digest = hashlib.sha256((dest / "supernet.pt").read_bytes()).hexdigest()
+    cache_path = dest / f".evaluations-{digest[:12]}.json"  # other weights: other file
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     ev = Evaluator(data, calib_images=1000, seed=args.seed)
     rng = np.random.default_rng(args.seed)  # the same subnets as gpu_job.py pack
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                      "gpu_minutes_all_sessions": round(sum(v["gpu_minutes"] for v in schedule.values())
                                                        + sum(e["gpu_minutes"] for e in earlier), 2)},
         "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
-                    "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()},
+                    "sha256": digest},
         "top1": {"measured_on": f"CPU, float32 ({machine().split(',')[0]}), held-out 5,000 images; "
                                 "BN recalibrated on 1,000 training images", "subnets": cache},
         "top1_gpu_previous_epoch": {k: {"top1": v["top1"], "top1_stored_bn": v["top1_stored_bn"]} for k, v in (gpu.get("eval") or {}).items()},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from edgenas import Supernet, list_spaces
@@ -21,3 +23,14 @@ def calibrated(net: Supernet, arch) -> Supernet:
     net.activate(arch)
     recalibrate_bn(net, noise_batches(arch.r, n=1, batch=8))
     return net.eval()
+
+
+def image_folder(root: Path, classes: int, per_class: int, size: int) -> str:
+    """An imagefolder of flat-coloured PNGs (class folders c0, c1, ...): a ``--data`` spec for it."""
+    from PIL import Image
+
+    for c in range(classes):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((size, size, 3), (60 * c + i) % 256, dtype=np.uint8)).save(root / f"c{c}" / f"{i}.png")
+    return f"imagefolder:{root}"

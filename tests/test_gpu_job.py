@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import image_folder
 
 from edgenas import Supernet, get_space
 from edgenas.data import checkpoint_data
@@ -41,10 +40,7 @@ def job(*args: str, timeout: float = 300) -> str:
 
 def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
     folder = tmp_path / "imgs"  # a streamed loader needs files
-    for c in range(2):
-        (folder / f"c{c}").mkdir(parents=True)
-        for i in range(48):
-            Image.fromarray(np.full((20, 20, 3), 60 * c + i, dtype=np.uint8)).save(folder / f"c{c}" / f"{i}.png")
+    image_folder(folder, 2, 48, 20)
     out = job("probe", "--space", "tiny", "--data", f"imagefolder:{folder}", "--batch-sizes", "16", "32", "--steps", "1",
               "--device", "cpu", "--stream-workers", "2", "--stream-batches", "2", "--scratch", str(tmp_path / "scratch"),
               "--out", str(tmp_path / "probe.json"))
@@ -94,10 +90,7 @@ def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
     job("start", "--run", str(first), "--time-budget", "0.1", "--", *common, "--epoch-scale", "0.25")
     job("poll", "--run", str(first), "--wait", "240", timeout=300)
     folder = tmp_path / "imgs"  # streamed after training: does decoding from disk keep up? (one batch of 512 timed)
-    for c in range(2):
-        (folder / f"c{c}").mkdir(parents=True)
-        for i in range(520):
-            Image.fromarray(np.full((8, 8, 3), c * 100 + i % 50, dtype=np.uint8)).save(folder / f"c{c}" / f"{i}.png")
+    image_folder(folder, 2, 520, 8)
     dest = tmp_path / "out"
     out = job("session", "--run", str(tmp_path / "more"), "--dest", str(dest), "--deadline", "70", "--pack-reserve", "35",
               "--predictor-samples", "100000", "--random", "2", "--calib-images", "64", "--device", "cpu", "--stream-workers", "2",

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import image_folder
 
 from edgenas import Arch, CheckpointError, EdgeNASError, Supernet, get_space
 from edgenas.cli import main
@@ -263,16 +264,6 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
     assert "data path not found" in capsys.readouterr().err
 
 
-def _image_folder(root, classes: int, per_class: int = 24):
-    from PIL import Image
-
-    for c in range(classes):
-        (root / f"k{c}").mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(np.full((12, 12, 3), 40 * c + i, dtype=np.uint8)).save(root / f"k{c}" / f"{i}.png")
-    return f"imagefolder:{root}"
-
-
 def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys, monkeypatch):
     short = dict(limit=320, bn_calib_images=64)
     sorts, sort = [], Supernet.sort_channels
@@ -305,7 +296,7 @@ def test_init_continues_a_trained_supernet_with_a_new_schedule(tmp_path, capsys,
     assert torch.allclose(full_only.net(x), widened.net(x), atol=1e-5)
 
     # other data (other classes): every weight but the classifier's
-    other = Trainer(tiny_config(data=_image_folder(tmp_path / "imgs", 3), phases=more, init=init, batch_size=16, bn_calib_images=16),
+    other = Trainer(tiny_config(data=image_folder(tmp_path / "imgs", 3, 24, 12), phases=more, init=init, batch_size=16, bn_calib_images=16),
                     tmp_path / "h", progress=False)
     assert other.cfg.init_record["classifier"] == "new" and other.net.num_classes == 3
     assert torch.equal(other.net.state_dict()["stem.conv.weight"], a["stem.conv.weight"])
