@@ -5,6 +5,7 @@ run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
 
     # one call of at most 10 minutes (a session's device time is 15 in all, the machine's start included):
     # training for what --deadline leaves after the pack, then the pack, everything under $OUT
+    # (the last finished epoch is saved there every --save-every s too, in case the call is cut short)
     python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 --stream-workers 14 \\
         --stream-data imagefolder:data/train.zip -- --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:data/train.zip
 
@@ -216,15 +217,7 @@ def pack(args: argparse.Namespace) -> dict:
     data = checkpoint_data(ckpt.get("data"))
     cuda = args.device.startswith("cuda")
     ev = Evaluator(data, calib_images=args.calib_images, device=args.device, bf16=cuda)
-    # weights first (a call cut short still brings them back), in bf16, optimizer state dropped: loads back to fp32 with Supernet.load / read_checkpoint
-    compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "torch_rng", "cuda_rng", "scaler")}
-    compact["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    with atomic_path(dest / "supernet.bf16.pt") as tmp:
-        torch.save(compact, tmp)
-    for name in ("metrics.csv", "config.yaml", "train.log"):
-        if (run / name).exists():
-            with atomic_path(dest / name) as tmp:
-                tmp.write_bytes((run / name).read_bytes()[-8_000_000:])
+    save_weights(run, dest, ckpt)  # first: a call cut short still brings them back
     rng = np.random.default_rng(args.seed)
     r = max(space.resolutions)
     archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
@@ -236,7 +229,7 @@ def pack(args: argparse.Namespace) -> dict:
         each.append(time.perf_counter() - t1)  # what one predictor label costs: recalibrate, then score
         evals[name] = {"arch": a.to_dict(), "top1": top1, "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
     eval_s = time.perf_counter() - t
-    write_json(dest / "results.json", {"eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
+    write_json(dest / "results.json", {"device": _device_name(), "eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
     samples = args.predictor_samples
     if args.deadline is not None:  # as many labels as the time left holds (the first evaluation paid one-time set-up: not counted)
         per = float(np.median(each[1:] or each))
@@ -264,6 +257,22 @@ def pack(args: argparse.Namespace) -> dict:
     return result
 
 
+def save_weights(run: Path, dest: Path, ckpt: dict | None = None) -> None:
+    """The run's last finished epoch under ``dest``: bf16 weights without the optimizer state (they load back to
+    fp32 with Supernet.load / read_checkpoint), its metrics, config and log, and the device's name."""
+    ckpt = read_checkpoint(run / "latest.pt") if ckpt is None else ckpt
+    compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "torch_rng", "cuda_rng", "scaler")}
+    compact["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    with atomic_path(dest / "supernet.bf16.pt") as tmp:
+        torch.save(compact, tmp)
+    for name in ("metrics.csv", "config.yaml", "train.log"):
+        if (run / name).exists():
+            with atomic_path(dest / name) as tmp:
+                tmp.write_bytes((run / name).read_bytes()[-8_000_000:])
+    if not (dest / "results.json").exists():
+        write_json(dest / "results.json", {"device": _device_name(), "training_finished": False})
+
+
 def session(args: argparse.Namespace) -> dict:
     """Train, then pack, in one device call ending by ``--deadline`` seconds: training gets a
     ``--time-budget`` of what is left after ``--pack-reserve``, and is stopped ``--grace`` seconds
@@ -273,7 +282,8 @@ def session(args: argparse.Namespace) -> dict:
     run = Path(args.run)
     train_end = args.deadline - args.pack_reserve
     start(argparse.Namespace(run=args.run, time_budget=round(train_end / 60, 2), train_args=args.train_args))
-    stopped = _wait(run, train_end + args.grace - (time.perf_counter() - began))
+    Path(args.dest).mkdir(parents=True, exist_ok=True)
+    stopped = _wait(run, train_end + args.grace - (time.perf_counter() - began), save_to=Path(args.dest), save_every=args.save_every)
     if stopped:
         pid = int((run / "train.pid").read_text())
         print(f"session: training overran its {train_end / 60:.1f} min by {args.grace:.0f} s; stopping it", flush=True)
@@ -302,15 +312,29 @@ def _resolution(run: Path) -> int:
     return max(get_space(yaml.safe_load((run / "config.yaml").read_text())["space"]).resolutions)
 
 
-def _wait(run: Path, seconds: float) -> bool:
-    """Wait up to ``seconds`` for the detached training to end, a line a minute; True if it still runs."""
+def _wait(run: Path, seconds: float, save_to: Path | None = None, save_every: float = 120.0) -> bool:
+    """Wait up to ``seconds`` for the detached training to end, a line a minute; True if it still runs.
+
+    With ``save_to``, the last finished epoch is saved there every ``save_every`` seconds: a call killed
+    before its pack (a machine that started late leaves a shorter limit) still brings weights back.
+    """
     end = time.time() + seconds
     report = time.time() + 60
+    saved, save_at = 0.0, time.time() + save_every
     while True:
         pid = int((run / "train.pid").read_text()) if (run / "train.pid").exists() else None
         if pid is None or not _alive(pid) or time.time() >= end:
             return pid is not None and _alive(pid)
         time.sleep(min(2.0, max(0.0, end - time.time())))  # a finished run is noticed within seconds: device time is scarce
+        latest = run / "latest.pt"
+        if save_to is not None and time.time() >= save_at and latest.is_file() and latest.stat().st_mtime > saved:
+            mtime, save_at = latest.stat().st_mtime, time.time() + save_every
+            try:
+                save_weights(run, save_to)
+                saved = mtime
+                print(f"{time.strftime('%H:%M:%S')} saved the last finished epoch under {save_to}", flush=True)
+            except Exception as exc:  # the next turn tries again; the pack saves anyway
+                print(f"warning: could not save the last epoch under {save_to}: {exc}", file=sys.stderr, flush=True)
         if time.time() < report:
             continue
         report += 60
@@ -386,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, required=True, help="seconds from the start by which everything is under --dest")
     p.add_argument("--pack-reserve", type=float, default=150.0, help="seconds kept for the pack (evaluations and predictor labels)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds an overrunning training gets before it is stopped")
+    p.add_argument("--save-every", type=float, default=120.0, help="seconds between saves of the last finished epoch under --dest "
+                   "while training runs")
     p.add_argument("--stream-workers", type=int, default=0, help="after training, time the streamed loader with this many decoding processes")
     p.add_argument("--stream-data", help="the data the streamed loader reads (with --stream-workers)")
     p.add_argument("--stream-batches", type=int, default=20)

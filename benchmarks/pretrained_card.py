@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "classes": ckpt["data"]["classes"],
         "data": {"trained_on": "CIFAR-10 training split (50,000 images)", "held_out": "last 500 images of each class (5,000), never trained on",
                  "fingerprint": fp, "val_per_class": ckpt["data"].get("val_per_class"), "split": ckpt["data"].get("split")},
-        "training": {"gpu": gpu.get("device", "NVIDIA H100 80GB HBM3"), "batch_size": config.get("batch_size"),
+        "training": {"gpu": gpu.get("device", "a GPU (its name was not recorded)"), "batch_size": config.get("batch_size"),
                      "time_budget_min": config.get("time_budget"), "recipe": "train-config.yaml",
                      "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,
                      "budget_plan": config.get("budget_plan"), "earlier": earlier,
