@@ -64,8 +64,9 @@ def main() -> None:
     results = [run(j) for j in ([args.only] if args.only else list(JOBS))]
     store = Path(__file__).with_name("latency_tables.results.json")
     saved = json.loads(store.read_text()) if store.exists() else {}
-    for r in results:
-        saved[r["space"]] = {k: v for k, v in r.items() if k != "report"} | {
+    for r in results:  # one entry per table: each machine's tables stand beside the others'
+        saved[r["table"]] = {k: v for k, v in r.items() if k != "report"} | {"machine": ", ".join(machine().split(", ")[:2]),
+                                                                              "date": time.strftime("%Y-%m-%d")} | {
             "overall": r["report"]["overall"], "uncalibrated": r["report"]["uncalibrated"],
             "by_resolution": r["report"]["by_resolution"], "noise_floor": r["report"]["noise_floor"],
             "calibration": r["report"]["calibration"], "drift": r["report"]["drift"],
@@ -78,27 +79,31 @@ def main() -> None:
         "ONNX Runtime CPU provider, 1 thread, batch 1, fp32, graph optimization level all; every time (blocks, whole",
         "networks) is the statistic the table's protocol names (`min`, the fastest timed run, unless stated).",
         "",
-        "| table | entries | profile time (per resolution) | predictions/s |",
-        "|---|---|---|---|",
+        "Each machine's tables are profiled and validated on that machine; the Machine line above names the latest run.",
+        "",
+        "| table | machine | date | entries | profile time (per resolution) | predictions/s |",
+        "|---|---|---|---|---|---|",
     ]
     for s in saved.values():
-        lines.append(f"| `{s['table']}` | {s['entries']} | {s['profile_s']:.0f} s ({s['per_resolution_s']:.0f} s) | {s['throughput']:,.0f} |")
-    lines += ["", "| space, resolution | networks | within ±5% | within ±10% | MAPE | Spearman |", "|---|---|---|---|---|---|"]
+        lines.append(f"| `{s['table']}` | {s['machine']} | {s['date']} | {s['entries']} | {s['profile_s']:.0f} s ({s['per_resolution_s']:.0f} s) "
+                     f"| {s['throughput']:,.0f} |")
+    lines += ["", "| machine | space, resolution | networks | within ±5% | within ±10% | MAPE | Spearman |", "|---|---|---|---|---|---|---|"]
     for s in saved.values():
+        cpu = s["machine"].split(",")[0]
         for r, m in s["by_resolution"].items():
-            lines.append(f"| {s['space']} @ {r} (calibrated) | {m['n']} | {fmt(m)} |")
-        lines.append(f"| {s['space']} all, uncalibrated sum of blocks | {s['uncalibrated']['n']} | {fmt(s['uncalibrated'])} |")
+            lines.append(f"| {cpu} | {s['space']} @ {r} (calibrated) | {m['n']} | {fmt(m)} |")
+        lines.append(f"| {cpu} | {s['space']} all, uncalibrated sum of blocks | {s['uncalibrated']['n']} | {fmt(s['uncalibrated'])} |")
         nf = s["noise_floor"]
-        lines.append(f"| {s['space']} noise floor: same networks measured twice | {nf['n']} | {fmt(nf)} |")
+        lines.append(f"| {cpu} | {s['space']} noise floor: same networks measured twice | {nf['n']} | {fmt(nf)} |")
     lines += ["", "Device drift (the table's calibration networks re-measured during validation, ratio to their profiling-time "
-              "median): " + "; ".join(f"{s['space']}: median {s['drift']['p50']:.3f}, 5-95% {s['drift']['p5']:.3f}..{s['drift']['p95']:.3f}"
+              "median): " + "; ".join(f"`{s['table']}`: median {s['drift']['p50']:.3f}, 5-95% {s['drift']['p5']:.3f}..{s['drift']['p95']:.3f}"
                                       for s in saved.values() if s.get("drift", {}).get("n"))]
-    older = [s["space"] for s in saved.values() if not s.get("drift", {}).get("n")]
+    older = [s["table"] for s in saved.values() if not s.get("drift", {}).get("n")]
     if older:
         lines += ["", f"{', '.join(older)}: profiled by an earlier version of this script, in which the calibration networks "
                   "were measured right after the blocks rather than interleaved with them (so no drift was recorded)."]
     lines += ["", "Calibration (fitted on 30 other random networks measured end to end, stored in each table): " + "; ".join(
-        f"{s['space']}: measured = {s['calibration']['scale']:.3f} x raw + {s['calibration']['per_mparam']:.3f} ms/Mparam "
+        f"`{s['table']}`: measured = {s['calibration']['scale']:.3f} x raw + {s['calibration']['per_mparam']:.3f} ms/Mparam "
         f"x params + {s['calibration']['offset_ms']:.3f} ms" for s in saved.values())]
     update_section("Latency tables", "\n".join(lines), "python benchmarks/latency_tables.py", machine())
     print("\n".join(lines))
