@@ -1,6 +1,6 @@
 """Does continuing a supernet in a second session (``--init``) recover what one longer run gets?
 
-    python benchmarks/continue_training.py --data imagefolder:PATH/cifar10/train     # ~4x --minutes on 2 cores; run alone
+    python benchmarks/continue_training.py --data imagefolder:PATH/cifar10/train --seeds 0 1   # ~5x --minutes a seed on 2 cores; run alone
 
 A GPU session now holds minutes of training, not a whole schedule, so the CIFAR-10 supernet grows
 across sessions (``edgenas/recipes/cifar10-continue.yaml``).  On the tiny space (CPU-sized: the
@@ -21,6 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 from _report import machine, update_section
 
@@ -48,9 +49,9 @@ def first_phases() -> list[dict]:
             {"name": "expand", "epochs": 4, "lr": lr["expand"], "ks": "all", "e": "all", "d": "all"}]
 
 
-def train(name: str, cfg: dict, data: str, minutes: float) -> list[dict]:
-    run = WORK / name
-    path = WORK / f"{name}.yaml"
+def train(work: Path, name: str, cfg: dict, data: str, minutes: float) -> list[dict]:
+    run = work / name
+    path = work / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs.train(str(run), config=str(path), overrides={"data": data, "time_budget": minutes, "device": "cpu"},
@@ -62,42 +63,52 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="the CIFAR-10 training split (imagefolder:PATH)")
     ap.add_argument("--minutes", type=float, default=6.0, help="--time-budget of a session (the one run gets twice)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (subnet draws, initialisation, order); "
+                    "each seed's runs are its own, the data split is the same")
     args = ap.parse_args()
     m = args.minutes
-    cont = settings("cifar10-continue.yaml")["phases"]
-    all_only = [{**cont[-1], "epochs": 8}]
-    first = str(WORK / "first" / "latest.pt")
-    runs = {
-        "first": (settings("cifar10-supernet.yaml", phases=first_phases()), m),
-        "continued": (settings("cifar10-continue.yaml", init=first), m),
-        "continued-all": (settings("cifar10-continue.yaml", init=first, phases=all_only), m),
-        "one-run": (settings("cifar10-supernet.yaml", phases=first_phases()), 2 * m),
-    }
     what = {"first": f"first session ({m:g} min, the CIFAR-10 recipe)",
             "continued": f"+ a second session ({m:g} min, the continue recipe: largest, then all elastic)",
             "continued-all": f"+ a second session ({m:g} min, all elastic only)",
             "one-run": f"one run of {2 * m:g} min (the CIFAR-10 recipe)"}
-    rows = []
-    for name, (cfg, minutes) in runs.items():
-        history = train(name, cfg, args.data, minutes)
-        epochs: dict[str, int] = {}
-        for r in history:
-            epochs[r["phase"]] = r["epoch"]
-        spent = sum(r.get("wall_seconds", r["train_seconds"] + r["eval_seconds"]) for r in history) / 60
-        rows.append(f"| {what[name]} | " + " / ".join(f"{k} {v}" for k, v in epochs.items())
-                    + f" | {spent:.1f} min | {history[-1]['top1_max']:.3f} | {history[-1]['top1_min']:.3f} |")
-        print(rows[-1], flush=True)
+    rows, gains = [], []
+    for seed in args.seeds:
+        work = WORK if seed == 0 else WORK / f"seed-{seed}"  # seed 0: where the first runs of this benchmark are kept
+        cont = settings("cifar10-continue.yaml", seed=seed)["phases"]
+        first = str(work / "first" / "latest.pt")
+        runs = {
+            "first": (settings("cifar10-supernet.yaml", phases=first_phases(), seed=seed), m),
+            "continued": (settings("cifar10-continue.yaml", init=first, seed=seed), m),
+            "continued-all": (settings("cifar10-continue.yaml", init=first, phases=[{**cont[-1], "epochs": 8}], seed=seed), m),
+            "one-run": (settings("cifar10-supernet.yaml", phases=first_phases(), seed=seed), 2 * m),
+        }
+        top1 = {}
+        for name, (cfg, minutes) in runs.items():
+            history = train(work, name, cfg, args.data, minutes)
+            epochs: dict[str, int] = {}
+            for r in history:
+                epochs[r["phase"]] = r["epoch"]
+            spent = sum(r.get("wall_seconds", r["train_seconds"] + r["eval_seconds"]) for r in history) / 60
+            top1[name] = (history[-1]["top1_max"], history[-1]["top1_min"])
+            rows.append(f"| {seed} | {what[name]} | " + " / ".join(f"{k} {v}" for k, v in epochs.items())
+                        + f" | {spent:.1f} min | {top1[name][0]:.3f} | {top1[name][1]:.3f} |")
+            print(rows[-1], flush=True)
+        gains.append({k: (top1[k][0] - top1["one-run"][0], top1[k][1] - top1["one-run"][1]) for k in ("continued", "continued-all")})
+    mean = {k: np.mean([g[k] for g in gains], axis=0) for k in ("continued", "continued-all")}
     body = "\n".join([
         "Training across sessions: a first run, then `--init` from it with a new schedule, against one run of the same total "
         "budget. Tiny space, CIFAR-10 (the last 500 images of each class held out), batch 256, CPU. Top-1 on the held-out "
-        "images, BN recalibrated on 1,000 training images; one seed each, so differences under about a point are noise.",
+        "images, BN recalibrated on 1,000 training images; differences under about a point are noise.",
         "",
-        "| run | epochs run | epochs' time | largest | smallest |",
-        "|---|---|---|---|---|",
+        "| seed | run | epochs run | epochs' time | largest | smallest |",
+        "|---|---|---|---|---|---|",
         *rows,
+        "",
+        f"Two sessions against one run of the same total time, mean over {len(gains)} seed(s) (points, largest / smallest): "
+        + "; ".join(f"{k}: {100 * v[0]:+.1f} / {100 * v[1]:+.1f}" for k, v in mean.items()),
     ])
-    update_section("Training across sessions (--init)", body,
-                   f"python benchmarks/continue_training.py --data {args.data} --minutes {m:g}", machine())
+    update_section("Training across sessions (--init)", body, f"python benchmarks/continue_training.py --data {args.data} --minutes {m:g} "
+                   f"--seeds {' '.join(map(str, args.seeds))}", machine())
     print(body)
 
 
