@@ -233,7 +233,7 @@ def pack(args: argparse.Namespace) -> dict:
     samples = args.predictor_samples
     if args.deadline is not None:  # as many labels as the time left holds (the first evaluation paid one-time set-up: not counted)
         per = float(np.median(each[1:] or each))
-        samples = min(samples, int((args.deadline - (time.perf_counter() - began) - 15) / (1.15 * per)))
+        samples = max(0, min(samples, int((args.deadline - (time.perf_counter() - began) - 15) / (1.15 * per))))
         print(f"pack: {per:.2f} s per subnet; {samples} predictor subnets fit before the deadline", flush=True)
     t, pred = time.perf_counter(), None
     if samples >= MIN_PREDICTOR_SAMPLES:
