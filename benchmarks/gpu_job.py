@@ -261,6 +261,7 @@ def save_weights(run: Path, dest: Path, ckpt: dict | None = None) -> None:
     """The run's last finished epoch under ``dest``: bf16 weights without the optimizer state (they load back to
     fp32 with Supernet.load / read_checkpoint), its metrics, config and log, and the device's name."""
     ckpt = read_checkpoint(run / "latest.pt") if ckpt is None else ckpt
+    dest.mkdir(parents=True, exist_ok=True)
     compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "torch_rng", "cuda_rng", "scaler")}
     compact["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     with atomic_path(dest / "supernet.bf16.pt") as tmp:
@@ -282,7 +283,6 @@ def session(args: argparse.Namespace) -> dict:
     run = Path(args.run)
     train_end = args.deadline - args.pack_reserve
     start(argparse.Namespace(run=args.run, time_budget=round(train_end / 60, 2), train_args=args.train_args))
-    Path(args.dest).mkdir(parents=True, exist_ok=True)
     stopped = _wait(run, train_end + args.grace - (time.perf_counter() - began), save_to=Path(args.dest), save_every=args.save_every)
     if stopped:
         pid = int((run / "train.pid").read_text())
