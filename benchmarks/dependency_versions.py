@@ -47,44 +47,45 @@ def floors() -> list[str]:
     return pins
 
 
-def run_env(name: str, python: str, pins: list[str]) -> dict:
+def make_venv(name: str, python: str, packages: list[str]) -> tuple[str, dict]:
+    """A fresh venv with `packages` pip-installed: its interpreter, and its Python and package versions
+    (or the install's last lines of error)."""
     venv = WORK / name
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     py = str(venv / "bin" / "python")
+    install = subprocess.run([py, "-m", "pip", "install", "-q", *packages], capture_output=True, text=True)
+    if install.returncode:
+        return py, {"name": name, "python": python, "install": install.stderr.strip().splitlines()[-3:], "versions": {}}
+    listed = json.loads(subprocess.run([py, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True).stdout)
+    pyver = subprocess.run([py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
+    return py, {"name": name, "python": pyver, "versions": {p["name"].lower(): p["version"] for p in listed}}
+
+
+def run_env(name: str, python: str, pins: list[str]) -> dict:
     constraints = WORK / f"{name}.constraints.txt"
     constraints.write_text("".join(p + "\n" for p in pins))
     t0 = time.perf_counter()
-    install = subprocess.run([py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", "-c", str(constraints)],
-                             capture_output=True, text=True)
-    if install.returncode:
-        return {"name": name, "python": python, "install": install.stderr.strip().splitlines()[-3:], "versions": {}}
-    listed = json.loads(subprocess.run([py, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True).stdout)
-    versions = {p["name"].lower(): p["version"] for p in listed}
-    pyver = subprocess.run([py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
+    py, info = make_venv(name, python, ["-e", f"{ROOT}[dev]", "-c", str(constraints)])
+    if "install" in info:
+        return info
     print(f"{name}: installed in {time.perf_counter() - t0:.0f} s; running the tests", flush=True)
     t0 = time.perf_counter()
     tests = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=line", "-rfE"], cwd=ROOT, capture_output=True, text=True)
     summary = tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else tests.stderr.strip()[-300:]
     failures = [ln for ln in tests.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
     print(f"{name}: {summary}", flush=True)
-    return {"name": name, "python": pyver, "versions": versions, "rc": tests.returncode, "summary": summary,
-            "failures": failures, "minutes": (time.perf_counter() - t0) / 60}
+    return {**info, "rc": tests.returncode, "summary": summary, "failures": failures, "minutes": (time.perf_counter() - t0) / 60}
 
 
 def agent_env(python: str) -> dict:
     """Profile, deploy-check and classify through deploy/ on `python`; edgenas itself runs here."""
-    venv, work = WORK / "agent", WORK / "agent-files"
-    shutil.rmtree(venv, ignore_errors=True)
+    work = WORK / "agent-files"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    py = str(venv / "bin" / "python")
-    install = subprocess.run([py, "-m", "pip", "install", "-q", "numpy", "onnxruntime", "pillow"], capture_output=True, text=True)
-    if install.returncode:
-        return {"name": "agent", "python": python, "install": install.stderr.strip().splitlines()[-3:], "versions": {}}
-    listed = json.loads(subprocess.run([py, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True).stdout)
-    pyver = subprocess.run([py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
+    py, info = make_venv("agent", python, ["numpy", "onnxruntime", "pillow"])
+    if "install" in info:
+        return info
     runner = f"{py} {ROOT / 'deploy' / 'agent.py'}"
     edgenas = [sys.executable, "-m", "edgenas.cli"]
     table, model, image = work / "table.json", work / "model.onnx", work / "image.png"
@@ -104,16 +105,15 @@ def agent_env(python: str) -> dict:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode:
             failures.append(f"{step}: exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}")
-    versions = {p["name"].lower(): p["version"] for p in listed}
+    summary = f"{len(steps) - len(failures)} of {len(steps)} steps passed (" + ", ".join(steps) + ")"
+    ort = info["versions"].get("onnxruntime")
     if table.exists():  # the table must have been measured by the agent's onnxruntime, not this checkout's
-        device = json.loads(table.read_text())["meta"]["device"]
-        if device.get("ort_version") != versions.get("onnxruntime"):
-            failures.append(f"profile: the table names onnxruntime {device.get('ort_version')}, the agent has {versions.get('onnxruntime')}")
-    passed = len(steps) - len(failures)
-    summary = f"{passed} of {len(steps)} steps passed (" + ", ".join(steps) + ")"
+        named = json.loads(table.read_text())["meta"]["device"].get("ort_version")
+        if named != ort:
+            failures.append(f"profile: the table names onnxruntime {named}, the agent has {ort}")
+            summary += "; the table was not measured by the agent"
     print(f"agent: {summary}", flush=True)
-    return {"name": "agent", "python": pyver, "versions": versions, "rc": int(bool(failures)),
-            "summary": summary, "failures": failures, "minutes": (time.perf_counter() - t0) / 60}
+    return {**info, "rc": int(bool(failures)), "summary": summary, "failures": failures, "minutes": (time.perf_counter() - t0) / 60}
 
 
 def main() -> None:
