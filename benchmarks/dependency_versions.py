@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -133,7 +134,9 @@ def main() -> None:
     kept = json.loads(store.read_text()) if store.exists() else {}
     today = time.strftime("%Y-%m-%d")
     kept.update({r["name"]: {**r, "date": today} for r in results})
-    store.write_text(json.dumps(kept, indent=1) + "\n")
+    tmp = store.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(kept, indent=1) + "\n")
+    os.replace(tmp, store)
     rows_of = [kept[n] for n in ("floors", "newest", "agent") if n in kept]
 
     shown = [n for n in SHOWN if any(n in r["versions"] for r in rows_of)]
