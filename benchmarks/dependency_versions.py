@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 from _report import machine, update_section
+
+from edgenas.io import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / "_work" / "versions"
@@ -134,9 +135,7 @@ def main() -> None:
     kept = json.loads(store.read_text()) if store.exists() else {}
     today = time.strftime("%Y-%m-%d")
     kept.update({r["name"]: {**r, "date": today} for r in results})
-    tmp = store.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(kept, indent=1) + "\n")
-    os.replace(tmp, store)
+    write_json(store, kept)
     rows_of = [kept[n] for n in ("floors", "newest", "agent") if n in kept]
 
     shown = [n for n in SHOWN if any(n in r["versions"] for r in rows_of)]
