@@ -16,7 +16,7 @@ from typing import Any
 from .errors import EdgeNASError
 from .space import Arch, SearchSpace
 
-__all__ = ["Report", "deploy_check", "evaluate", "export", "latency", "latency_validate", "pick", "predictor", "profile",
+__all__ = ["Report", "deploy_check", "evaluate", "export", "latency", "latency_recalibrate", "latency_validate", "pick", "predictor", "profile",
            "quickstart", "run_target", "search", "spaces", "stats", "train"]
 
 
@@ -150,6 +150,9 @@ def latency_validate(table: str, samples: int, **options: Any) -> Report:
              f"MAPE {o['mape']:.1%}, Spearman {o['spearman']:.3f}"]
     if dc:
         lines.append(f"drift-corrected (the device ran {rep['drift']['p50']:.3f}x its profiling speed): {dc['within_10pct']:.0%} within ±10%")
+        if abs(rep["drift"]["p50"] - 1) > 0.03:
+            lines.append(f"the device's speed has moved since profiling: `edgenas latency recalibrate --table {table}` refits the "
+                         "table to it (its calibration networks only; a minute, not a profile)")
     if nf:
         lines.append(f"noise floor (same networks measured twice): {nf['within_5pct']:.0%} within ±5%, MAPE {nf['mape']:.1%}")
     if rep["statistic"] != "median":
@@ -159,6 +162,20 @@ def latency_validate(table: str, samples: int, **options: Any) -> Report:
     keys = ("overall", "uncalibrated", "by_resolution", "noise_floor", "drift", "drift_corrected", "statistic",
             "median_over_statistic", "report", "plot", "samples")
     return Report({k: rep[k] for k in keys}, "\n".join(lines))
+
+
+def latency_recalibrate(table: str, **options: Any) -> Report:
+    from .latency.recalibrate import recalibrate_table
+
+    r = recalibrate_table(table, **options)
+    d, c, p = r["drift"], r["calibration"], r["previous_calibration"]
+    return Report(r, f"wrote {r['table']}: its {r['n_networks']} calibration networks ran {d['p50']:.3f}x their previous time "
+                     f"(p5 {d['p5']:.3f}, p95 {d['p95']:.3f}); the previous calibration was off by {r['mape_previous']:.1%} "
+                     f"on them (MAPE), the refitted one by {r['mape_refitted']:.1%}\n"
+                     f"calibration scale {p.get('scale', float('nan')):.3f} -> {c['scale']:.3f}, per Mparam "
+                     f"{p.get('per_mparam', float('nan')):.4f} -> {c['per_mparam']:.4f} ms, offset "
+                     f"{p.get('offset_ms', float('nan')):.4f} -> {c['offset_ms']:.4f} ms; check it with "
+                     f"`edgenas latency validate --table {r['table']}`")
 
 
 def train(out: str, *, config: str | None = None, overrides: dict[str, Any] | None = None, resume: bool = False) -> Report:

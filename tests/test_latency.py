@@ -257,6 +257,62 @@ def test_cli_profile_latency_and_validate(tmp_path, capsys):
     assert "latency table not found" in capsys.readouterr().err
 
 
+class DriftedBackend:
+    """This machine, but every network runs ``factor`` times its time in ``table``: a device whose speed moved."""
+
+    def __init__(self, table: LatencyTable, factor: float, cpu_model: str | None = None):
+        self.table, self.factor, self.cpu_model = table, factor, cpu_model
+
+    def info(self):
+        info = LocalBackend().info()
+        return {**info, "cpu_model": self.cpu_model or info["cpu_model"]}
+
+    def measure(self, models, protocol):
+        return {k: {f: v * self.factor if f.endswith("_ms") else v for f, v in self.table.entries[k].items()} for k in models}
+
+
+def test_recalibration_refits_the_table_to_the_devices_drift(tiny_table):
+    from edgenas.latency.recalibrate import recalibrate
+
+    table = LatencyTable.load(tiny_table)
+    vecs = get_space("tiny").sample_vectors(np.random.default_rng(5), 200)
+    vecs[:, -1] = np.where(vecs[:, -1] == 1, 0, vecs[:, -1])
+    before, blocks = table.predict_batch(vecs), {k: v for k, v in table.entries.items() if not k.startswith("network:")}
+    old = {k: v for k, v in table.calibration.items() if k != "points"}
+
+    got = recalibrate(table, DriftedBackend(LatencyTable.load(tiny_table), 1.25), progress=False)
+    assert got["drift"]["p50"] == pytest.approx(1.25) and got["n_networks"] == 3
+    assert got["previous_calibration"] == old and table.meta["recalibrations"] == [{k: got[k] for k in table.meta["recalibrations"][0]}]
+    np.testing.assert_allclose(table.predict_batch(vecs), 1.25 * before, rtol=1e-9)  # the whole table follows, not only its networks
+    assert {k: v for k, v in table.entries.items() if not k.startswith("network:")} == blocks  # blocks are not re-measured
+
+    with pytest.raises(LatencyError, match="not a move to another device"):
+        recalibrate(table, DriftedBackend(table, 1.0, cpu_model="Some Other CPU"), progress=False)
+
+
+def test_cli_recalibrate_writes_the_table_or_out_and_says_what_is_wrong(tmp_path, tiny_table, capsys):
+    src = tmp_path / "t.json"
+    src.write_bytes(tiny_table.read_bytes())
+    assert main(["latency", "recalibrate", "--table", str(src), "--out", str(tmp_path / "r.json"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert src.read_bytes() == tiny_table.read_bytes()  # --out leaves the table as it was
+    assert rep["n_networks"] == 3 and rep["drift"]["p5"] <= rep["drift"]["p50"] <= rep["drift"]["p95"]
+    assert main(["latency", "recalibrate", "--table", str(src)]) == 0  # in place, twice: each one recorded
+    assert main(["latency", "recalibrate", "--table", str(src)]) == 0
+    assert "calibration networks ran" in capsys.readouterr().out
+    table = LatencyTable.load(src)
+    assert len(table.meta["recalibrations"]) == 2 and table.meta["recalibrations"][1]["previous_calibration"]["n_networks"] == 3
+
+    profile("tiny", [16], LocalBackend(), tmp_path / "bare.json", protocol=FAST, calibrate=0, progress=False)
+    assert main(["latency", "recalibrate", "--table", str(tmp_path / "bare.json")]) == 2
+    assert "no calibration networks" in capsys.readouterr().err
+    remote = json.loads(src.read_text())
+    remote["meta"]["device"] = {**remote["meta"]["device"], "device": "remote", "runner": "ssh board agent.py"}
+    (tmp_path / "remote.json").write_text(json.dumps(remote))
+    assert main(["latency", "recalibrate", "--table", str(tmp_path / "remote.json")]) == 2
+    assert "give --runner" in capsys.readouterr().err
+
+
 def test_one_writer_per_table_and_stale_temporaries_go(tmp_path):
     from edgenas.errors import EdgeNASError
     from edgenas.io import exclusive

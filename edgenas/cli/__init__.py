@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     name = args.command_name
     if name == "latency" and getattr(args, "latency_command", None):
-        name = "latency validate"
+        name = f"latency {args.latency_command}"
     try:
         return COMMANDS[name](args)
     except EdgeNASError as exc:

@@ -79,6 +79,10 @@ def latency_validate(args: argparse.Namespace) -> int:
                                               out=args.out, seed=args.seed, passes=1 if args.no_noise_floor else 2))
 
 
+def latency_recalibrate(args: argparse.Namespace) -> int:
+    return _print(args, jobs.latency_recalibrate(args.table, out=args.out, runner=args.runner, runner_timeout=args.runner_timeout))
+
+
 def train(args: argparse.Namespace) -> int:
     overrides = {**_flags(args, TRAIN_FLAGS), "compile": args.compile or None, "stream": args.stream or None,
                  "grad_checkpointing": args.grad_checkpointing or None, "cudnn_benchmark": args.cudnn_benchmark or None}
@@ -114,6 +118,6 @@ def quickstart(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "spaces": spaces, "stats": stats, "export": export, "deploy check": deploy_check, "profile": profile, "latency": latency,
-    "latency validate": latency_validate, "train": train, "eval": evaluate, "search": search, "pick": pick, "predictor": predictor,
-    "quickstart": quickstart,
+    "latency validate": latency_validate, "latency recalibrate": latency_recalibrate, "train": train, "eval": evaluate,
+    "search": search, "pick": pick, "predictor": predictor, "quickstart": quickstart,
 }

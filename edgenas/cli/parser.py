@@ -112,12 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the table holds: the fastest timed run (default; repeats on a busy device) or the median")
     p.add_argument("--out", required=True, help="table path (.json); an unfinished one is resumed")
 
-    p = add(sub, "latency", "latency", "predicted latency of a subnet from a table (and: latency validate)")
+    p = add(sub, "latency", "latency", "predicted latency of a subnet from a table (and: latency validate, latency recalibrate)")
     p.add_argument("--table", help="latency table (.json)")
     space_arg(p, required=False)
     p.add_argument("--arch", help=ARCH_HELP + "; random:SEED draws among the table's resolutions")
-    p = add(p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND"), "validate", "latency validate",
-            "measure random subnets end to end and compare with a table")
+    latency_sub = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
+    p = add(latency_sub, "validate", "latency validate", "measure random subnets end to end and compare with a table")
     p.add_argument("--table", required=True)
     p.add_argument("--samples", type=Range(1, 10_000).arg("--samples"), default=100, help="random subnets to measure")
     p.add_argument("--seed", type=SEED, default=12345)
@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     timeout_arg(p)
     p.add_argument("--no-noise-floor", action="store_true", help="measure once (skip the repeat pass)")
     p.add_argument("--out", help="report prefix (default: TABLE.validation -> .json and .png)")
+
+    p = add(latency_sub, "recalibrate", "latency recalibrate",
+            "measure a table's calibration networks again on its device and refit its calibration (corrects drift)")
+    p.add_argument("--table", required=True)
+    p.add_argument("--runner", help="remote tables: the command that runs deploy/agent.py on the device (required for them)")
+    timeout_arg(p)
+    p.add_argument("--out", help="where to write the recalibrated table (default: the table itself, atomically)")
 
     p = add(sub, "train", "train", "train a supernet with progressive shrinking (same command under torchrun for multi-GPU)")
     p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)} (or 'space:' in --config)")

@@ -16,7 +16,7 @@ from .. import agent
 from ..checks import finite
 from .table import LatencyError
 
-__all__ = ["Backend", "LocalBackend", "RemoteBackend", "get_backend", "provider_names"]
+__all__ = ["Backend", "LocalBackend", "RemoteBackend", "get_backend", "provider_names", "table_backend"]
 
 
 class Backend(Protocol):
@@ -160,3 +160,17 @@ def get_backend(device: str, threads: int = 1, runner: str | None = None, provid
     if runner:
         raise LatencyError("--runner only goes with --device remote")
     return LocalBackend(device, threads)
+
+
+def table_backend(meta: dict[str, Any], where: Any, runner: str | None, timeout: float = 600.0) -> Backend:
+    """The device a table was measured on, with its provider and threads (validation, recalibration).
+
+    A remote table records the runner it was made with as text only: the command that reaches the
+    device comes from ``runner`` (the command line), never from the file.
+    """
+    if meta["device"].get("device") != "remote":
+        return get_backend(meta["provider"], meta["threads"], runner, meta["provider"], timeout)
+    if not runner:
+        raise LatencyError(f"{where} was measured on a remote device (runner recorded: {str(meta['device'].get('runner'))!r}); "
+                           "give --runner 'COMMAND' to reach it")
+    return get_backend("remote", meta["threads"], runner, meta["provider"], timeout)

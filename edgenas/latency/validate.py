@@ -17,9 +17,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..io import atomic_path, check_writable, exclusive, write_json
-from .backends import Backend
+from .backends import Backend, table_backend
 from .profile import _random_arch, measure_chunked, network_model
-from .table import NETWORK_PREFIX, LatencyError, LatencyTable
+from .table import NETWORK_PREFIX, LatencyTable
 
 __all__ = ["accuracy_metrics", "validate", "validate_table"]
 
@@ -40,20 +40,10 @@ def accuracy_metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, f
 
 def validate_table(path: str | os.PathLike, samples: int, *, runner: str | None = None, runner_timeout: float = 600.0,
                    out: str | os.PathLike | None = None, seed: int = 12345, passes: int = 2, progress: bool = True) -> dict[str, Any]:
-    """``edgenas latency validate``: on the table's own device and settings.
-
-    A remote table records the runner it was made with as text only: the command that reaches the
-    device comes from ``runner`` (the command line), never from the file.
-    """
-    from .backends import get_backend
-
+    """``edgenas latency validate``: on the table's own device and settings."""
     table = LatencyTable.load(path)
     meta = table.meta
-    device = "remote" if meta["device"].get("device") == "remote" else meta["provider"]
-    if device == "remote" and not runner:
-        raise LatencyError(f"{path} was measured on a remote device (runner recorded: {str(meta['device'].get('runner'))!r}); "
-                           "give --runner 'COMMAND' to reach it")
-    backend = get_backend(device, meta["threads"], runner if device == "remote" else None, meta["provider"], runner_timeout)
+    backend = table_backend(meta, path, runner, runner_timeout)
     here = backend.info()["cpu_model"]
     if here != meta["cpu_model"] and progress:
         print(f"edgenas: warning: table measured on '{meta['cpu_model']}', validating on '{here}'", file=sys.stderr)
