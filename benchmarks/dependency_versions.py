@@ -1,4 +1,4 @@
-"""The test suite under the oldest and the newest versions pyproject.toml admits.
+"""The README's test command under the oldest and the newest versions pyproject.toml admits.
 
     python benchmarks/dependency_versions.py [--floor-python python3.10] [--newest-python python3.13] \
         [--agent-python python3.8] [--only floors|newest|agent]
@@ -29,7 +29,7 @@ from edgenas.io import write_json
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / "_work" / "versions"
 SHOWN = ["torch", "torchvision", "numpy", "onnx", "onnxruntime", "pymoo", "fvcore", "onnxslim", "scipy", "scikit-learn",
-         "matplotlib", "plotly", "tqdm", "pyyaml", "pillow", "pytest", "hypothesis"]
+         "matplotlib", "plotly", "tqdm", "pyyaml", "pillow", "pytest", "hypothesis", "ruff", "mypy"]
 
 
 def requirements() -> list[str]:
@@ -71,13 +71,19 @@ def run_env(name: str, python: str, pins: list[str]) -> dict:
     py, info = make_venv(name, python, ["-e", f"{ROOT}[dev]", "-c", str(constraints)])
     if "install" in info:
         return info
-    print(f"{name}: installed in {time.perf_counter() - t0:.0f} s; running the tests", flush=True)
+    print(f"{name}: installed in {time.perf_counter() - t0:.0f} s; running the README's test command", flush=True)
     t0 = time.perf_counter()
+    lint = {tool: subprocess.run([py, "-m", tool, *args], cwd=ROOT, capture_output=True, text=True)
+            for tool, args in (("ruff", ["check", "--no-cache", "."]), ("mypy", ["--cache-dir", "/dev/null"]))}
+    lint_failures = [f"{tool}: {ln}" for tool, r in lint.items() if r.returncode
+                     for ln in (r.stdout + r.stderr).strip().splitlines()[-10:]]
     tests = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=line", "-rfE"], cwd=ROOT, capture_output=True, text=True)
     summary = tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else tests.stderr.strip()[-300:]
-    failures = [ln for ln in tests.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    summary = ", ".join(f"{tool} {'failed' if r.returncode else 'passed'}" for tool, r in lint.items()) + "; " + summary
+    failures = lint_failures + [ln for ln in tests.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
     print(f"{name}: {summary}", flush=True)
-    return {**info, "rc": tests.returncode, "summary": summary, "failures": failures, "minutes": (time.perf_counter() - t0) / 60}
+    rc = tests.returncode or any(r.returncode for r in lint.values())
+    return {**info, "rc": int(rc), "summary": summary, "failures": failures, "minutes": (time.perf_counter() - t0) / 60}
 
 
 def agent_env(python: str) -> dict:
@@ -146,7 +152,8 @@ def main() -> None:
         rows.append(f"| {r['name']} | {r['date']} | {r['python']} | " + " | ".join(r["versions"].get(n, "") for n in shown) + f" | {outcome} |")
     failed = [f"- {r['name']}: {f}" for r in rows_of for f in r.get("failures", [])]
     body = ("Every dependency at its pyproject.toml lower bound (\"floors\", on the oldest Python that `requires-python`\n"
-            "admits), and at the newest release pip resolves (\"newest\"); the whole test suite in each, in a fresh venv.\n"
+            "admits), and at the newest release pip resolves (\"newest\"); the README's test command (ruff, mypy, the whole\n"
+            "test suite) in each, in a fresh venv.\n"
             "\"agent\": deploy/agent.py and deploy/infer.py on the oldest Python they promise, with only numpy, onnxruntime and\n"
             "Pillow, driven from this checkout through `--device remote`: a tiny table profiled, a model deploy-checked and classified.\n\n"
             + "\n".join(rows) + ("\n\nFailures:\n\n" + "\n".join(failed) if failed else "") + "\n")

@@ -26,7 +26,7 @@ __all__ = ["Range", "check_fields", "finite", "ranged", "torch_device"]
 
 def finite(value: Any) -> bool:
     """A real, finite number (not a bool, not NaN or infinity): what every number read from a file must be."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Range:
 
     def check(self, name: str, value: Any) -> Any:
         kind = "an integer" if self.integer else "a number"
-        ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))
+        ok_type = isinstance(value, int) if self.integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok_type or (not self.integer and not math.isfinite(value)):
             raise EdgeNASError(f"{name} must be {kind} from {self._fmt(self.lo)} to {self._fmt(self.hi)}, got {value!r}")
         if not self.lo <= value <= self.hi:

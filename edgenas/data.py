@@ -262,7 +262,11 @@ def _image_folder(path: Path, size: int | None = None, stream: bool | None = Non
     index = {c: i for i, c in enumerate(classes)}
     labels = torch.tensor([index[c] for c, _ in entries], dtype=torch.long)
     with contextlib.ExitStack() as stack:  # one zip handle here, closed after (streaming keeps one per worker)
-        read = stack.enter_context(zipfile.ZipFile(path)).read if path.is_file() else lambda f: (path / f).read_bytes()
+        archive = stack.enter_context(zipfile.ZipFile(path)) if path.is_file() else None
+
+        def read(f: str) -> bytes:
+            return archive.read(f) if archive is not None else (path / f).read_bytes()
+
         files = [f for _, f in entries]
         if stream is None:
             stream = _decoded_bytes(files, read, size) > (memory_budget if memory_budget is not None else default_memory_budget())

@@ -117,7 +117,8 @@ class Evaluator:
         """The static subnet of ``arch`` with BN statistics recomputed for it (what is evaluated and exported)."""
         sub = net.extract(arch).to(self.device)
         if self.channels_last:
-            sub = sub.to(memory_format=torch.channels_last)
+            to: Any = sub.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
+            to(memory_format=torch.channels_last)
         if recalibrate:
             recalibrate_bn(sub, self._calib_batches(net.space, arch.r))
         return sub.eval()

@@ -152,7 +152,7 @@ def latency_validate(table: str, samples: int, **options: Any) -> Report:
         lines.append(f"drift-corrected (the device ran {rep['drift']['p50']:.3f}x its profiling speed): {dc['within_10pct']:.0%} within ±10%")
         if abs(rep["drift"]["p50"] - 1) > 0.03:
             lines.append(f"the device's speed has moved since profiling: `edgenas latency recalibrate --table {table}` refits the "
-                         "table to it (its calibration networks only; a minute, not a profile)")
+                         "table to it from its calibration networks")
     if nf:
         lines.append(f"noise floor (same networks measured twice): {nf['within_5pct']:.0%} within ±5%, MAPE {nf['mape']:.1%}")
     if rep["statistic"] != "median":

@@ -190,6 +190,9 @@ def test_remote_agent_through_a_local_runner(tmp_path):
     assert set(table.entries) == {b.key for b in local} | {EMPTY_KEY, "network:0", "network:1"}
     assert table.calibration["n_networks"] == 2
     assert table.meta["device"]["runner"] == runner
+    # the runner reaches the device from the command line, again, to recalibrate the table there
+    assert main(["latency", "recalibrate", "--table", str(out), "--runner", runner, "--json"]) == 0
+    assert len(LatencyTable.load(out).meta["recalibrations"]) == 1
 
 
 def test_agent_imports_only_numpy_onnxruntime_and_stdlib():

@@ -51,7 +51,7 @@ def test_ofa_mbv3_layer_shapes_equal_ofa(supernets, seed):
     got = [
         ("conv", *m.weight.shape) if isinstance(m, torch.nn.Conv2d) else ("linear", *m.weight.shape)
         for m in sub.modules()
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
     ]
     assert got == _ofa_reference_shapes(arch)
 

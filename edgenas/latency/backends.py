@@ -89,7 +89,7 @@ class RemoteBackend:
             self.argv = shlex.split(runner)
         except ValueError as exc:
             raise LatencyError(f"cannot parse --runner {runner!r}: {exc}") from None
-        if not (isinstance(timeout, (int, float)) and 0 < timeout <= 86_400):
+        if not (isinstance(timeout, int | float) and 0 < timeout <= 86_400):
             raise LatencyError(f"runner timeout must be from 1 s to 86,400 s, got {timeout!r}")
         self.runner, self.threads, self.timeout = runner, threads, float(timeout)
         self.provider = "CPUExecutionProvider" if provider.lower() == "cpu" else provider

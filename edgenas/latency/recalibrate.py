@@ -3,9 +3,9 @@
 A device's speed moves after its table was profiled (an OS or firmware update, a power or thermal
 setting, a shared machine's neighbours, or a profile made in a noisy minute); `latency validate`
 shows this as drift: the table's calibration networks now run at another speed than when profiled.
-The blocks' relative costs still hold, so measuring only those networks again (a minute, not the
-whole profile) and refitting ``measured = a x blocks + b x Mparams + c`` on them corrects the
-table.  Each recalibration is recorded in the table's meta, the calibration it replaced included.
+The blocks' relative costs still hold, so measuring only those networks again and refitting
+``measured = a x blocks + b x Mparams + c`` on them corrects the table in place.  Each
+recalibration is recorded in the table's meta, the calibration it replaced included.
 """
 
 from __future__ import annotations

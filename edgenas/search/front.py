@@ -30,7 +30,7 @@ def pick(run: str | Path, strategy: str = "best", **limits: Any) -> dict[str, An
     if not front:
         raise SearchError(f"the front in {path} is empty (no feasible arch was found)")
     if not all(isinstance(m, dict) and isinstance(m.get("arch"), dict) and
-               all(isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in m.items() if k not in ("arch", "precision"))
+               all(isinstance(v, int | float) and not isinstance(v, bool) for k, v in m.items() if k not in ("arch", "precision"))
                for m in front):
         raise SearchError(f"{path} has a malformed member (each needs 'arch' and numeric objectives)")
     objectives = [k for k in front[0] if k not in ("arch", "precision")]

@@ -60,10 +60,10 @@ _NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?"
 def parse_limit(text: str | float, kind: str) -> float:
     """'5ms', '500us', '5' (ms) for latency; '300M', '2.5G', '300e6' for MACs and params; '0.8' or '80%' for top1."""
     units = _UNITS.get(kind, {"": 1.0, **{k: v for k, v in _SUFFIX.items() if k}})
-    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise SearchError(f"{kind} limit must be a number or a string like 5ms, 300M, 0.75; got {text!r}")
     value: float | None = None
-    if isinstance(text, (int, float)):
+    if isinstance(text, int | float):
         value = float(text)
     else:
         m = re.fullmatch(rf"({_NUMBER})\s*([a-zµ%]*)", text.strip().lower().replace("_", ""))

@@ -25,7 +25,7 @@ class ReinforceController:
     def _probs(self) -> list[np.ndarray]:
         out = []
         for z in self.logits:
-            p = np.exp(z - z[np.isfinite(z)].max())
+            p = np.exp(z - np.max(z[np.isfinite(z)]))
             out.append(p / p.sum())
         return out
 

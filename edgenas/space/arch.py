@@ -16,7 +16,7 @@ __all__ = ["Arch"]
 
 def _number(value: Any) -> int | float:
     """Normalise 3.0 -> 3 so JSON round-trips and hashing do not depend on int/float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
         raise TypeError(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -63,9 +63,9 @@ class Arch:
         if unknown:
             raise ArchError(f"arch has unknown key(s) {unknown}; expected ks, e, d, r (and act, se, w in spaces where they are elastic)")
         act, se = data.get("act", []), data.get("se", [])
-        if not isinstance(act, (list, tuple)) or not all(isinstance(a, str) for a in act):
+        if not isinstance(act, list | tuple) or not all(isinstance(a, str) for a in act):
             raise ArchError(f"arch 'act' must be a list of activation names, one per stage, got {act!r}")
-        if not isinstance(se, (list, tuple)) or not all(v in (0, 1) and not isinstance(v, float) for v in se):
+        if not isinstance(se, list | tuple) or not all(v in (0, 1) and not isinstance(v, float) for v in se):
             raise ArchError(f"arch 'se' must be a list of 0/1 (or false/true), one per stage, got {se!r}")
         fields: dict[str, tuple] = {}
         for key in ("ks", "e", "d", "w"):
@@ -75,18 +75,18 @@ class Arch:
             if key not in data:
                 raise ArchError(f"arch is missing '{key}'")
             seq = data[key]
-            if not isinstance(seq, (list, tuple)):
+            if not isinstance(seq, list | tuple):
                 raise ArchError(f"arch '{key}' must be a list of numbers, got {seq!r}")
             try:
                 fields[key] = tuple(_number(v) for v in seq)
             except TypeError as exc:
                 raise ArchError(f"arch '{key}' holds a non-number: {exc.args[0]!r}") from None
         r = data.get("r", default_r)
-        if isinstance(r, (list, tuple)) and len(r) == 1:  # OFA search results write "r": [224]
+        if isinstance(r, list | tuple) and len(r) == 1:  # OFA search results write "r": [224]
             r = r[0]
         if r is None:
             raise ArchError("arch is missing 'r' (input resolution)")
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or float(r) != int(r) or r <= 0:
+        if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or float(r) != int(r) or r <= 0:
             raise ArchError(f"arch 'r' must be an integer resolution, got {r!r}")
         for key in ("ks", "d"):
             if any(not float(v).is_integer() for v in fields[key]):

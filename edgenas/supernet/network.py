@@ -33,7 +33,7 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
     outputs ~1e-10 and makes export parity and latency checks meaningless.
     """
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, DynamicConv2d, DynamicDWConv2d)):
+        if isinstance(m, nn.Conv2d | DynamicConv2d | DynamicDWConv2d):
             w = m.weight
             depthwise = isinstance(m, DynamicDWConv2d) or (isinstance(m, nn.Conv2d) and m.groups > 1)
             fan_out = (1 if depthwise else w.shape[0]) * w.shape[2] * w.shape[3]
@@ -147,7 +147,7 @@ class Supernet(nn.Module):
                 conv.weight.copy_(conv.weight[:, order])
 
     def bn_modules(self) -> list[nn.BatchNorm2d]:
-        return [m for m in self.modules() if isinstance(m, (nn.BatchNorm2d, DynamicBatchNorm2d))]
+        return [m for m in self.modules() if isinstance(m, nn.BatchNorm2d | DynamicBatchNorm2d)]
 
     # ---- checkpoints -----------------------------------------------------------------------
     def checkpoint(self, **extra: Any) -> dict[str, Any]:

@@ -134,7 +134,8 @@ class Trainer:
             sync_batchnorm(self.net)
         self.net.set_grad_checkpointing(cfg.grad_checkpointing)
         if self.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+            to: Any = self.net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
+            to(memory_format=torch.channels_last)
         # Only the largest network is compiled: it is the same graph in every step of every phase, while
         # each other subnet is a new graph (a recompilation of tens of seconds, for a few steps' use).
         self.compiled = torch.compile(self.net, dynamic=True, mode=None if cfg.compile is True else cfg.compile) if cfg.compile else None
