@@ -31,7 +31,7 @@ from .backends import Backend
 from .blocks import Block, block_onnx, empty_graph, enumerate_blocks
 from .table import EMPTY_KEY, NETWORK_PREFIX, LatencyError, LatencyTable
 
-__all__ = ["PRECISIONS", "measure_chunked", "network_model", "profile", "profile_summary"]
+__all__ = ["PRECISIONS", "calibration_model", "measure_chunked", "network_model", "profile", "profile_summary"]
 
 # fields that must agree for a half-finished table to be resumed
 _RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads",
@@ -56,6 +56,13 @@ def network_model(space: SearchSpace, arch: Arch, num_classes: int | None = None
     recalibrate_bn(net, noise_batches(arch.r, n=1, batch=4, seed=seed)).eval()
     shape = (1, 3, arch.r, arch.r)
     return _maybe_int8(onnx_bytes(net, shape), shape, precision, seed)
+
+
+def calibration_model(table: LatencyTable, key: str) -> bytes:
+    """The table's calibration network ``key`` ("network:i") exactly as its profile measured it."""
+    meta = table.meta
+    arch = table.calibration_archs()[int(key[len(NETWORK_PREFIX):])]
+    return network_model(table.space, arch, meta["num_classes"], meta["precision"], meta.get("seed") or 0)
 
 
 def measure_chunked(backend: Backend, keys: list[str], model: Callable[[str], bytes], protocol: dict[str, Any], desc: str,
@@ -163,7 +170,7 @@ def _measure(space: SearchSpace, out: Path, meta: dict[str, Any], backend: Backe
             if k == EMPTY_KEY:
                 return empty_graph()
             if k.startswith(NETWORK_PREFIX):
-                return network_model(space, archs[int(k[len(NETWORK_PREFIX):])], num_classes, precision, seed)
+                return calibration_model(table, k)
             return block_model(blocks[k], precision, seed)
 
         measure_chunked(backend, todo, model, protocol, "blocks", save, progress)

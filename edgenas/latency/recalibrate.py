@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io import check_writable, exclusive
 from .backends import Backend, table_backend
-from .profile import measure_chunked, network_model
+from .profile import calibration_model, measure_chunked
 from .table import NETWORK_PREFIX, LatencyError, LatencyTable
 
 __all__ = ["recalibrate", "recalibrate_table"]
@@ -52,10 +52,8 @@ def recalibrate(table: LatencyTable, backend: Backend, progress: bool = True) ->
               f"has {info.get('ort_version')}; a new ONNX Runtime can change blocks unevenly: profile again if validation misses",
               file=sys.stderr)
     space, keys = table.space, [f"{NETWORK_PREFIX}{i}" for i in range(len(archs))]
-    got = measure_chunked(
-        backend, keys, lambda k: network_model(space, archs[int(k[len(NETWORK_PREFIX):])], meta["num_classes"], meta["precision"],
-                                               meta.get("seed") or 0),
-        meta["protocol"], "calibration networks", progress=progress)
+    got = measure_chunked(backend, keys, lambda k: calibration_model(table, k), meta["protocol"], "calibration networks",
+                          progress=progress)
     X = np.stack([space.encode(a) for a in archs])
     now = np.array([table.ms(got[k]) for k in keys])
     then = np.array([table.ms(table.entries[k]) for k in keys])

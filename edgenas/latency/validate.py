@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 
 from ..io import atomic_path, check_writable, exclusive, write_json
 from .backends import Backend, table_backend
-from .profile import _random_arch, measure_chunked, network_model
+from .profile import _random_arch, calibration_model, measure_chunked, network_model
 from .table import NETWORK_PREFIX, LatencyTable
 
 __all__ = ["accuracy_metrics", "validate", "validate_table"]
@@ -81,8 +81,8 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
             """Exported once, kept on disk: memory holds one chunk of networks, not all of them."""
             path = Path(tmp) / f"{key.replace(':', '_')}.onnx"
             if not path.exists():
-                arch, seed = (calib[key], table.meta.get("seed", 0)) if key in calib else (archs[int(key)], int(key))
-                path.write_bytes(network_model(space, arch, num_classes, precision, seed=seed))
+                path.write_bytes(calibration_model(table, key) if key in calib else
+                                 network_model(space, archs[int(key)], num_classes, precision, seed=int(key)))
             return path.read_bytes()
 
         for p in range(passes):
