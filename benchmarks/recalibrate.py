@@ -1,10 +1,10 @@
-"""`edgenas latency recalibrate`: validation error of a table as profiled and recalibrated, on the same measurements.
+"""`edgenas latency recalibrate`: validation error of a table as it was and recalibrated, on the same measurements.
 
     python benchmarks/recalibrate.py [--tables T.json ...] [--samples 100]     # ~5 min a table
 
 For each table (default: every shipped one measured on this machine's CPU with the local CPU
 provider), a copy is recalibrated: its calibration networks measured again and its calibration
-refitted.  `latency validate` then measures random subnets twice on the copy, and the profiled
+refitted.  `latency validate` then measures random subnets twice on the copy, and the original
 table's predictions are scored on the same measurements: the two tables are compared on one set of
 timings, so the machine's drift between them is nil.  Run it with nothing else running.
 """
@@ -20,6 +20,7 @@ import numpy as np
 from _report import machine, update_section
 
 from edgenas.latency import LatencyTable, LocalBackend
+from edgenas.latency.backends import table_backend
 from edgenas.latency.recalibrate import recalibrate_table
 from edgenas.latency.validate import accuracy_metrics, validate
 
@@ -39,9 +40,7 @@ def run(path: Path, samples: int) -> dict:
     shutil.copyfile(path, copy)
     rec = recalibrate_table(copy, progress=True)
     old, new = LatencyTable.load(path), LatencyTable.load(copy)
-    meta = new.meta
-    backend = LocalBackend(meta["provider"], meta["threads"])
-    rep = validate(new, backend, samples, WORK / f"{path.stem}.validation", passes=2, progress=True)
+    rep = validate(new, table_backend(new.meta, copy, None), samples, WORK / f"{path.stem}.validation", passes=2, progress=True)
     sp = new.space
     X = np.stack([sp.encode(sp.arch(n["arch"])) for n in rep["networks"]])
     measured = np.array([n["measured_ms"][0] for n in rep["networks"]])
@@ -63,7 +62,7 @@ def main() -> None:
     pct = lambda m: f"{m['within_10pct']:.0%} (MAPE {m['mape']:.1%}, mean error {m['mean_error']:+.1%})"  # noqa: E731
     lines = [
         "Target: a recalibrated table validates within ±10% as often as the machine's noise floor allows, where the "
-        "profiled one has drifted. Each table's copy is recalibrated, then `latency validate` measures "
+        "table as it was has drifted. Each table's copy is recalibrated, then `latency validate` measures "
         f"{args.samples} random subnets twice on it; the table as it was is scored on the same first-pass measurements.",
         "",
         "| table | networks ran x their time in the table | table as it was: within ±10% | recalibrated copy: within ±10% | noise floor: within ±10% |",
