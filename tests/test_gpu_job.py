@@ -3,9 +3,12 @@ GPU image lacks (pymoo, fvcore, plotly, onnxslim) made unimportable, as they are
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -89,20 +92,25 @@ def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
     first = tmp_path / "first"
     job("start", "--run", str(first), "--time-budget", "0.1", "--", *common, "--epoch-scale", "0.25")
     job("poll", "--run", str(first), "--wait", "240", timeout=300)
-    folder = tmp_path / "imgs"  # streamed after training: does decoding from disk keep up? (one batch of 512 timed)
+    folder = tmp_path / "data" / "imgs"  # streamed after training: does decoding from disk keep up? (one batch of 512 timed)
     image_folder(folder, 2, 520, 8)
+    with tarfile.open(tmp_path / "data" / "imgs.tar.xz", "w:xz") as tar:  # it travels packed, and is unpacked first
+        tar.add(folder, arcname="imgs")
+    shutil.rmtree(folder)
     dest = tmp_path / "out"
     out = job("session", "--run", str(tmp_path / "more"), "--dest", str(dest), "--deadline", "70", "--pack-reserve", "35",
               "--predictor-samples", "100000", "--random", "2", "--calib-images", "64", "--device", "cpu", "--stream-workers", "2",
-              "--stream-data", f"imagefolder:{folder}", "--stream-batches", "1", "--save-every", "0", "--",
-              *common, "--init", str(first / "latest.pt"), timeout=400)
+              "--stream-data", f"imagefolder:{folder}", "--stream-batches", "1", "--save-every", "0",
+              "--unpack", str(tmp_path / "data" / "imgs.tar.xz"), "--", *common, "--init", str(first / "latest.pt"), timeout=400)
     assert "starting from" in out and "predictor subnets fit before the deadline" in out and "streamed loader, 2 workers" in out
     assert "saved the last finished epoch under" in out  # while training ran: a call killed before its pack keeps weights
     cfg = (dest / "config.yaml").read_text()
-    assert "init_record:" in cfg and "time_budget: 0.58" in cfg  # (70 - 35) s
+    assert "init_record:" in cfg
+    assert 0.5 < float(cfg.split("time_budget: ")[1].split()[0]) <= 0.58  # (70 - 35) s, less the unpacking
     res = json.loads((dest / "results.json").read_text())
     assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
     assert res["stream"]["images"] == 512 and res["stream"]["images_per_s"] > 0
+    assert res["unpacked"]["files"] == 1040 and len(list(folder.glob("c1/*.png"))) == 520
     if res["predictor"] is not None:  # a slow machine may leave too little time for one
         assert res["predictor"]["n_train"] + res["predictor"]["holdout"]["n"] < 100000
 
@@ -141,3 +149,22 @@ def test_session_stops_a_training_that_overruns_and_still_packs(tmp_path):
         assert not res["training_finished"] and res["metrics_last"]["epoch_index"] < 10
     else:
         assert "holds no finished epoch yet" in proc.stderr
+
+
+def test_unpack_refuses_members_that_would_land_outside_its_folder(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from gpu_job import unpack
+
+    data = tmp_path / "data"
+    data.mkdir()
+    escape = tarfile.TarInfo("../escaped.txt")
+    escape.size = 4
+    link = tarfile.TarInfo("imgs/link")  # a link out of the folder: reading the data would then read that file
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    for member in (escape, link):
+        archive = data / "bad.tar.xz"
+        with tarfile.open(archive, "w:xz") as tar:
+            tar.addfile(member, io.BytesIO(b"evil") if member.isfile() else None)
+        with pytest.raises(SystemExit, match="bad.tar.xz"):
+            unpack(archive)
+    assert not (tmp_path / "escaped.txt").exists() and not (data / "imgs" / "link").exists()
