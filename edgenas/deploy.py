@@ -28,7 +28,7 @@ from .io import atomic_path
 from .latency.backends import LocalBackend
 from .latency.table import LatencyError, LatencyTable
 from .quantize import quantize_int8
-from .space import Arch, get_space
+from .space import Arch, SearchSpace, definition_record, get_space
 
 __all__ = [
     "deploy_check",
@@ -42,9 +42,11 @@ __all__ = [
 ]
 
 
-def model_metadata(space_name: str, arch: Arch, precision: str = "fp32", data: DataSplit | None = None) -> dict[str, str]:
-    meta = {"edgenas.space": space_name, "edgenas.arch": arch.to_json(), "edgenas.resolution": str(arch.r),
+def model_metadata(space: SearchSpace, arch: Arch, precision: str = "fp32", data: DataSplit | None = None) -> dict[str, str]:
+    meta = {"edgenas.space": space.name, "edgenas.arch": arch.to_json(), "edgenas.resolution": str(arch.r),
             "edgenas.precision": precision}
+    if record := definition_record(space):
+        meta["edgenas.space_def"] = json.dumps(record["space_def"], sort_keys=True)
     if data is not None:
         meta["edgenas.mean"], meta["edgenas.std"] = json.dumps(list(data.mean)), json.dumps(list(data.std))
         meta["edgenas.preprocess"] = "rgb uint8 / 255, bilinear antialiased resize to resolution, (x - mean) / std, NCHW"
@@ -156,7 +158,11 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
     meta = read_metadata(path)
     if "edgenas.arch" not in meta:
         raise ExportError(f"{path} was not exported by edgenas (no arch metadata): cannot predict its latency")
-    space = get_space(meta["edgenas.space"])
+    try:
+        definition = json.loads(meta["edgenas.space_def"]) if "edgenas.space_def" in meta else None
+    except json.JSONDecodeError:
+        raise ExportError(f"{path}: its space definition metadata is not JSON") from None
+    space = get_space(meta.get("edgenas.space", "?"), definition)
     arch = space.arch(json.loads(meta["edgenas.arch"]))
     table.check_space(space, "--table")
     precision = meta.get("edgenas.precision", "fp32")
@@ -241,7 +247,7 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
         model = Supernet(space, num_classes, seed=seed).extract(arch)
         recalibrate_bn(model, noise_batches(arch.r, seed=seed)).eval()
         split = load_data(data) if data else None
-    res = export_onnx(model, arch.r, out, simplify=simplify, metadata=model_metadata(space.name, arch, "fp32", split))
+    res = export_onnx(model, arch.r, out, simplify=simplify, metadata=model_metadata(space, arch, "fp32", split))
     spec: Any = model.spec  # a SubNet's NetSpec
     st = stats(space, arch, int(spec.head.num_classes))
     r: dict[str, Any] = {"path": str(res.path), "max_abs_diff": res.max_abs_diff, "opset": res.opset, "simplified": res.simplified,

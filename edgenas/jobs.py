@@ -17,7 +17,7 @@ from .errors import EdgeNASError
 from .space import Arch, SearchSpace
 
 __all__ = ["Report", "deploy_check", "evaluate", "export", "latency", "latency_recalibrate", "latency_validate", "pick", "predictor", "profile",
-           "quickstart", "run_target", "search", "spaces", "stats", "train"]
+           "quickstart", "run_target", "search", "show_space", "spaces", "stats", "train"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,17 @@ def spaces() -> Report:
     rows = space_summaries()
     return Report({"spaces": rows}, "\n".join(f"{r['name']:<16} {r['n_archs']:.2e} archs  r={r['resolutions'][0]}..{r['resolutions'][-1]}  "
                                               f"{r['description']}" for r in rows))
+
+
+def show_space(space: SearchSpace) -> Report:
+    """``edgenas spaces --show``: the definition a space file would hold, with what it amounts to."""
+    import yaml
+
+    definition = {**space.to_dict(), "description": space.description}
+    plain = json.loads(json.dumps(definition))  # tuples as lists, for YAML
+    text = yaml.safe_dump(plain, sort_keys=False, default_flow_style=None, width=100)
+    return Report({"definition": definition, "digest": space.digest(), "n_archs": space.n_archs()},
+                  f"{text.rstrip()}\n# digest {space.digest()}, {space.n_archs():.2e} archs")
 
 
 def stats(space: SearchSpace, arch: Arch, num_classes: int | None = None) -> Report:
@@ -94,7 +105,7 @@ def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str |
 
     chosen = pick(run, strategy, **limits)
     cfg = read_yaml(Path(run) / "config.yaml", "search run config")
-    space = get_space(cfg["space"])
+    space = get_space(cfg["space"], cfg.get("space_def"))
     ckpt = checkpoint or cfg.get("checkpoint")
     if not ckpt and cfg.get("predictor"):
         ckpt = AccuracyPredictor.load(cfg["predictor"], space).report.get("checkpoint")

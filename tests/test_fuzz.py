@@ -313,7 +313,7 @@ def test_inference_example_bad_input(args, message, files, tmp_path):
     from edgenas.export import export_onnx
 
     model = tmp_path / "m.onnx"
-    export_onnx(Supernet(SP).extract(SP.max_arch(16)).eval(), 16, model, metadata=model_metadata("tiny", SP.max_arch(16)))
+    export_onnx(Supernet(SP).extract(SP.max_arch(16)).eval(), 16, model, metadata=model_metadata(SP, SP.max_arch(16)))
     argv = [a.replace("{model}", str(model)) for a in _fill(args, files)]
     proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "infer.py"), *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

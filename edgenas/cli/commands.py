@@ -38,7 +38,7 @@ def _flags(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 
 def spaces(args: argparse.Namespace) -> int:
-    return _print(args, jobs.spaces())
+    return _print(args, jobs.show_space(get_space(args.show)) if args.show else jobs.spaces())
 
 
 def stats(args: argparse.Namespace) -> int:

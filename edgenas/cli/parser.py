@@ -49,9 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def space_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
-        p.add_argument("--space", required=required, metavar="SPACE", help=f"search space: {', '.join(spaces)}")
+        p.add_argument("--space", required=required, metavar="SPACE",
+                       help=f"search space: {', '.join(spaces)}, or a space file (.yaml/.json; see edgenas spaces --show)")
 
-    add(sub, "spaces", "spaces", "list the registered search spaces")
+    p = add(sub, "spaces", "spaces", "list the registered search spaces, or show one's definition")
+    p.add_argument("--show", metavar="SPACE", help="print this space's definition (a name or a space file) as YAML: "
+                   "copy it, or write 'base: NAME' and the fields to change, to define your own")
 
     p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU)")
     p.add_argument("--cifar10", action="store_true",

@@ -23,7 +23,7 @@ from .. import __version__, agent
 from ..export import OPSET, onnx_bytes
 from ..io import check_writable, exclusive
 from ..quantize import PRECISIONS, quantize_int8
-from ..space import Arch, SearchSpace, get_space
+from ..space import Arch, SearchSpace, definition_record, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
 from ..supernet.network import init_weights
 from ..supernet.static import SubNet
@@ -88,7 +88,8 @@ def measure_chunked(backend: Backend, keys: list[str], model: Callable[[str], by
 
 def _new_meta(space: SearchSpace, resolutions: list[int], num_classes: int, precision: str, protocol: dict, info: dict) -> dict:
     return {
-        "space": space.name, "space_digest": space.digest(), "resolutions": resolutions, "num_classes": num_classes,
+        "space": space.name, "space_digest": space.digest(), **definition_record(space), "resolutions": resolutions,
+        "num_classes": num_classes,
         "precision": precision, "units": "ms", "batch": 1, "opset": OPSET, "optimization_level": "all",
         "provider": info["provider"], "threads": info["threads"], "cpu_model": info["cpu_model"],
         "ort_version": info["ort_version"], "device": info, "protocol": protocol,

@@ -56,6 +56,7 @@ class LatencyTable:
     meta: dict[str, Any]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
+    _space: SearchSpace | None = field(default=None, init=False, repr=False, compare=False)
 
     # ---- file format -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -122,9 +123,11 @@ class LatencyTable:
     # ---- content ---------------------------------------------------------------------------
     @property
     def space(self) -> SearchSpace:
-        sp = get_space(self.meta["space"])
-        self.check_space(sp)
-        return sp
+        """The table's space: registered by name, or rebuilt from the definition the table records."""
+        if self._space is None or self._space.name != self.meta["space"]:
+            self._space = get_space(self.meta["space"], self.meta.get("space_def"))
+            self.check_space(self._space)
+        return self._space
 
     @property
     def resolutions(self) -> tuple[int, ...]:
@@ -144,13 +147,12 @@ class LatencyTable:
         return self.ms(self.entries[EMPTY_KEY]) if EMPTY_KEY in self.entries else 0.0
 
     def required_keys(self) -> list[str]:
-        blocks = enumerate_blocks(get_space(self.meta["space"]), self.resolutions, self.meta["num_classes"])
+        blocks = enumerate_blocks(self.space, self.resolutions, self.meta["num_classes"])
         nets = [f"{NETWORK_PREFIX}{i}" for i in range(len(self.meta.get("calibration_networks", [])))]
         return [EMPTY_KEY] + [b.key for b in blocks] + nets
 
     def calibration_archs(self) -> list[Arch]:
-        sp = get_space(self.meta["space"])
-        return [sp.arch(a) for a in self.meta.get("calibration_networks", [])]
+        return [self.space.arch(a) for a in self.meta.get("calibration_networks", [])]
 
     def missing_keys(self) -> list[str]:
         return [k for k in self.required_keys() if k not in self.entries]

@@ -10,7 +10,7 @@ from typing import Any
 from ..checks import check_fields, ranged
 from ..errors import SearchError
 from ..quantize import PRECISIONS
-from ..space import SAMPLINGS, get_space
+from ..space import SAMPLINGS, definition_record, get_space
 from .objectives import OBJECTIVES
 
 __all__ = ["ALGORITHMS", "LIMITS", "SearchConfig", "load_search_config"]
@@ -23,7 +23,8 @@ LIMITS = {"max_latency": ("latency", True), "max_macs": ("macs", True), "max_par
 
 @dataclass
 class SearchConfig:
-    space: str
+    space: str  # a registered name or a space file; written back as the name, with space_def beside it
+    space_def: dict[str, Any] | None = None  # the definition of a space not built in
     objectives: list[str] = field(default_factory=lambda: ["top1", "latency"])
     algorithm: str = "nsga2"
     pop_size: int = ranged(40, 2, 100_000)
@@ -52,7 +53,7 @@ class SearchConfig:
 
     def validate(self) -> SearchConfig:
         check_fields(self, "search settings")
-        space = get_space(self.space)
+        space = get_space(self.space, self.space_def)
         if not self.objectives or len(set(self.objectives)) != len(self.objectives):
             raise SearchError(f"objectives must be distinct and non-empty, got {self.objectives}")
         for o in self.objectives:
@@ -79,7 +80,7 @@ class SearchConfig:
             bad = [r for r in self.resolutions if r not in space.resolutions]
             if bad:
                 raise SearchError(f"resolutions {bad} are not in space '{space.name}'")
-        return self
+        return dataclasses.replace(self, space=space.name, space_def=definition_record(space).get("space_def"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

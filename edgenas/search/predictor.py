@@ -15,7 +15,7 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 from ..io import read_json, write_json
-from ..space import SearchSpace, get_space
+from ..space import SearchSpace, definition_record, get_space
 from .objectives import SearchError
 
 __all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "fit_predictor", "label_reliability", "rank_metrics",
@@ -177,6 +177,7 @@ class AccuracyPredictor:
     def save(self, path: str | os.PathLike) -> Path:
         return write_json(path, {
             "format": "edgenas.accuracy-predictor", "version": 1, "space": self.space.name, "space_digest": self.space.digest(),
+            **definition_record(self.space),
             "model": self.model_name, "seed": self.seed, "report": self.report,
             "X": self.X.tolist(), "y": self.y.tolist(),
         })
@@ -190,9 +191,12 @@ class AccuracyPredictor:
         data = read_json(path, "accuracy predictor", SearchError)
         if not isinstance(data, dict) or data.get("format") != "edgenas.accuracy-predictor":
             raise SearchError(f"{path} is not an edgenas accuracy predictor")
+        if not isinstance(data.get("space"), str):
+            raise SearchError(f"accuracy predictor {path} does not name its space")
+        recorded = get_space(data["space"], data.get("space_def"))
         if space is not None:
             sp = get_space(space)
-            if data["space"] != sp.name or data["space_digest"] != sp.digest():
+            if data["space"] != sp.name or data.get("space_digest") != sp.digest():
                 raise SearchError(f"accuracy predictor {path} was fitted for space '{data['space']}', not for space '{sp.name}'")
         if data.get("model") not in _candidates(0):  # a name looked up in a fixed table, never code to load
             raise SearchError(f"accuracy predictor {path} names unknown model {data.get('model')!r}; "
@@ -200,11 +204,11 @@ class AccuracyPredictor:
         try:
             X, y = np.asarray(data["X"], dtype=np.int64), np.asarray(data["y"], dtype=np.float64)
             seed = int(data["seed"])
-            if X.ndim != 2 or X.shape[1] != get_space(data["space"]).n_genes or y.shape != (len(X),) or not np.isfinite(y).all():
+            if X.ndim != 2 or X.shape[1] != recorded.n_genes or y.shape != (len(X),) or not np.isfinite(y).all():
                 raise ValueError("shapes")
         except (KeyError, TypeError, ValueError, OverflowError):
             raise SearchError(f"accuracy predictor {path} is malformed (its X, y or seed)") from None
-        pred = cls(data["space"], data["model"], seed).fit(X, y)
+        pred = cls(recorded, data["model"], seed).fit(X, y)
         pred.report = data.get("report", {})
         return pred
 

@@ -45,7 +45,7 @@ class SearchRun:
 
     def __init__(self, cfg: SearchConfig, out: str | Path, *, resume: bool = False, progress: bool = True, accuracy=None, table=None):
         self.cfg, self.out, self.progress, self.resume = cfg, Path(out), progress, resume
-        self.space: SearchSpace = get_space(cfg.space)
+        self.space: SearchSpace = get_space(cfg.space, cfg.space_def)
         self._check_out()  # early, before inputs load; again under the run's lock
         self.table = table if table is not None else self._load_table()
         self.accuracy = accuracy if accuracy is not None else self._load_accuracy()

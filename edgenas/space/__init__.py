@@ -9,11 +9,11 @@ table and the exporter all build on.  Spaces are registered by name (``registry`
 from . import presets  # noqa: F401  (registers the presets)
 from .arch import Arch
 from .encoding import SAMPLINGS
-from .registry import get_space, list_spaces, register_space
+from .registry import definition_record, get_space, list_spaces, register_space
 from .searchspace import SearchSpace
 from .specs import ACTIVATIONS, HeadSpec, MBConvSpec, NetSpec, StageSpec, StemSpec, conv_out, make_divisible
 
 __all__ = [
     "ACTIVATIONS", "Arch", "HeadSpec", "MBConvSpec", "NetSpec", "SAMPLINGS", "SearchSpace", "StageSpec", "StemSpec", "conv_out",
-    "get_space", "list_spaces", "make_divisible", "register_space",
+    "definition_record", "get_space", "list_spaces", "make_divisible", "register_space",
 ]

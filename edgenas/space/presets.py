@@ -37,7 +37,8 @@ OFA_MBV3 = register_space(
         resolutions=tuple(range(128, 225, 4)),
         final_expand_width=960, feature_width=1280, num_classes=1000,
         description="OFA's ofa_mbv3_d234_e346_k357_w1.0 MobileNetV3 space (ImageNet, 128..224).",
-    )
+    ),
+    builtin=True,
 )
 
 CIFAR_MBV3 = register_space(
@@ -53,7 +54,8 @@ CIFAR_MBV3 = register_space(
             "ofa-mbv3 for 32x32 inputs: the stem and the first elastic stage keep stride 1, so the "
             "network downsamples 8x (32 -> 4x4 at the head, like 224 -> 7x7) instead of 32x."
         ),
-    )
+    ),
+    builtin=True,
 )
 
 TINY = register_space(
@@ -66,7 +68,8 @@ TINY = register_space(
         resolutions=(16, 20, 24),
         final_expand_width=64, feature_width=128, num_classes=10, dropout=0.0,
         description="A small space that trains and searches on a CPU in seconds (tests, quickstart).",
-    )
+    ),
+    builtin=True,
 )
 
 
@@ -84,8 +87,8 @@ def lite(space: SearchSpace, name: str) -> SearchSpace:
                    description=f"{space.name} with ReLU everywhere, no squeeze-excite, kernels 3 and 5: quantization-friendly (int8).")
 
 
-OFA_MBV3_LITE = register_space(lite(OFA_MBV3, "ofa-mbv3-lite"))
-CIFAR_MBV3_LITE = register_space(lite(CIFAR_MBV3, "cifar-mbv3-lite"))
+OFA_MBV3_LITE = register_space(lite(OFA_MBV3, "ofa-mbv3-lite"), builtin=True)
+CIFAR_MBV3_LITE = register_space(lite(CIFAR_MBV3, "cifar-mbv3-lite"), builtin=True)
 
 
 def mixed(space: SearchSpace, name: str) -> SearchSpace:
@@ -98,8 +101,8 @@ def mixed(space: SearchSpace, name: str) -> SearchSpace:
                    description=f"{space.name} with activation and squeeze-excite elastic per stage.")
 
 
-CIFAR_MBV3_MIXED = register_space(mixed(CIFAR_MBV3, "cifar-mbv3-mixed"))
-TINY_MIXED = register_space(mixed(TINY, "tiny-mixed"))
+CIFAR_MBV3_MIXED = register_space(mixed(CIFAR_MBV3, "cifar-mbv3-mixed"), builtin=True)
+TINY_MIXED = register_space(mixed(TINY, "tiny-mixed"), builtin=True)
 
 
 def elastic_width(space: SearchSpace, name: str, choices: tuple[float, ...]) -> SearchSpace:
@@ -112,5 +115,5 @@ def elastic_width(space: SearchSpace, name: str, choices: tuple[float, ...]) -> 
                    description=f"{space.name} with each stage's width elastic ({', '.join(f'{w:g}x' for w in choices)}).")
 
 
-CIFAR_MBV3_WIDTH = register_space(elastic_width(CIFAR_MBV3, "cifar-mbv3-width", (0.5, 0.75, 1.0)))
-TINY_WIDTH = register_space(elastic_width(TINY, "tiny-width", (0.5, 1.0)))
+CIFAR_MBV3_WIDTH = register_space(elastic_width(CIFAR_MBV3, "cifar-mbv3-width", (0.5, 0.75, 1.0)), builtin=True)
+TINY_WIDTH = register_space(elastic_width(TINY, "tiny-width", (0.5, 1.0)), builtin=True)

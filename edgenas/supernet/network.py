@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SpaceError
 from ..io import atomic_path
-from ..space import Arch, SearchSpace, StageSpec, get_space
+from ..space import Arch, SearchSpace, get_space
 from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv, banded_order, permute_bn
 from .static import Head, MBConv, Stem, SubNet
 
@@ -175,8 +175,9 @@ class Supernet(nn.Module):
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> Supernet:
         """A supernet from a checkpoint already read by :func:`read_checkpoint` (no second read)."""
+        space = space_from_checkpoint(ckpt)
         try:
-            net = cls(space_from_checkpoint(ckpt), int(ckpt["num_classes"]))
+            net = cls(space, int(ckpt["num_classes"]))
             net.load_state_dict(ckpt["state_dict"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # shapes or keys that do not fit the space
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -251,14 +252,9 @@ def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = N
 
 def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
     """The registered space of that name if identical, else the definition stored in the file."""
-    data = dict(ckpt["space_def"])
-    data["stages"] = tuple(StageSpec(**s) for s in data["stages"])
-    for key in ("ks_choices", "e_choices", "d_choices", "resolutions", "act_choices", "se_choices", "width_choices"):
-        if key in data:
-            data[key] = tuple(data[key])
-    space = SearchSpace(**data)
     try:
-        registered = get_space(space.name)
-    except KeyError:
-        return space
-    return registered if registered.digest() == space.digest() else space
+        return get_space(ckpt["space"], ckpt["space_def"])
+    except (KeyError, TypeError) as exc:
+        if isinstance(exc, SpaceError):
+            raise CheckpointError(f"checkpoint space: {exc}") from None
+        raise CheckpointError("checkpoint lacks its space's name or definition") from None

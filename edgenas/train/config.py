@@ -10,7 +10,7 @@ import yaml
 
 from ..checks import check_fields, ranged
 from ..errors import EdgeNASError
-from ..space import SearchSpace, get_space
+from ..space import SearchSpace, definition_record, get_space
 
 __all__ = ["COMPILE_MODES", "Phase", "TrainConfig", "default_phases", "load_config"]
 
@@ -84,7 +84,8 @@ def default_phases(space: SearchSpace, scale: float = 1.0) -> list[Phase]:
 
 @dataclass
 class TrainConfig:
-    space: str
+    space: str  # a registered name or a space file; written back as the name, with space_def beside it
+    space_def: dict[str, Any] | None = None  # the definition of a space not built in (so the run never needs its file)
     data: str = "digits"
     val_data: str | None = None
     val_fraction: float = ranged(0.1, 0.0, 0.9, integer=False)
@@ -130,7 +131,7 @@ class TrainConfig:
             raise EdgeNASError(f"training config: 'compile' must be true, false or one of {', '.join(COMPILE_MODES)}; got {self.compile!r}")
         if self.compile and self.grad_checkpointing:
             raise EdgeNASError("training config: 'compile' and 'grad_checkpointing' cannot be combined (choose one)")
-        space = get_space(self.space)
+        space = get_space(self.space, self.space_def)
         res = self.resolutions or list(space.resolutions)
         bad = [r for r in res if r not in space.resolutions]
         if bad:
@@ -139,7 +140,8 @@ class TrainConfig:
         for p in phases:
             p.choices(space)
             p.resolutions(res)
-        return replace(self, resolutions=sorted(res), phases=phases)
+        return replace(self, space=space.name, space_def=definition_record(space).get("space_def"), resolutions=sorted(res),
+                       phases=phases)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

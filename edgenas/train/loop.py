@@ -106,7 +106,7 @@ class Trainer:
         self.resume = resume
         self._check_out()
 
-        self.space = get_space(cfg.space)
+        self.space = get_space(cfg.space, cfg.space_def)
         res = cfg.resolutions or list(self.space.resolutions)
         self.data = load_data(cfg.data, val_spec=cfg.val_data, val_fraction=cfg.val_fraction, val_per_class=cfg.val_per_class,
                               split=cfg.split, seed=cfg.seed, limit=cfg.limit, size=cfg.image_size or working_size(max(res)),
