@@ -13,6 +13,7 @@ from test_cli import _bad, run, run_json
 
 from edgenas import SearchSpace, get_space, list_spaces
 from edgenas.errors import SpaceError
+from edgenas.latency import LatencyError, LatencyTable
 from edgenas.space import definition_record, registry
 from edgenas.space.definition import _FIELDS, space_from_dict
 
@@ -116,6 +117,11 @@ def test_a_space_file_is_needed_only_by_the_commands_that_name_it(capsys, tmp_pa
     assert main_ok(capsys, "search", "--space", str(f), "--table", str(table), "--predictor", str(pred), "--pop-size", "8",
                    "--generations", "2", "--no-baseline", "--out", str(search_dir))
     assert main_ok(capsys, "export", "--from", str(search_dir), "--out", str(model))
+    edited = json.loads(table.read_text())
+    edited["meta"]["space_def"]["resolutions"] = [16]
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    with pytest.raises(LatencyError, match="does not match its recorded digest"):
+        LatencyTable.load(tmp_path / "edited.json").predict(get_space("tiny-k3").max_arch())
     f.unlink()
     later = f"""
 import json, sys

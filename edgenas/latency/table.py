@@ -126,6 +126,9 @@ class LatencyTable:
         """The table's space: registered by name, or rebuilt from the definition the table records."""
         if self._space is None or self._space.name != self.meta["space"]:
             self._space = get_space(self.meta["space"], self.meta.get("space_def"))
+            if "space_def" in self.meta and self._space.digest() != self.meta["space_digest"]:
+                raise LatencyError(f"latency table: its definition of space '{self.meta['space']}' does not match its recorded "
+                                   "digest (the file was edited or is corrupt)")
             self.check_space(self._space)
         return self._space
 
