@@ -22,7 +22,8 @@ def main() -> None:
     passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", last)) else 0
     failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", last)) else 0
     body = (f"Every command fed malformed input (bad arch JSON, NaN and huge numbers, wrong types in YAML, corrupt tables,\n"
-            f"checkpoints, zips and images, hostile runner replies, unwritable outputs, a table naming a command to run).\n"
+            f"checkpoints, zips and images, space files and recorded space definitions, hostile runner replies, unwritable\n"
+            f"outputs, a table naming a command to run).\n"
             f"A case is clear when it ends with exit code 2 and one `edgenas: error:` line, no traceback, nothing on stdout,\n"
             f"no run folder left and no command run.\n\n"
             f"| cases | clear | not clear |\n|---|---|---|\n| {passed + failed} | {passed} | {failed} |\n")

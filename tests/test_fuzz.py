@@ -63,6 +63,14 @@ def files(tmp_path_factory) -> dict[str, str]:
     table_with("other_space.json", lambda t: t["meta"].update(space="cifar-mbv3"))
     table_with("remote_table.json", lambda t: t["meta"]["device"].update(
         device="remote", runner=f"sh -c 'touch {PWNED}; echo {{}}'"))
+    table_with("def_str_table.json", lambda t: t["meta"].update(space_def="tiny"))
+    table_with("def_edited_table.json", lambda t: t["meta"].update(space_def={**SP.to_dict(), "resolutions": [16]}))
+    write("pred_baddef.json", json.dumps({**pred, "space_def": []}))
+    write("space_unknown_field.yaml", "base: tiny\nname: tiny-2\nkernel: [3]\n")
+    write("space_huge.yaml", "base: tiny\nname: tiny-2\nfeature_width: 1000000000\n")
+    write("space_python.yaml", f"!!python/object/apply:os.system ['touch {PWNED}']\n")
+    write("space_list.yaml", "- tiny\n")
+    write("space_builtin_name.yaml", "base: tiny\nname: cifar-mbv3\n")
     write("pred_badmodel.json", json.dumps({**pred, "model": "os.system"}))
     write("pred_other.json", json.dumps({**pred, "space": "ofa-mbv3"}))
     write("pred_noX.json", json.dumps({k: v for k, v in pred.items() if k != "X"}))
@@ -229,6 +237,14 @@ case("eval-wrong-space", "eval", "--space", "cifar-mbv3", "--checkpoint", "{ckpt
 for flag, bad in (("--samples", "1e9"), ("--samples", "1000000000"), ("--samples", "0"), ("--holdout", "1.5"),
                   ("--holdout", "0"), ("--resolution", "99")):
     case(f"predictor{flag}={bad}", "predictor", "--space", "tiny", "--checkpoint", "{ckpt}", flag, bad, "--out", "{dir}/p.json")
+for sf in ("space_unknown_field.yaml", "space_huge.yaml", "space_python.yaml", "space_list.yaml", "space_builtin_name.yaml",
+           "garbage", "notjson.json"):
+    case(f"stats-space-file-{sf}", "stats", "--space", "{" + sf + "}", "--arch", "max")
+case("stats-space-file-missing", "stats", "--space", "/nonexistent/space.yaml", "--arch", "max")
+case("profile-space-file-huge", "profile", "--device", "cpu", "--space", "{space_huge.yaml}", "--out", "{dir}/p.json")
+case("train-space-file-python", "train", "--space", "{space_python.yaml}", "--out", "{dir}/train-run")
+for t in ("def_str_table.json", "def_edited_table.json"):
+    case(f"validate-{t}", "latency", "validate", "--table", "{" + t + "}", "--samples", "2")
 
 # search
 S = ["search", "--space", "tiny", "--table", "{table}", "--predictor", "{pred}", "--out", "{dir}/search-run"]
@@ -242,7 +258,8 @@ for flag, bad in (("--pop-size", "1e9"), ("--pop-size", "1000000000"), ("--pop-s
     case(f"search{flag}={bad}", *S, flag, bad)
 for t in ("{nan_table.json}", "{other_space.json}", "{incomplete_table.json}", "/nonexistent.json"):
     case(f"search-table-{t}", "search", "--space", "tiny", "--table", t, "--predictor", "{pred}", "--out", "{dir}/search-run")
-for p in ("{pred_badmodel.json}", "{pred_other.json}", "{pred_noX.json}", "{garbage}", "/nonexistent.json", "{table}"):
+for p in ("{pred_badmodel.json}", "{pred_other.json}", "{pred_noX.json}", "{pred_baddef.json}", "{garbage}", "/nonexistent.json",
+          "{table}"):
     case(f"search-predictor-{p}", "search", "--space", "tiny", "--table", "{table}", "--predictor", p, "--out", "{dir}/search-run")
 for cfg in ("yaml_pop.yaml", "yaml_objectives.yaml", "yaml_refs.yaml", "yaml_gens.yaml", "yaml_limit.yaml", "yaml_python.yaml",
             "yaml_list.yaml"):
