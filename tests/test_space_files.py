@@ -76,6 +76,7 @@ def test_a_space_file_changes_a_builtin_space(capsys, tmp_path):
     ("base: tiny\nname: tiny-x\nresolutions: 32\n", "'resolutions' must be input resolutions"),
     ("base: tiny\nresolutions: [32]\n", "needs a 'name' of its own"),
     ("base: nope\nname: x\n", "unknown space 'nope'"),
+    ("base: bad.yaml\nname: x\n", "'base' must be the name of a registered space"),  # itself: no endless recursion
     ("name: x\nks_choices: [3]\n", "missing space field(s)"),
     ("base: tiny\nname: ../x\n", "'name' must be 1-64 letters"),
     ("base: tiny\nresolutions: [32]\nname: tiny\n", "a different space of that name is registered"),

@@ -110,8 +110,8 @@ def space_from_dict(data: Any, where: str) -> SearchSpace:
         from .registry import get_space
 
         base = data.pop("base")
-        if not isinstance(base, str):
-            raise SpaceError(f"{where}: 'base' must be the name of a registered space")
+        if not isinstance(base, str) or base.lower().endswith(SPACE_FILE_SUFFIXES):  # a file naming itself would recurse
+            raise SpaceError(f"{where}: 'base' must be the name of a registered space, not {base!r}")
         if "name" not in data:
             raise SpaceError(f"{where}: a space changed from '{base}' needs a 'name' of its own")
         parent = get_space(base)
