@@ -46,7 +46,7 @@ def show_space(space: SearchSpace) -> Report:
     """``edgenas spaces --show``: the definition a space file would hold, with what it amounts to."""
     import yaml
 
-    definition = {**space.to_dict(), "description": space.description}
+    definition = space.definition()
     plain = json.loads(json.dumps(definition))  # tuples as lists, for YAML
     text = yaml.safe_dump(plain, sort_keys=False, default_flow_style=None, width=100)
     return Report({"definition": definition, "digest": space.digest(), "n_archs": space.n_archs()},

@@ -37,7 +37,7 @@ def registry_restored():
 @pytest.mark.parametrize("name", list_spaces())
 def test_every_builtin_space_rebuilds_from_its_recorded_definition(name):
     sp = get_space(name)
-    recorded = json.loads(json.dumps({**sp.to_dict(), "description": sp.description}))  # as a file stores it
+    recorded = json.loads(json.dumps(sp.definition()))  # as a file stores it
     again = space_from_dict(recorded, "test")
     assert again == sp and again.digest() == sp.digest() and again.description == sp.description
     assert definition_record(sp) == {}  # a built-in name says it all: artefacts stay as they were
@@ -63,7 +63,7 @@ def test_a_space_file_changes_a_builtin_space(capsys, tmp_path):
     mine.write_text(text.replace("name: tiny", "name: tiny-wide").replace("feature_width: 128", "feature_width: 256"))
     wide = run_json(capsys, "spaces", "--show", str(mine))["definition"]
     assert wide["feature_width"] == 256 and {k: v for k, v in wide.items() if k not in ("name", "feature_width")} == {
-        k: v for k, v in json.loads(json.dumps({**get_space("tiny").to_dict(), "description": get_space("tiny").description})).items()
+        k: v for k, v in json.loads(json.dumps(get_space("tiny").definition())).items()
         if k not in ("name", "feature_width")}
 
 

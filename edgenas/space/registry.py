@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SpaceError
+from .definition import SPACE_FILE_SUFFIXES, read_space_file, space_from_dict
 from .searchspace import SearchSpace
 
 __all__ = ["definition_record", "get_space", "list_spaces", "register_space", "space_summaries"]
@@ -37,8 +38,6 @@ def get_space(name: str | SearchSpace, definition: Mapping[str, Any] | None = No
     registered on first use.  ``definition`` is what an artefact recorded beside the name: the
     registered space where it has that digest, else the space it defines (registered if the name is
     free), so a mismatch is then caught by the digest checks that name both."""
-    from .definition import SPACE_FILE_SUFFIXES, read_space_file, space_from_dict
-
     if isinstance(name, SearchSpace):
         return name
     if definition is not None:
@@ -67,7 +66,7 @@ def definition_record(space: SearchSpace) -> dict[str, Any]:
     nothing for a built-in preset (its name says it all), else ``{"space_def": definition}``."""
     if _BUILTIN.get(space.name) == space.digest():
         return {}
-    return {"space_def": {**space.to_dict(), "description": space.description}}
+    return {"space_def": space.definition()}
 
 
 def space_summaries() -> list[dict]:

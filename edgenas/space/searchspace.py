@@ -80,6 +80,10 @@ class SearchSpace(VectorEncoding):
                 data.pop(key)
         return data
 
+    def definition(self) -> dict[str, Any]:
+        """What a space file holds (and artefacts record): the fields ``to_dict`` hashes, and the description."""
+        return {**self.to_dict(), "description": self.description}
+
     def digest(self) -> str:
         """Hash of the definition: checkpoints and latency tables record it to refuse a mismatch."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
