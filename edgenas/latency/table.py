@@ -124,7 +124,7 @@ class LatencyTable:
     @property
     def space(self) -> SearchSpace:
         """The table's space: registered by name, or rebuilt from the definition the table records."""
-        if self._space is None or self._space.name != self.meta["space"]:
+        if self._space is None:
             self._space = get_space(self.meta["space"], self.meta.get("space_def"))
             if "space_def" in self.meta and self._space.digest() != self.meta["space_digest"]:
                 raise LatencyError(f"latency table: its definition of space '{self.meta['space']}' does not match its recorded "

@@ -252,9 +252,9 @@ def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = N
 
 def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
     """The registered space of that name if identical, else the definition stored in the file."""
+    if not isinstance(ckpt.get("space"), str) or "space_def" not in ckpt:
+        raise CheckpointError("checkpoint lacks its space's name or definition")
     try:
         return get_space(ckpt["space"], ckpt["space_def"])
-    except (KeyError, TypeError) as exc:
-        if isinstance(exc, SpaceError):
-            raise CheckpointError(f"checkpoint space: {exc}") from None
-        raise CheckpointError("checkpoint lacks its space's name or definition") from None
+    except SpaceError as exc:
+        raise CheckpointError(f"checkpoint space: {exc}") from None
