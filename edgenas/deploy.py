@@ -47,6 +47,7 @@ def model_metadata(space: SearchSpace, arch: Arch, precision: str = "fp32", data
             "edgenas.precision": precision}
     if record := definition_record(space):
         meta["edgenas.space_def"] = json.dumps(record["space_def"], sort_keys=True)
+        meta["edgenas.space_digest"] = space.digest()
     if data is not None:
         meta["edgenas.mean"], meta["edgenas.std"] = json.dumps(list(data.mean)), json.dumps(list(data.std))
         meta["edgenas.preprocess"] = "rgb uint8 / 255, bilinear antialiased resize to resolution, (x - mean) / std, NCHW"
@@ -162,7 +163,7 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
         definition = json.loads(meta["edgenas.space_def"]) if "edgenas.space_def" in meta else None
     except json.JSONDecodeError:
         raise ExportError(f"{path}: its space definition metadata is not JSON") from None
-    space = get_space(meta.get("edgenas.space", "?"), definition)
+    space = get_space(meta.get("edgenas.space", "?"), definition, meta.get("edgenas.space_digest"))
     arch = space.arch(json.loads(meta["edgenas.arch"]))
     table.check_space(space, "--table")
     precision = meta.get("edgenas.precision", "fp32")

@@ -8,14 +8,18 @@ import subprocess
 import sys
 from dataclasses import fields
 
+import onnx
 import pytest
+import torch
 from test_cli import _bad, run, run_json
 
-from edgenas import SearchSpace, get_space, list_spaces
+from edgenas import CheckpointError, SearchSpace, Supernet, get_space, list_spaces
 from edgenas.errors import SpaceError
 from edgenas.latency import LatencyError, LatencyTable
+from edgenas.search import AccuracyPredictor
 from edgenas.space import definition_record, registry
 from edgenas.space.definition import _FIELDS, space_from_dict
+from edgenas.supernet import read_checkpoint
 
 SPACE_FILE = """\
 base: tiny
@@ -123,6 +127,25 @@ def test_a_space_file_is_needed_only_by_the_commands_that_name_it(capsys, tmp_pa
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     with pytest.raises(LatencyError, match="does not match its recorded digest"):
         LatencyTable.load(tmp_path / "edited.json").predict(get_space("tiny-k3").max_arch())
+    # so is an edited definition in a checkpoint, a predictor or an exported model: each records its digest beside it
+    ckpt = torch.load(run_dir / "latest.pt", weights_only=True)
+    ckpt["space_def"]["resolutions"] = [16]
+    torch.save(ckpt, tmp_path / "edited.pt")
+    with pytest.raises(CheckpointError, match="does not match its recorded digest"):
+        Supernet.from_checkpoint(read_checkpoint(tmp_path / "edited.pt"))
+    edited = json.loads(pred.read_text())
+    edited["space_def"]["resolutions"] = [16]
+    (tmp_path / "edited-p.json").write_text(json.dumps(edited))
+    with pytest.raises(SpaceError, match="does not match its recorded digest"):
+        AccuracyPredictor.load(tmp_path / "edited-p.json")
+    onnx_model = onnx.load(str(model))
+    for prop in onnx_model.metadata_props:
+        if prop.key == "edgenas.space_def":
+            prop.value = prop.value.replace('"resolutions": [16, 20]', '"resolutions": [16]')
+            assert '[16]' in prop.value
+    onnx.save(onnx_model, str(tmp_path / "edited.onnx"))
+    code, _, err = run(capsys, "deploy", "check", str(tmp_path / "edited.onnx"), "--table", str(table), "--data", "digits")
+    assert code != 0 and "does not match its recorded digest" in err and "Traceback" not in err
     f.unlink()
     later = f"""
 import json, sys

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..agent import STATISTICS, latency_ms
 from ..checks import finite
-from ..errors import LatencyError
+from ..errors import LatencyError, SpaceError
 from ..io import read_json, write_json
 from ..space import Arch, SearchSpace, get_space
 from .blocks import block_key, enumerate_blocks
@@ -125,10 +125,10 @@ class LatencyTable:
     def space(self) -> SearchSpace:
         """The table's space: registered by name, or rebuilt from the definition the table records."""
         if self._space is None:
-            self._space = get_space(self.meta["space"], self.meta.get("space_def"))
-            if "space_def" in self.meta and self._space.digest() != self.meta["space_digest"]:
-                raise LatencyError(f"latency table: its definition of space '{self.meta['space']}' does not match its recorded "
-                                   "digest (the file was edited or is corrupt)")
+            try:
+                self._space = get_space(self.meta["space"], self.meta.get("space_def"), self.meta["space_digest"])
+            except SpaceError as exc:
+                raise LatencyError(f"latency table: {exc}") from None
             self.check_space(self._space)
         return self._space
 

@@ -193,7 +193,7 @@ class AccuracyPredictor:
             raise SearchError(f"{path} is not an edgenas accuracy predictor")
         if not isinstance(data.get("space"), str):
             raise SearchError(f"accuracy predictor {path} does not name its space")
-        recorded = get_space(data["space"], data.get("space_def"))
+        recorded = get_space(data["space"], data.get("space_def"), data.get("space_digest"))
         if space is not None:
             sp = get_space(space)
             if data["space"] != sp.name or data.get("space_digest") != sp.digest():

@@ -33,17 +33,22 @@ def list_spaces() -> list[str]:
     return sorted(_SPACES)
 
 
-def get_space(name: str | SearchSpace, definition: Mapping[str, Any] | None = None) -> SearchSpace:
+def get_space(name: str | SearchSpace, definition: Mapping[str, Any] | None = None, digest: str | None = None) -> SearchSpace:
     """The space ``name`` stands for: a registered name, or a definition file (.yaml, .yml, .json),
     registered on first use.  ``definition`` is what an artefact recorded beside the name: the
     registered space where it has that digest, else the space it defines (registered if the name is
-    free), so a mismatch is then caught by the digest checks that name both."""
+    free), so a mismatch is then caught by the digest checks that name both.  ``digest``, the one
+    the artefact recorded, must be the definition's: an edited definition would otherwise build
+    another network under the same name."""
     if isinstance(name, SearchSpace):
         return name
     if definition is not None:
         space = space_from_dict(definition, f"the definition recorded for space '{name}'")
         if space.name != name:
             raise SpaceError(f"the definition recorded for space '{name}' names space '{space.name}'")
+        if digest is not None and space.digest() != digest:
+            raise SpaceError(f"the definition recorded for space '{name}' does not match its recorded digest {digest} "
+                             "(the file was edited or is corrupt)")
         registered = _SPACES.get(name)
         if registered is None:
             return register_space(space)

@@ -255,6 +255,6 @@ def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
     if not isinstance(ckpt.get("space"), str) or "space_def" not in ckpt:
         raise CheckpointError("checkpoint lacks its space's name or definition")
     try:
-        return get_space(ckpt["space"], ckpt["space_def"])
+        return get_space(ckpt["space"], ckpt["space_def"], ckpt.get("space_digest"))
     except SpaceError as exc:
         raise CheckpointError(f"checkpoint space: {exc}") from None
