@@ -334,7 +334,7 @@ def test_continue_recipe_starts_from_the_shipped_supernet_on_its_split():
     from edgenas.train.budget import plan_epochs, step_work
 
     space, res = get_space(cfg.space), cfg.resolutions
-    h100 = load_config(ROOT / "cifar10" / "train-config.yaml", {}).budget_plan
+    h100 = load_config(ROOT / "cifar10" / "train-config-session-1.yaml", {}).budget_plan
     (n1, m1), (ns, ms) = step_work(cfg.phases[0], space, 2, res), step_work(cfg.phases[1], space, 2, res)
     probe = {"one_network_step_s": h100["one_network_step_s"], "sandwich_step_s": h100["sandwich_step_s"], "eval_s": h100["eval_s"],
              "one_network_nets": n1, "one_network_macs": m1, "sandwich_nets": ns, "sandwich_macs": ms}
@@ -513,7 +513,7 @@ def test_cifar10_recipe_gives_the_full_phase_about_half_of_a_gpu_budget():
     cfg = load_config(ROOT.parent / "recipes" / "cifar10-supernet.yaml", {})
     assert cfg.space == "cifar-mbv3" and cfg.lr_base_size == cfg.batch_size == 512 and cfg.val_per_class == 500
     space, res = get_space(cfg.space), cfg.resolutions
-    h100 = load_config(ROOT / "cifar10" / "train-config.yaml", {}).budget_plan
+    h100 = load_config(ROOT / "cifar10" / "train-config-session-1.yaml", {}).budget_plan
     (n1, m1), (ns, ms) = step_work(cfg.phases[0], space, 2, res), step_work(default_phases(space)[-1], space, 2, res)
     probe = {"one_network_step_s": h100["one_network_step_s"], "sandwich_step_s": h100["sandwich_step_s"], "eval_s": h100["eval_s"],
              "one_network_nets": n1, "one_network_macs": m1, "sandwich_nets": ns, "sandwich_macs": ms}
@@ -623,37 +623,72 @@ def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monke
     assert all(e >= 1 for e in epochs)
 
 
-def replay(phases, plan, seconds, space, adapt: bool) -> tuple[float, list]:
-    """A run's wall-clock time when epoch k of phase P takes seconds[P][k] (later epochs: that phase's median)."""
-    from edgenas.train.budget import replan
+def test_time_budget_refits_a_phase_after_its_first_epoch(tmp_path, monkeypatch):
+    """A phase's first epoch is the only measure of what its new layer shapes cost (89 s where
+    steady epochs took 12 on an H200), so with --time-budget the schedule is re-fitted after it
+    too: the phase runs the re-fitted epochs, config.yaml records them, and a run killed inside
+    the phase resumes to the same weights."""
+    from dataclasses import replace
 
-    history = []
-    for pi in range(len(phases)):
-        if adapt and pi > 0:
-            phases = replan(phases, pi, plan, history, space)
-        took = seconds[phases[pi].name]
-        for k in range(phases[pi].epochs):
-            history.append({"phase": phases[pi].name, "train_seconds": took[k] if k < len(took) else float(np.median(took)),
-                            "eval_seconds": 0.0})
-    return sum(r["train_seconds"] for r in history), phases
+    import edgenas.train.loop as loop
+
+    calls = []
+
+    def refit(phases, start, plan, history, space, done=0):  # phase start: 4 epochs; after the first: 2
+        calls.append((start, done, len(history)))
+        return [*phases[:start], replace(phases[start], epochs=2 if done else 4), *phases[start + 1:]]
+
+    monkeypatch.setattr(loop, "replan", refit)
+    cfg = lambda: tiny_config(phases=[PHASES[0] | {"epochs": 1}, PHASES[1]], limit=128, resolutions=[16], time_budget=5,  # noqa: E731
+                              budget_plan={"budget_s": 300.0})  # planned already: no probe
+    full = Trainer(cfg(), tmp_path / "full", progress=False)
+    full.run()
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in rows] == ["full", "kernel", "kernel"] and calls == [(1, 0, 1), (1, 1, 2)]
+    assert [p.epochs for p in load_config(tmp_path / "full" / "config.yaml", {}).phases] == [1, 2]
+
+    steps, n = len(full.loader), {"n": 0}
+    real_step = Trainer._step
+
+    def dies(self, *a, **k):
+        n["n"] += 1
+        if n["n"] == 2 * steps + 1:  # the kernel phase's second epoch, after the re-fit
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "_step", dies)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg(), tmp_path / "cut", progress=False).run()
+    monkeypatch.setattr(Trainer, "_step", real_step)
+    assert [p.epochs for p in load_config(tmp_path / "cut" / "config.yaml", {}).phases] == [1, 2]
+    resumed = Trainer(load_config(tmp_path / "cut" / "config.yaml", {}), tmp_path / "cut", resume=True, progress=False)
+    resumed.run()
+    a, b = full.net.state_dict(), resumed.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def shipped_session(name: str = "") -> tuple[TrainConfig, dict[str, list[float]]]:
+    """The settings and measured epoch times of a GPU session behind the shipped supernet (its last, or ``session-N``)."""
+    import csv
+
+    from edgenas.pretrained import ROOT
+    from edgenas.train.budget import measured_epochs
+
+    suffix = f"-{name}" if name else ""
+    with open(ROOT / "cifar10" / f"metrics{suffix}.csv") as f:
+        return load_config(ROOT / "cifar10" / f"train-config{suffix}.yaml", {}), measured_epochs(csv.DictReader(f))
 
 
 def test_replan_fits_the_schedule_left_into_the_budget_left():
     """Replayed with the shipped supernet's epoch times (an H100 run whose first plan overran 9.1 minutes
     by 28%: first epochs of new layer shapes, and sandwich steps slower than probed), re-fitting the
     phases still to come at each phase start ends the run within its budget, its full phase untouched."""
-    import csv
+    from edgenas.train.budget import replan, replay
 
-    from edgenas.pretrained import ROOT
-    from edgenas.train.budget import replan
-
-    cfg = load_config(ROOT / "cifar10" / "train-config.yaml", {})
-    seconds: dict[str, list[float]] = {}
-    for row in csv.DictReader(open(ROOT / "cifar10" / "metrics.csv")):
-        seconds.setdefault(row["phase"], []).append(float(row["train_seconds"]) + float(row["eval_seconds"]))
+    cfg, seconds = shipped_session("session-1")  # the first session's, from scratch
     space, plan = get_space(cfg.space), cfg.budget_plan
-    fixed, _ = replay(cfg.phases, plan, seconds, space, adapt=False)
-    adapted, phases = replay(cfg.phases, plan, seconds, space, adapt=True)
+    fixed, _ = replay(cfg.phases, plan, seconds, space, refit=False)
+    adapted, phases = replay(cfg.phases, plan, seconds, space)
     assert fixed > 1.25 * plan["budget_s"]
     assert 0.9 * plan["budget_s"] <= adapted <= plan["budget_s"], adapted
     assert phases[0] == cfg.phases[0] and all(p.epochs >= 1 for p in phases)
@@ -667,3 +702,21 @@ def test_replan_fits_the_schedule_left_into_the_budget_left():
     planned = [{"phase": p.name, "train_seconds": plan["epoch_s"][p.name], "eval_seconds": 0.0} for p in cfg.phases[:2] for _ in range(p.epochs)]
     kept = replan(cfg.phases, 2, plan, planned, space)
     assert all(abs(a.epochs - b.epochs) <= 1 for a, b in zip(kept, cfg.phases))
+
+
+def test_refit_after_a_first_epoch_ends_the_h200_session_within_its_budget():
+    """Replayed with the shipped supernet's last session (an H200 continuing it for 6.4 minutes): the
+    all-elastic phase's first epoch took 89 s where the re-fit at its start had costed 14, so its
+    9 epochs overran and the session was cut after 6 (a resumed process paid the set-up again).
+    Re-fitted after that first epoch too, the phase gets the epochs the budget has left."""
+    from edgenas.train.budget import replay
+
+    cfg, seconds = shipped_session()
+    space, plan = get_space(cfg.space), cfg.budget_plan
+    assert [p.name for p in cfg.phases] == ["full", "all"] and seconds["all"][0] > 5 * float(np.median(seconds["all"][1:]))
+    seconds["all"] = seconds["all"][:-1]  # the last epoch is the resumed process's (its set-up paid twice)
+    fixed, _ = replay(cfg.phases, plan, seconds, space, refit=False)
+    adapted, phases = replay(cfg.phases, plan, seconds, space)
+    assert fixed > 1.15 * plan["budget_s"]
+    assert 0.85 * plan["budget_s"] <= adapted <= plan["budget_s"], adapted
+    assert phases[0] == cfg.phases[0] and 2 <= phases[1].epochs < cfg.phases[1].epochs

@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "cifar10) with this run's schedule; the same held-out split is required on the same images")
     p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs (default 1; 0.1 for a quick CPU run)")
     p.add_argument("--time-budget", type=float, metavar="MIN",
-                   help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit")
+                   help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit, "
+                        "then re-fitted into the time left at each phase start and after each phase's first epoch")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
     p.add_argument("--device", type=torch_device_arg(auto=True), help="auto (default: cuda if available), cpu, cuda, cuda:1")
     p.add_argument("--cudnn-benchmark", action="store_true",

@@ -9,13 +9,15 @@ run eagerly like the others), and each phase's expected networks and MACs per st
 sandwiches of its choices at its resolutions) give its step time: the kernel phase trains four
 nearly largest networks a step, the expand phase four of every size.  Every phase's epochs are then scaled by
 one factor, so the schedule keeps the default proportions and ends within the budget.  As the
-run goes, each phase start re-fits the phases still to come into the time left (:func:`replan`).
+run goes, each phase start and the end of each phase's first epoch re-fit the phases still to
+come into the time left (:func:`replan`).
 Plan and re-fits are recorded in ``config.yaml``, so a resumed run keeps its epochs.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +27,7 @@ from ..space import SearchSpace
 from .config import Phase
 from .sampling import sandwich
 
-__all__ = ["PROBE_PHASES", "epoch_seconds", "fit_epochs", "plan_epochs", "replan", "step_work", "work"]
+__all__ = ["PROBE_PHASES", "epoch_seconds", "fit_epochs", "measured_epochs", "plan_epochs", "replan", "replay", "step_work", "work"]
 
 #: the two step kinds the probe times: one network per step, and the full sandwich
 PROBE_PHASES = {"one_network": Phase("probe-one-network", 1, 0.0, "max", "max", "max"),
@@ -90,17 +92,30 @@ def epoch_seconds(row: dict[str, Any]) -> float:
     return float(row["wall_seconds"]) if "wall_seconds" in row else float(row["train_seconds"]) + float(row["eval_seconds"])
 
 
-def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[dict[str, Any]], space: SearchSpace) -> list[Phase]:
-    """``phases[start:]`` refitted, when phase ``start`` begins, into what the budget has left after the
-    finished epochs of ``history``.
+def measured_epochs(rows: Iterable[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each phase's epoch times, in order, from a run's metrics rows (``metrics.csv``)."""
+    seconds: dict[str, list[float]] = {}
+    for row in rows:
+        seconds.setdefault(row["phase"], []).append(epoch_seconds(row))
+    return seconds
+
+
+def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[dict[str, Any]], space: SearchSpace,
+           done: int = 0) -> list[Phase]:
+    """``phases[start:]`` refitted into what the budget has left after the finished epochs of
+    ``history``: when phase ``start`` begins (``done`` 0), and again after its first epoch (``done`` 1),
+    whose time is the only measure of the set-up its new layer shapes cost.
 
     The probe cannot foresee everything: the first epoch of a phase that trains new layer shapes
     (kernel sizes, expand ratios, widths) pays their one-time set-up (on a GPU about 100x a step
     for each shape: half a minute per phase), and the step-time model can be off.  So what is left
     is costed at the planned epoch times, times the ratio measured so far for phases of the same
     kind (one network or several per step), plus the largest first-epoch surcharge measured so far
-    for each phase still to come that brings new shapes.  A function of the history alone: a run
-    resumed at a phase start plans that phase exactly as before.
+    for each phase still to come that brings new shapes.  On an H200 the all-elastic phase's first
+    epoch cost 89 s where its steady epochs cost 12, a surcharge no earlier phase had shown: the
+    re-fit after that epoch gives the phase the epochs the budget has left (at least one more), so
+    its learning rate still decays to zero by the end.  A function of the history alone: a run
+    resumed at a phase start, or after its first epoch, plans that phase exactly as before.
     """
     choices = [p.choices(space) for p in phases]
     several = [any(len(v) > 1 for v in c.values()) for c in choices]
@@ -117,13 +132,36 @@ def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[
     ratio = {}
     for kind in (False, True):
         names = [n for n in steady if several[index[n]] == kind]
-        done = sum(planned[n] * len(steady[n]) for n in names)
-        ratio[kind] = sum(sum(steady[n]) for n in names) / done if done > 0 else 1.0
+        expected = sum(planned[n] * len(steady[n]) for n in names)
+        ratio[kind] = sum(sum(steady[n]) for n in names) / expected if expected > 0 else 1.0
     surcharge = max([max(0.0, v[0] - float(np.median(v[1:]))) for n, v in seconds.items() if new_shapes[index[n]] and len(v) > 1],
                     default=0.0)
     rest = range(start, len(phases))
-    left = float(plan["budget_s"]) - spent - surcharge * sum(new_shapes[i] for i in rest)
+    paid = start if done else -1  # the phase under way has paid its set-up
+    left = float(plan["budget_s"]) - spent - surcharge * sum(new_shapes[i] for i in rest if i != paid)
     epoch_s = [planned[phases[i].name] * ratio[several[i]] for i in rest]
     first = plan.get("epochs") or {p.name: p.epochs for p in phases}  # the first plan's proportions
-    epochs, _ = fit_epochs([int(first[phases[i].name]) for i in rest], epoch_s, left)
+    share = [max(1, int(first[phases[i].name]) - (done if i == start else 0)) for i in rest]
+    epochs, _ = fit_epochs(share, epoch_s, left)
+    epochs[0] += done
     return phases[:start] + [replace(phases[i], epochs=e) for i, e in zip(rest, epochs)]
+
+
+def replay(phases: list[Phase], plan: dict[str, Any], seconds: dict[str, list[float]], space: SearchSpace,
+           refit: bool = True) -> tuple[float, list[Phase]]:
+    """(seconds, phases run) of a schedule whose epoch k of phase P takes ``seconds[P][k]`` (an epoch
+    beyond those measured: that phase's median), its plan kept or re-fitted where the trainer re-fits
+    (each phase start and after each phase's first epoch): how a plan is judged on a run's measured
+    epoch times."""
+    history: list[dict[str, Any]] = []
+    for pi in range(len(phases)):
+        if refit and pi > 0:
+            phases = replan(phases, pi, plan, history, space)
+        took, k = seconds[phases[pi].name], 0
+        while k < phases[pi].epochs:
+            if refit and pi > 0 and k == 1:
+                phases = replan(phases, pi, plan, history, space, done=1)
+            history.append({"phase": phases[pi].name, "train_seconds": took[k] if k < len(took) else float(np.median(took)),
+                            "eval_seconds": 0.0})
+            k += 1
+    return sum(r["train_seconds"] for r in history), phases

@@ -328,12 +328,13 @@ class Trainer:
                   + ", ".join(f"{p.name} {p.epochs}" for p in phases) + f" (planned {plan['planned_s'] / 60:.1f} min"
                   + (", over budget: every phase needs at least one epoch" if plan["over_budget"] else "") + ")", file=sys.stderr)
 
-    def _replan(self, pi: int) -> list:
-        """With --time-budget: phases ``pi:`` refitted into the time left (recorded in config.yaml)."""
+    def _replan(self, pi: int, done: int = 0) -> list:
+        """With --time-budget: phases ``pi:`` refitted into the time left, ``done`` epochs into phase
+        ``pi`` (recorded in config.yaml)."""
         cfg = self.cfg
         if cfg.budget_plan is None:
             return cfg.phases
-        phases = replan(cfg.phases, pi, cfg.budget_plan, self.history, self.space) if self.rank == 0 else cfg.phases
+        phases = replan(cfg.phases, pi, cfg.budget_plan, self.history, self.space, done) if self.rank == 0 else cfg.phases
         if self.world > 1:  # only rank 0 holds the history
             box = [phases]
             dist.broadcast_object_list(box, src=0)
@@ -367,7 +368,11 @@ class Trainer:
             if self._resume_opt is not None and start_epoch > 0:
                 opt.load_state_dict(self._resume_opt)
             self._resume_opt = None
-            for epoch in range(start_epoch, phase.epochs):
+            epoch = start_epoch
+            while epoch < phase.epochs:
+                if epoch == 1 and pi > 0:  # its first epoch measured what its new layer shapes cost
+                    phases = self._replan(pi, done=1)
+                    phase, total_epochs = phases[pi], sum(p.epochs for p in phases)
                 epoch_index = sum(p.epochs for p in phases[:pi]) + epoch
                 self.net.train()
                 t0, losses = time.perf_counter(), []
@@ -407,6 +412,7 @@ class Trainer:
                     self._report(last)
                 if self.world > 1:
                     dist.barrier()
+                epoch += 1
         return last
 
     def _evaluate(self) -> dict[str, float]:
