@@ -23,12 +23,30 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def _pattern(title: str) -> re.Pattern:
+    return re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+
+
+def _write(text: str) -> None:
+    tmp = BENCHMARKS.with_suffix(".md.tmp")
+    tmp.write_text(text.rstrip() + "\n")
+    os.replace(tmp, BENCHMARKS)
+
+
 def update_section(title: str, body: str, command: str, machine_desc: str) -> None:
     date = datetime.date.today().isoformat()
     section = f"## {title}\n\nCommand: `{command}`  \nMachine: {machine_desc}  \nDate: {date}\n\n{body.strip()}\n"
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEvery number here is written by the script named in its section.\n"
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    tmp = BENCHMARKS.with_suffix(".md.tmp")
-    tmp.write_text(text.rstrip() + "\n")
-    os.replace(tmp, BENCHMARKS)
+    pattern = _pattern(title)
+    _write(pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section)
+
+
+def keep_section(title: str, as_title: str) -> None:
+    """Section ``title`` kept under ``as_title`` (a record the next :func:`update_section` of ``title``
+    would replace), unless ``as_title`` exists already."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else ""
+    old = _pattern(title).search(text)
+    if old is None or _pattern(as_title).search(text):
+        return
+    kept = old.group(0).replace(f"## {title}\n", f"## {as_title}\n", 1)
+    _write(text[: old.end()].rstrip() + "\n\n" + kept.rstrip() + "\n\n" + text[old.end():].lstrip())

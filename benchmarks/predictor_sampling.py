@@ -9,12 +9,13 @@ shipped CIFAR-10 supernet on its 5,000 held-out images, then reports for each sa
 its labels, what the labels allow (split-half tau ceiling) and the shipped predictor's Kendall tau on
 it; then how predictors trained on equal numbers of uniform, stratified or half-and-half subnets rank
 held-out subnets of both samples, overall and among subnets of similar cost.  Labels are kept in
-``.data/predictor_sampling.npz`` as they are measured: an interrupted run goes on where it stopped.
+``.data/predictor_sampling.npz`` as they are measured (with the weights' digest): an interrupted run goes on where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from pathlib import Path
 
@@ -106,7 +107,10 @@ def main() -> None:
     ev = Evaluator(checkpoint_data(ckpt["data"], args.data))
     shipped = AccuracyPredictor.load("cifar10", space)
     known = {x.tobytes() for x in shipped.X}  # its tau is scored on the subnets it was not fitted on
+    weights = hashlib.sha256(resolve_checkpoint("cifar10").read_bytes()).hexdigest()[:16]
     cache = dict(np.load(CACHE)) if CACHE.exists() else {}
+    if str(cache.get("weights", "")) != weights:  # labels of other weights (an earlier shipped supernet): start over
+        cache = {"weights": np.array(weights)}
     costs = cost_model(space)
     X, y, hits = {}, {}, {}
     for kind in SAMPLES:

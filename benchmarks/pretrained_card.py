@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _report import machine, update_section  # noqa: E402  (the script's folder is on sys.path)
+from _report import keep_section, machine, update_section  # noqa: E402  (the script's folder is on sys.path)
 
 from edgenas import get_space  # noqa: E402
 from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "training": {"gpu": gpu.get("device", "a GPU (its name was not recorded)"), "batch_size": config.get("batch_size"),
                      "time_budget_min": config.get("time_budget"), "recipe": "train-config.yaml",
                      "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,
-                     "budget_plan": config.get("budget_plan"), "earlier": earlier,
+                     "budget_plan": config.get("budget_plan"), "earlier": earlier, "streamed_loader": gpu.get("stream"),
                      "gpu_minutes_all_sessions": round(sum(v["gpu_minutes"] for v in schedule.values())
                                                        + sum(e["gpu_minutes"] for e in earlier), 2)},
         "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
@@ -165,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     (dest / "MODEL_CARD.md").write_text(render(card))
     print(render(card))
     probe = _probes(args.probe) if args.probe else None
+    title = f"Supernet on one GPU: {card['name']}"
+    if earlier:  # the section of the weights this pack continued stays, as its session's record
+        keep_section(title, f"{title}, session {len(earlier)}")
     shown = [a if i == 0 or (argv or sys.argv[1:])[i - 1] != "--note" else '"..."' for i, a in enumerate(argv or sys.argv[1:])]
-    update_section(f"Supernet on one GPU: {card['name']}", benchmark_body(card, probe), "python benchmarks/gpu_job.py probe|start|poll|pack "
+    update_section(title, benchmark_body(card, probe), "python benchmarks/gpu_job.py probe|start|poll|pack "
                    "(README, section 5), then python " + " ".join(["benchmarks/pretrained_card.py", *shown]),
                    f"training: {card['training']['gpu']} (lent, bf16 autocast, channels_last, data resident on the GPU); "
                    f"evaluation: {machine()}")
@@ -260,8 +263,18 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
               + (f" It continued the weights of {len(t['earlier'])} earlier session(s) (`--init`): "
                  f"{t['gpu_minutes_all_sessions']:.1f} GPU-minutes of training in all." if t.get("earlier") else ""), "",
               "| phase | epochs | GPU minutes | images/s (median) |", "|---|---|---|---|",
-              *[f"| {k} | {v['epochs']} | {v['gpu_minutes']:.2f} | {v['median_images_per_s']:,} |" for k, v in t["phases"].items()], "",
-              f"Top-1 on the 5,000 held-out images ({card['top1']['measured_on']}):", "",
+              *[f"| {k} | {v['epochs']} | {v['gpu_minutes']:.2f} | {v['median_images_per_s']:,} |" for k, v in t["phases"].items()], ""]
+    st = t.get("streamed_loader")
+    if st and "error" not in st:  # does decoding from disk keep this GPU fed? (timed after training, on the same machine)
+        need = max(v["median_images_per_s"] for v in t["phases"].values())
+        lines += [f"Streamed loader on the same machine after training (`--stream-workers {st['workers']}`: JPEGs decoded in "
+                  f"{st['workers']} processes, batch {st['batch_size']}, pinned copies augmented on the GPU, {st['images']:,} images timed): "
+                  f"{st['images_per_s']:,.0f} images/s, {st['images_per_s'] / need:.1f}x the fastest phase's training rate "
+                  f"({need:,} images/s): streaming from disk "
+                  + ("keeps this GPU fed." if st["images_per_s"] >= need else "cannot keep this GPU fed."), ""]
+    elif st:
+        lines += [f"Streamed loader on the same machine after training: {st['error']}.", ""]
+    lines += [f"Top-1 on the 5,000 held-out images ({card['top1']['measured_on']}):", "",
               "| subnet | BN recalibrated | stored BN | predictor | target |", "|---|---|---|---|---|"]
     for k, v in sub.items():
         target = {"largest": ">= 0.94", "smallest": ">= 0.90"}.get(k, "")

@@ -133,6 +133,17 @@ def test_the_card_of_a_continued_pack_keeps_the_earlier_sessions(tmp_path, monke
     assert (dest / "metrics-session-1.csv").read_text() == "phase,epoch\nfull,1\n"
     assert (dest / "train-config-session-1.yaml").read_text() == "space: cifar-mbv3\n"
 
+    # its BENCHMARKS.md section stays too, under the session's title, once, after the section that replaces it
+    import _report
+
+    monkeypatch.setattr(_report, "BENCHMARKS", tmp_path / "BENCHMARKS.md")
+    _report.BENCHMARKS.write_text("# Benchmarks\n\n## GPU: cifar10\n\nfirst run\n\n## Streaming\n\nx\n")
+    for _ in range(2):
+        _report.keep_section("GPU: cifar10", "GPU: cifar10, session 1")
+    _report.update_section("GPU: cifar10", "second run", "cmd", "machine")
+    text = _report.BENCHMARKS.read_text()
+    assert text.count("first run") == 1 and text.index("second run") < text.index("## GPU: cifar10, session 1\n\nfirst run") < text.index("## Streaming")
+
 
 def test_session_stops_a_training_that_overruns_and_still_packs(tmp_path):
     """A schedule that cannot fit (every phase needs an epoch) is stopped --grace seconds after its end, so the
