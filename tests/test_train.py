@@ -27,6 +27,21 @@ def tiny_config(**kw) -> TrainConfig:
     return load_config(None, base)
 
 
+def run_killed_at_step(monkeypatch, cfg: TrainConfig, out, step: int) -> None:
+    """Train ``cfg`` into ``out``, interrupted (as by Ctrl-C) at its ``step``-th training step (probe steps count)."""
+    calls, real_step = {"n": 0}, Trainer._step
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "_step", dies)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, out, progress=False).run()
+    monkeypatch.setattr(Trainer, "_step", real_step)
+
 def test_default_schedule_follows_ofa_order():
     names = [p.name for p in default_phases(get_space("ofa-mbv3"))]
     assert names == ["full", "kernel", "depth-1", "depth", "expand-1", "expand"]
@@ -109,20 +124,7 @@ def test_training_runs_every_phase_and_resumes_exactly(tmp_path, monkeypatch):
         assert (tmp_path / "full" / f).is_file()
 
     # interrupt the same run mid-way through the depth phase, then resume it
-    steps = len(full.loader)
-    calls = {"n": 0}
-    real_step = Trainer._step
-
-    def flaky(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3 * steps + 5:  # dies in the 4th epoch
-            raise KeyboardInterrupt
-        return real_step(self, *a, **k)
-
-    monkeypatch.setattr(Trainer, "_step", flaky)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(tiny_config(), tmp_path / "cut", progress=False).run()
-    monkeypatch.setattr(Trainer, "_step", real_step)
+    run_killed_at_step(monkeypatch, tiny_config(), tmp_path / "cut", 3 * len(full.loader) + 5)  # dies in the 4th epoch
     ckpt = torch.load(tmp_path / "cut" / "latest.pt", weights_only=True)
     assert (ckpt["phase"], ckpt["epoch"]) == (1, 1)  # the three finished epochs are kept
     resumed = Trainer(tiny_config(), tmp_path / "cut", resume=True, progress=False)
@@ -599,19 +601,7 @@ def test_time_budget_is_probed_once_recorded_and_resumes_exactly(tmp_path, monke
     assert saved.budget_plan and saved.budget_plan["budget_s"] < 9 and [p.name for p in saved.phases] == ["full", "kernel"]
     epochs = [p.epochs for p in saved.phases]
 
-    calls = {"n": 0}
-    real_step = Trainer._step
-
-    def dies(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 8:  # past the probe's 6 steps, inside the first epoch
-            raise KeyboardInterrupt
-        return real_step(self, *a, **k)
-
-    monkeypatch.setattr(Trainer, "_step", dies)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(cfg(), tmp_path / "cut", progress=False).run()
-    monkeypatch.undo()
+    run_killed_at_step(monkeypatch, cfg(), tmp_path / "cut", 8)  # past the probe's 6 steps, inside the first epoch
     cut_cfg = load_config(tmp_path / "cut" / "config.yaml", {})
     monkeypatch.setattr(Trainer, "probe", lambda *a, **k: pytest.fail("a resumed run must not probe again"))
     resumed = Trainer(cut_cfg, tmp_path / "cut", resume=True, progress=False)
@@ -647,19 +637,7 @@ def test_time_budget_refits_a_phase_after_its_first_epoch(tmp_path, monkeypatch)
     assert [r["phase"] for r in rows] == ["full", "kernel", "kernel"] and calls == [(1, 0, 1), (1, 1, 2)]
     assert [p.epochs for p in load_config(tmp_path / "full" / "config.yaml", {}).phases] == [1, 2]
 
-    steps, n = len(full.loader), {"n": 0}
-    real_step = Trainer._step
-
-    def dies(self, *a, **k):
-        n["n"] += 1
-        if n["n"] == 2 * steps + 1:  # the kernel phase's second epoch, after the re-fit
-            raise KeyboardInterrupt
-        return real_step(self, *a, **k)
-
-    monkeypatch.setattr(Trainer, "_step", dies)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(cfg(), tmp_path / "cut", progress=False).run()
-    monkeypatch.setattr(Trainer, "_step", real_step)
+    run_killed_at_step(monkeypatch, cfg(), tmp_path / "cut", 2 * len(full.loader) + 1)  # the kernel phase's second epoch
     assert [p.epochs for p in load_config(tmp_path / "cut" / "config.yaml", {}).phases] == [1, 2]
     resumed = Trainer(load_config(tmp_path / "cut" / "config.yaml", {}), tmp_path / "cut", resume=True, progress=False)
     resumed.run()
