@@ -7,8 +7,10 @@ run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
     # training for what --deadline leaves after the pack, then the pack, everything under $OUT
     # (the last finished epoch is saved there every --save-every s too, in case the call is cut short)
     # (the data travels as one solid archive: tar -C .data -cJf .data/cifar10.tar.xz cifar10, a third of the folder's size)
+    # (--setup-probe: first, about a minute, what new layer shapes cost under each setting; training and labels use the one it picks)
     python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 --unpack .data/cifar10.tar.xz --stream-workers 14 \\
-        --stream-data imagefolder:.data/cifar10 -- --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:.data/cifar10
+        --stream-data imagefolder:.data/cifar10 --setup-probe bf16 fp32-v7 \\
+        -- --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:.data/cifar10
 
     # or in steps, for longer allowances. call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
     python3 benchmarks/gpu_job.py probe --space cifar-mbv3 --data imagefolder:data/train.zip --stream-workers 14 --out $OUT/probe.json
@@ -39,14 +41,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgenas import get_space  # noqa: E402
-from edgenas.data import Loader, augment, checkpoint_data, load_images, working_size  # noqa: E402
+from edgenas.data import DataSplit, ImageData, Loader, augment, checkpoint_data, load_images, working_size  # noqa: E402
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
+from edgenas.search import SearchError  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
 from edgenas.space import SAMPLINGS  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
@@ -55,7 +59,7 @@ from edgenas.train.budget import PROBE_PHASES  # noqa: E402
 from edgenas.train.config import COMPILE_MODES  # noqa: E402
 from edgenas.train.sampling import sandwich, step_rng  # noqa: E402
 
-MIN_PREDICTOR_SAMPLES = 20  # fewer labels fit no useful predictor (and fit_predictor needs 10 to fit on after its hold-out)
+FIT_RESERVE_S = 15.0  # seconds kept after the labels for choosing and fitting the predictor (about 4 s on a 2-core CPU)
 
 
 def probe(args: argparse.Namespace) -> dict:
@@ -161,6 +165,124 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# What a process pays for layer shapes it has not met: with bf16 autocast PyTorch runs convolutions through
+# cuDNN's v8 (graph) API, whose plans are built per shape; in float32 it can use the v7 API instead
+# (TORCH_CUDNN_V8_API_DISABLED: torch then sends bf16 convolutions to its slower native kernels, so that
+# setting trains in float32, TF32 on tensor cores).  In the H200 session of 2026-12-04 the all phase's first
+# epoch took 89 s and its later ones 12 s, and the pack evaluated 4.8 s a subnet; `setup` times the settings
+# in fresh processes.
+SETTINGS: dict[str, dict] = {"bf16": {"env": {}, "fp32": False},
+                             "fp32": {"env": {}, "fp32": True},
+                             "fp32-v7": {"env": {"TORCH_CUDNN_V8_API_DISABLED": "1"}, "fp32": True}}
+STEADY_SLOWER, SETUP_SHARE = 1.10, 0.5  # a setting replaces bf16 for training only if no more than 10% slower per step and at most half the set-up
+
+
+def setup_child(args: argparse.Namespace) -> dict:
+    """In this process, under one setting: seconds of training steps and of predictor labels (recalibrate,
+    then score: ``Evaluator.correct`` in float32, as ``fit_predictor`` runs it) for subnets met for the first
+    time, then for the same subnets again.  Weights are random and the learning rate 0: only time is measured."""
+    setting, began = SETTINGS[args.child], time.perf_counter()
+    device, space = torch.device(args.device), get_space(args.space)
+    r, gen = max(space.resolutions), torch.Generator().manual_seed(0)
+    net = Supernet(space, 10, seed=0).to(device)
+    to = net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
+    to(memory_format=torch.channels_last)
+    x = torch.randn(args.batch_size, 3, r, r, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (args.batch_size,), generator=gen).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+
+    def step(arch) -> float:
+        _sync(device)
+        t = time.perf_counter()
+        net.activate(arch)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=not setting["fp32"]):
+            loss = F.cross_entropy(net(x).float(), y)
+        loss.backward()
+        opt.step()
+        _sync(device)
+        return time.perf_counter() - t
+
+    def timed(fn, *a) -> float:
+        t = time.perf_counter()
+        fn(*a)
+        _sync(device)
+        return time.perf_counter() - t
+
+    subnets = sandwich(space, PROBE_PHASES["sandwich"], step_rng(0, 0), args.subnets, r)[2:]
+    largest = [step(space.max_arch(r)) for _ in range(1 + args.steps)]
+    first = [step(a) for a in subnets]
+    again = [step(a) for a in subnets]
+    n = args.calib_images + args.val_images
+    images = torch.randint(0, 256, (n, 3, working_size(r), working_size(r)), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (n,), generator=gen)
+    classes = [str(i) for i in range(10)]
+    split = DataSplit(ImageData(images[: args.calib_images], labels[: args.calib_images], classes),
+                      ImageData(images[args.calib_images :], labels[args.calib_images :], classes), (0.5,) * 3, (0.25,) * 3, True, "noise")
+    ev = Evaluator(split, calib_images=args.calib_images, device=device)
+    scored = sandwich(space, PROBE_PHASES["sandwich"], step_rng(0, 1), args.subnets, r)[2:]  # shapes training did not meet
+    eval_first = [timed(ev.correct, net, a) for a in scored]
+    eval_again = [timed(ev.correct, net, a) for a in scored]
+    rnd = lambda v: [round(t, 4) for t in v]  # noqa: E731
+    return {"setting": args.child, **setting, "largest_first_s": round(largest[0], 4), "largest_step_s": round(float(np.median(largest[1:])), 4),
+            "subnet_first_s": rnd(first), "subnet_step_s": rnd(again), "eval_first_s": rnd(eval_first), "eval_again_s": rnd(eval_again),
+            "seconds": round(time.perf_counter() - began, 1)}
+
+
+def setup(args: argparse.Namespace) -> dict:
+    """Each of ``--settings`` in a fresh process (a process keeps the plans it built), then the choice:
+    for training the setting with the least set-up among those no more than 10% slower per step than
+    bf16 (else bf16), for predictor labels the one with the fastest first evaluations."""
+    rows, began = [], time.perf_counter()
+    for name in args.settings:
+        left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
+        if left is not None and left < 5:
+            rows.append({"setting": name, "error": f"skipped: the set-up probe's --deadline {args.deadline} s had passed"})
+            continue
+        cmd = [sys.executable, str(Path(__file__).resolve()), "setup", "--child", name, "--space", args.space, "--device", args.device,
+               "--subnets", str(args.subnets), "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+               "--calib-images", str(args.calib_images), "--val-images", str(args.val_images)]
+        env = {**os.environ, **SETTINGS[name]["env"], "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=left)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr.strip().splitlines()[-1][:300] if proc.stderr.strip() else f"exit {proc.returncode}")
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        except (subprocess.TimeoutExpired, RuntimeError, ValueError, IndexError) as exc:
+            rows.append({"setting": name, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+    result = {"device": _device_name(), "space": args.space, "batch_size": args.batch_size, "rows": rows, **choose(rows)}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, result)
+    for r in rows:
+        if "error" in r:
+            print(f"setting {r['setting']:<8} {r['error']}")
+            continue
+        m = {k: float(np.mean(r[k])) for k in ("subnet_first_s", "subnet_step_s", "eval_first_s", "eval_again_s")}
+        print(f"setting {r['setting']:<8} largest step {r['largest_step_s'] * 1e3:6.1f} ms; a new subnet's first training step "
+              f"{m['subnet_first_s']:.2f} s, again {m['subnet_step_s'] * 1e3:.1f} ms; a new subnet's label {m['eval_first_s']:.2f} s, "
+              f"again {m['eval_again_s']:.2f} s ({r['seconds']:.0f} s in all)")
+    print(f"set-up probe: training with {result['train']}, predictor labels with {result['labels']}", flush=True)
+    return result
+
+
+def choose(rows: list[dict]) -> dict:
+    """The settings ``setup`` picks from its rows (bf16 when nothing better was measured)."""
+    ok = {r["setting"]: r for r in rows if "error" not in r}
+    if "bf16" not in ok:
+        return {"train": "bf16", "labels": "bf16"}
+
+    def setup_s(r: dict) -> float:
+        return float(np.mean(r["subnet_first_s"]) - np.mean(r["subnet_step_s"]))
+
+    base = ok["bf16"]
+    train = ["bf16"] + [n for n, r in ok.items() if n != "bf16" and r["largest_step_s"] <= STEADY_SLOWER * base["largest_step_s"]
+                        and np.mean(r["subnet_step_s"]) <= STEADY_SLOWER * np.mean(base["subnet_step_s"])
+                        and setup_s(r) <= SETUP_SHARE * setup_s(base)]
+    return {"train": min(train, key=lambda n: setup_s(ok[n])),
+            "labels": min(ok, key=lambda n: float(np.mean(ok[n]["eval_first_s"])))}
+
+
 def start(args: argparse.Namespace) -> None:
     """``edgenas train`` detached in its own session, log in RUN/train.log; returns at once."""
     run = Path(args.run)
@@ -169,7 +291,8 @@ def start(args: argparse.Namespace) -> None:
     cmd = [sys.executable, "-m", "edgenas.cli", "train", *train_args, "--out", str(run), "--time-budget", str(args.time_budget)]
     if (run / "config.yaml").exists():
         cmd.append("--resume")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **getattr(args, "env", {}), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "PYTHONUNBUFFERED": "1"}
     with open(run / "train.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)  # in the caller's directory: relative paths mean what they say
@@ -217,8 +340,7 @@ def pack(args: argparse.Namespace) -> dict:
     net = Supernet.from_checkpoint(ckpt).to(args.device)
     space = net.space
     data = checkpoint_data(ckpt.get("data"))
-    cuda = args.device.startswith("cuda")
-    ev = Evaluator(data, calib_images=args.calib_images, device=args.device, bf16=cuda)
+    ev = Evaluator(data, calib_images=args.calib_images, device=args.device)  # float32, as the predictor's labels
     save_weights(run, dest, ckpt)  # first: a call cut short still brings them back
     rng = np.random.default_rng(args.seed)
     r = max(space.resolutions)
@@ -228,34 +350,39 @@ def pack(args: argparse.Namespace) -> dict:
     for name, a in archs.items():
         t1 = time.perf_counter()
         top1 = ev.top1(net, a)
-        each.append(time.perf_counter() - t1)  # what one predictor label costs: recalibrate, then score
+        each.append(round(time.perf_counter() - t1, 2))  # recalibrate, then score: what one predictor label costs
         evals[name] = {"arch": a.to_dict(), "top1": top1, "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
     eval_s = time.perf_counter() - t
     write_json(dest / "results.json", {"device": _device_name(), "eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
-    samples = args.predictor_samples
-    if args.deadline is not None:  # as many labels as the time left holds (the first evaluation paid one-time set-up: not counted)
-        per = float(np.median(each[1:] or each))
-        samples = max(0, min(samples, int((args.deadline - (time.perf_counter() - began) - 15) / (1.15 * per))))
-        print(f"pack: {per:.2f} s per subnet; {samples} predictor subnets fit before the deadline", flush=True)
-    t, pred = time.perf_counter(), None
-    if samples >= MIN_PREDICTOR_SAMPLES:
-        pred = fit_predictor(space, ckpt_path, samples, seed=args.seed, stratified=args.predictor_sampling == "stratified",
-                             calib_images=args.calib_images, device=args.device, progress=False)
-        pred.save(dest / "predictor.json")
+    # Labels until the deadline, not as many as the evaluations above took: on a GPU a subnet of new layer
+    # shapes costs ~10x one of shapes met before, and a process meets fewer new ones the more it evaluates.
+    limit = None if args.deadline is None else args.deadline - (time.perf_counter() - began) - FIT_RESERVE_S
+    t, pred, why = time.perf_counter(), None, ""
+    if limit is not None and limit <= 0:
+        why = "no time left before the deadline"
+    else:
+        try:
+            pred = fit_predictor(space, ckpt_path, min(args.predictor_samples, space.n_archs()), seed=args.seed,
+                                 stratified=args.predictor_sampling == "stratified", calib_images=args.calib_images,
+                                 device=args.device, progress=False, time_limit=limit)
+            pred.save(dest / "predictor.json")
+        except SearchError as exc:
+            why = str(exc)
     pred_s = time.perf_counter() - t
 
     finished = not (still_training or getattr(args, "stopped", False))  # a session stops an overrunning training
     result = {"space": space.name, "data": ckpt.get("data"), "device": _device_name(), "training_finished": finished,
               "eval": evals, "eval_s": round(eval_s, 1),
-              "predictor": pred.report if pred else None, "predictor_s": round(pred_s, 1), "metrics_last": (ckpt.get("history") or [{}])[-1],
+              "eval_each_s": each, "predictor": pred.report if pred else None, "predictor_s": round(pred_s, 1),
+              "metrics_last": (ckpt.get("history") or [{}])[-1],
               "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size, "stream": getattr(args, "stream", None),
-              "unpacked": getattr(args, "unpacked", None)}
+              "unpacked": getattr(args, "unpacked", None), "setup": getattr(args, "setup", None)}
     write_json(dest / "results.json", result)
     h = pred.report["holdout"] if pred else None
     print(f"largest {evals['largest']['top1']:.4f}  smallest {evals['smallest']['top1']:.4f}  random "
           + " ".join(f"{v['top1']:.3f}" for k, v in evals.items() if k.startswith("random"))
-          + (f"\npredictor {pred.report['model']}: held-out Kendall tau {h['kendall_tau']:.3f}" if pred and h else
-             f"\nno predictor: {samples} subnets fit before the deadline ({MIN_PREDICTOR_SAMPLES} needed)")
+          + (f"\npredictor {pred.report['model']} on {pred.report['n_train'] + pred.report['n_holdout']} subnets labelled in "
+             f"{pred.report['label_seconds']:.0f} s: held-out Kendall tau {h['kendall_tau']:.3f}" if pred and h else f"\nno predictor: {why}")
           + f"; weights {result['weights_bytes'] / 1e6:.1f} MB; eval {eval_s:.0f} s, predictor {pred_s:.0f} s")
     return result
 
@@ -278,16 +405,24 @@ def save_weights(run: Path, dest: Path, ckpt: dict | None = None) -> None:
 
 
 def session(args: argparse.Namespace) -> dict:
-    """Train, then pack, in one device call ending by ``--deadline`` seconds: training gets a
+    """(The set-up probe, if asked,) train, then pack, in one device call ending by ``--deadline`` seconds: training gets a
     ``--time-budget`` of what is left after ``--pack-reserve``, and is stopped ``--grace`` seconds
     after its end if it overruns (its last finished epoch is packed); the pack labels as many
     predictor subnets as the time left holds.  ``--unpack`` comes first, inside the deadline."""
     began = time.perf_counter()
     run = Path(args.run)
     unpacked = unpack(Path(args.unpack)) if args.unpack else None
+    probed, train_args = None, list(args.train_args)
+    if args.setup_probe:
+        probed = setup(argparse.Namespace(settings=args.setup_probe, space=args.setup_space, device=args.device, subnets=3, steps=5,
+                                          batch_size=args.setup_batch_size, calib_images=args.calib_images, val_images=5000,
+                                          deadline=args.setup_seconds, out=str(Path(args.dest) / "setup.json")))
+        if SETTINGS[probed["train"]]["fp32"]:
+            train_args.append("--fp32")
+        os.environ.update(SETTINGS[probed["labels"]]["env"])  # before this process's first convolution: the pack's
     train_end = args.deadline - args.pack_reserve  # seconds from ``began``
     start(argparse.Namespace(run=args.run, time_budget=round((train_end - (time.perf_counter() - began)) / 60, 2),
-                             train_args=args.train_args))
+                             train_args=train_args, env=SETTINGS[probed["train"]]["env"] if probed else {}))
     stopped = _wait(run, train_end + args.grace - (time.perf_counter() - began), save_to=Path(args.dest), save_every=args.save_every)
     if stopped:
         pid = int((run / "train.pid").read_text())
@@ -308,7 +443,7 @@ def session(args: argparse.Namespace) -> dict:
             stream = {"workers": args.stream_workers, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     left = args.deadline - (time.perf_counter() - began)
     return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": left, "stopped": stopped, "stream": stream,
-                                      "unpacked": unpacked}))
+                                      "unpacked": unpacked, "setup": probed}))
 
 
 def unpack(archive: Path) -> dict:
@@ -413,6 +548,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, help="seconds: after this, start no further compile mode (the first always runs) nor the loader timing, "
                    "so the training started after the probe in the same call keeps its time")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("setup", help="what new layer shapes cost a training step and a predictor label under each setting")
+    p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["bf16", "fp32-v7"])
+    p.add_argument("--child", choices=tuple(SETTINGS), help=argparse.SUPPRESS)  # one setting, in this process
+    p.add_argument("--space", default="cifar-mbv3")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--subnets", type=int, default=3, help="new subnets timed (then again)")
+    p.add_argument("--steps", type=int, default=5, help="steps of the largest network timed after its first")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--calib-images", type=int, default=4000)
+    p.add_argument("--val-images", type=int, default=5000)
+    p.add_argument("--deadline", type=float, help="seconds: start no further setting after this")
+    p.add_argument("--out")
     p = sub.add_parser("start")
     p.add_argument("--run", required=True)
     p.add_argument("--time-budget", type=float, required=True, help="minutes")
@@ -445,13 +592,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-workers", type=int, default=0, help="after training, time the streamed loader with this many decoding processes")
     p.add_argument("--stream-data", help="the data the streamed loader reads (with --stream-workers)")
     p.add_argument("--stream-batches", type=int, default=20)
+    p.add_argument("--setup-probe", nargs="+", choices=tuple(SETTINGS), metavar="SETTING",
+                   help="first time new layer shapes under these settings (gpu_job.py setup: bf16 fp32-v7) and train and label "
+                        "with the settings it picks")
+    p.add_argument("--setup-space", default="cifar-mbv3", help="the space the set-up probe builds")
+    p.add_argument("--setup-batch-size", type=int, default=512)
+    p.add_argument("--setup-seconds", type=float, default=90.0, help="the set-up probe starts no further setting after this")
     p.add_argument("--unpack", help="first extract this tar archive (.tar.xz) of the data beside itself: a solid archive of small "
                    "JPEGs is a third of their folder's size, and only 64 MiB of working tree travel to a lent machine")
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then edgenas train flags (--out and --time-budget are set)")
     args = ap.parse_args(argv)
     if args.step == "session" and args.stream_workers and not args.stream_data:
         ap.error("--stream-workers needs --stream-data (the data the loader streams)")
-    {"probe": probe, "start": start, "poll": poll, "pack": pack, "session": session}[args.step](args)
+    if args.step == "setup" and args.child:
+        print(json.dumps(setup_child(args)))
+        return 0
+    {"probe": probe, "setup": setup, "start": start, "poll": poll, "pack": pack, "session": session}[args.step](args)
     return 0
 
 

@@ -133,6 +133,9 @@ def test_export_from_search_run_in_one_step(trained, tables, tmp_path, capsys):
     assert report["sampling"] == "uniform"
     assert labels["images"] > 0 and set(labels) == {"images", "split_half_kendall_tau", "split_half_pearson", "tau_ceiling"}
     assert "a perfect predictor would score about" in capsys.readouterr().out or labels["tau_ceiling"] is None
+    assert main(["predictor", "--space", "tiny", "--checkpoint", str(trained), "--samples", "24", "--calib-images", "64",
+                 "--time-limit", "0.0001", "--out", str(tmp_path / "late.json")]) == 2  # one subnet takes longer than 6 ms
+    assert "subnets were evaluated in the time limit of 0.006 s" in capsys.readouterr().err and not (tmp_path / "late.json").exists()
     run = tmp_path / "run"
     assert main(["search", "--space", "tiny", "--objectives", "top1,latency", "--table", str(tables["fp32"]), "--predictor", str(pred),
                  "--pop-size", "8", "--generations", "2", "--no-baseline", "--out", str(run)]) == 0

@@ -235,7 +235,7 @@ case("eval-calib-0", "eval", "--space", "tiny", "--checkpoint", "{ckpt}", "--arc
 case("eval-data-unknown", "eval", "--space", "tiny", "--checkpoint", "{ckpt}", "--arch", "max", "--data", "svhn")
 case("eval-wrong-space", "eval", "--space", "cifar-mbv3", "--checkpoint", "{ckpt}", "--arch", "max", "--data", "digits")
 for flag, bad in (("--samples", "1e9"), ("--samples", "1000000000"), ("--samples", "0"), ("--holdout", "1.5"),
-                  ("--holdout", "0"), ("--resolution", "99")):
+                  ("--holdout", "0"), ("--resolution", "99"), ("--time-limit", "0"), ("--time-limit", "nan")):
     case(f"predictor{flag}={bad}", "predictor", "--space", "tiny", "--checkpoint", "{ckpt}", flag, bad, "--out", "{dir}/p.json")
 for sf in ("space_unknown_field.yaml", "space_huge.yaml", "space_python.yaml", "space_list.yaml", "space_builtin_name.yaml",
            "garbage", "notjson.json"):

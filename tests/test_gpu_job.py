@@ -101,18 +101,39 @@ def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
     out = job("session", "--run", str(tmp_path / "more"), "--dest", str(dest), "--deadline", "70", "--pack-reserve", "35",
               "--predictor-samples", "100000", "--random", "2", "--calib-images", "64", "--device", "cpu", "--stream-workers", "2",
               "--stream-data", f"imagefolder:{folder}", "--stream-batches", "1", "--save-every", "0",
-              "--unpack", str(tmp_path / "data" / "imgs.tar.xz"), "--", *common, "--init", str(first / "latest.pt"), timeout=400)
-    assert "starting from" in out and "predictor subnets fit before the deadline" in out and "streamed loader, 2 workers" in out
+              "--unpack", str(tmp_path / "data" / "imgs.tar.xz"), "--setup-probe", "bf16", "fp32-v7", "--setup-space", "tiny",
+              "--setup-batch-size", "32", "--", *common, "--init", str(first / "latest.pt"), timeout=400)
+    assert "starting from" in out and ("subnets labelled in" in out or "no predictor: only" in out) and "streamed loader, 2 workers" in out
     assert "saved the last finished epoch under" in out  # while training ran: a call killed before its pack keeps weights
     cfg = (dest / "config.yaml").read_text()
     assert "init_record:" in cfg
-    assert 0.5 < float(cfg.split("time_budget: ")[1].split()[0]) <= 0.58  # (70 - 35) s, less the unpacking
+    assert 0.2 < float(cfg.split("time_budget: ")[1].split()[0]) <= 0.58  # (70 - 35) s, less the unpacking and the set-up probe
     res = json.loads((dest / "results.json").read_text())
+    setup = json.loads((dest / "setup.json").read_text())  # each setting timed in its own process; training runs the one picked
+    assert [r["setting"] for r in setup["rows"]] == ["bf16", "fp32-v7"] and all(len(r["subnet_first_s"]) == 3 for r in setup["rows"])
+    assert res["setup"]["train"] == setup["train"] and f"set-up probe: training with {setup['train']}" in out
+    assert ("bf16: false" in cfg) == (setup["train"] == "fp32-v7")
     assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
     assert res["stream"]["images"] == 512 and res["stream"]["images_per_s"] > 0
     assert res["unpacked"]["files"] == 1040 and len(list(folder.glob("c1/*.png"))) == 520
     if res["predictor"] is not None:  # a slow machine may leave too little time for one
         assert res["predictor"]["n_train"] + res["predictor"]["holdout"]["n"] < 100000
+
+
+def test_the_set_up_probe_trains_with_another_setting_only_if_it_keeps_the_step_speed(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from gpu_job import choose
+
+    def row(name, largest, step, first, label):  # seconds: largest network's step, a subnet's step, its first step, its first label
+        return {"setting": name, "largest_step_s": largest, "subnet_step_s": [step] * 3, "subnet_first_s": [first] * 3,
+                "eval_first_s": [label] * 3}
+
+    bf16 = row("bf16", 0.045, 0.040, 2.0, 4.8)
+    assert choose([bf16, row("fp32-v7", 0.049, 0.043, 0.1, 0.3)]) == {"train": "fp32-v7", "labels": "fp32-v7"}
+    assert choose([bf16, row("fp32-v7", 0.054, 0.043, 0.1, 0.3)]) == {"train": "bf16", "labels": "fp32-v7"}  # 20% slower steps
+    assert choose([bf16, row("fp32-v7", 0.045, 0.040, 1.2, 5.0)])["train"] == "bf16"  # set-up cut by less than half
+    assert choose([bf16, {"setting": "fp32-v7", "error": "TimeoutExpired"}]) == {"train": "bf16", "labels": "bf16"}
+    assert choose([{"setting": "bf16", "error": "RuntimeError"}, row("fp32-v7", 0.01, 0.01, 0.0, 0.1)]) == {"train": "bf16", "labels": "bf16"}
 
 
 def test_the_card_of_a_continued_pack_keeps_the_earlier_sessions(tmp_path, monkeypatch):

@@ -421,6 +421,35 @@ def test_precision_is_a_search_variable(tmp_path, table_path, int8_table_path, p
                          algorithm="reinforce", objectives=["top1", "latency"]), tmp_path / "rl", progress=False).run()
 
 
+def test_predictor_labels_stop_at_their_time_limit(monkeypatch):
+    """A time limit keeps the first archs labelled by then (independent draws: a sample of their own)."""
+    from types import SimpleNamespace
+
+    from edgenas.search import predictor as mod
+
+    class Clock:  # each reading one second after the last
+        t = 0.0
+
+        @classmethod
+        def perf_counter(cls) -> float:
+            cls.t += 1.0
+            return cls.t
+
+    class Labels:
+        n = 3
+
+        def correct(self, net, arch):
+            return np.array([True, False, True])
+
+    monkeypatch.setattr(mod, "time", Clock)
+    acc = mod.SupernetAccuracy(SimpleNamespace(space=SP), Labels(), progress=False)
+    X = sample_archs(SP, 10, seed=0)
+    assert acc.correct_matrix(X).shape == (10, 3)
+    Clock.t = 0.0
+    assert acc.correct_matrix(X, until=4.5).shape == (4, 3)  # read at 1, 2, 3 and 4 s: labelled; at 5: stop
+    assert acc.correct_matrix(X, until=0.0).shape == (0, 3)
+
+
 def test_predictor_sample_count_is_checked_before_any_evaluation(tmp_path):
     from edgenas.search.predictor import fit_predictor
 

@@ -440,6 +440,23 @@ def test_cudnn_benchmark_flag_reaches_torch_and_the_run_config(tmp_path, monkeyp
     assert not torch.backends.cudnn.benchmark
 
 
+
+def test_fp32_flag_turns_bf16_autocast_off(tmp_path, monkeypatch):
+    """On CUDA steps run under bf16 autocast unless --fp32 (the GPU job trains in float32 where cuDNN's older API
+    builds new layer shapes faster); the run's config records it."""
+    from edgenas import jobs
+
+    seen = []
+    monkeypatch.setattr(jobs, "train", lambda out, *, config, overrides, resume: seen.append(load_config(config, overrides))
+                        or jobs.Report({}, ""))
+    for flags in ([], ["--fp32"]):
+        assert main(["train", "--space", "tiny", "--out", str(tmp_path / "run"), *flags]) == 0
+    assert [c.bf16 for c in seen] == [None, False]
+    trainer = Trainer(tiny_config(bf16=seen[1].bf16), tmp_path / "run", progress=False)
+    trainer.cfg.dump(tmp_path / "config.yaml")
+    assert trainer.bf16 is False and yaml.safe_load((tmp_path / "config.yaml").read_text())["bf16"] is False
+
+
 TIMING = ("images_per_s", "train_seconds", "eval_seconds", "wall_seconds")
 
 

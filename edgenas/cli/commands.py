@@ -85,7 +85,8 @@ def latency_recalibrate(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     overrides = {**_flags(args, TRAIN_FLAGS), "compile": args.compile or None, "stream": args.stream or None,
-                 "grad_checkpointing": args.grad_checkpointing or None, "cudnn_benchmark": args.cudnn_benchmark or None}
+                 "grad_checkpointing": args.grad_checkpointing or None, "cudnn_benchmark": args.cudnn_benchmark or None,
+                 "bf16": False if args.fp32 else None}
     return _print(args, jobs.train(args.out, config=args.config, overrides=overrides, resume=args.resume))
 
 
@@ -107,7 +108,8 @@ def pick(args: argparse.Namespace) -> int:
 def predictor(args: argparse.Namespace) -> int:
     return _print(args, jobs.predictor(get_space(args.space), args.checkpoint, args.samples, args.out, data=args.data,
                                        holdout=args.holdout, seed=args.seed, resolutions=args.resolution,
-                                       stratified=args.sampling == "stratified", calib_images=args.calib_images, device=args.device))
+                                       stratified=args.sampling == "stratified", calib_images=args.calib_images, device=args.device,
+                                       time_limit=None if args.time_limit is None else args.time_limit * 60))
 
 
 def quickstart(args: argparse.Namespace) -> int:

@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "then re-fitted into the time left at each phase start and after each phase's first epoch")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
     p.add_argument("--device", type=torch_device_arg(auto=True), help="auto (default: cuda if available), cpu, cuda, cuda:1")
+    p.add_argument("--fp32", action="store_true", help="float32 steps (TF32 on NVIDIA tensor cores) instead of bf16 autocast, "
+                                                        "the default on CUDA")
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="on a GPU, time cuDNN's convolution algorithms for each new layer shape and keep the fastest (a shape's first "
                         "step costs more: measure both before a long run)")
@@ -230,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=Range(1, 4096).arg("--resolution"), nargs="+", help="sample archs at these resolutions only")
     p.add_argument("--sampling", choices=SAMPLINGS, default="stratified", help=SAMPLING_HELP)
     p.add_argument("--calib-images", type=IMAGES, default=500)
+    p.add_argument("--time-limit", type=Range(1e-4, 1e6, integer=False).arg("--time-limit"), metavar="MIN",
+                   help="evaluate archs for at most this many minutes (up to --samples) and fit on those")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", type=torch_device_arg(), default="cpu")
     p.add_argument("--out", required=True, help="predictor file (.json)")

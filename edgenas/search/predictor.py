@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,19 @@ class SupernetAccuracy:
     def top1_vectors(self, X: np.ndarray) -> np.ndarray:
         return self.correct_matrix(X).mean(1)
 
-    def correct_matrix(self, X: np.ndarray) -> np.ndarray:
-        """(archs, held-out images): whether each subnet classifies each image right."""
+    def correct_matrix(self, X: np.ndarray, until: float | None = None) -> np.ndarray:
+        """(archs, held-out images): whether each subnet classifies each image right.  With ``until``
+        (a ``time.perf_counter()`` value) only the first archs evaluated by then: fewer rows."""
         from tqdm import tqdm
 
         archs = [self.space.decode(x) for x in X]
         it = tqdm(archs, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(archs) < 8, leave=False)
-        return np.stack([self.evaluator.correct(self.net, a) for a in it])
+        rows = []
+        for a in it:
+            if until is not None and time.perf_counter() >= until:
+                break
+            rows.append(self.evaluator.correct(self.net, a))
+        return np.stack(rows) if rows else np.zeros((0, self.evaluator.n), dtype=bool)
 
 
 def label_reliability(correct: np.ndarray) -> dict[str, float | int | None]:
@@ -219,9 +226,13 @@ def _holdout_size(n: int, holdout: float) -> int:
 
 def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
                   seed: int = 0, resolutions: list[int] | None = None, stratified: bool = True, calib_images: int = 500,
-                  device: str = "cpu", progress: bool = True) -> AccuracyPredictor:
+                  device: str = "cpu", progress: bool = True, time_limit: float | None = None) -> AccuracyPredictor:
     """``edgenas predictor``: evaluate ``samples`` random subnets (``sample_archs``) with the supernet on its held-out
     split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all.
+
+    ``time_limit`` (seconds): evaluate subnets until then, at most ``samples``, and fit on those.  The draws are
+    independent, so the first ``n`` are a sample of their own.  A GPU evaluates a subnet of new layer shapes ~10x
+    slower than one whose shapes it has met, so the first evaluations cannot tell how many fit in a time.
 
     ``stratified`` (default): subnets of every size, as the search's front spans them.  Fitted on uniform genes
     (mid-sized subnets only), the first shipped CIFAR-10 predictor put the largest subnet 2 points low and ordered
@@ -241,8 +252,16 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     evaluator = Evaluator(split, calib_images=calib_images, device=device)
     acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
     X = sample_archs(space, samples, seed, resolutions, stratified)
-    hits = acc.correct_matrix(X)
+    began = time.perf_counter()
+    hits = acc.correct_matrix(X, None if time_limit is None else began + time_limit)
+    if len(hits) - _holdout_size(len(hits), holdout) < 10:
+        raise SearchError(f"only {len(hits)} subnets were evaluated in the time limit of {time_limit:.3g} s "
+                          f"({time.perf_counter() - began:.0f} s taken); too few to fit on and score: give more time")
+    X, took = X[: len(hits)], time.perf_counter() - began
     pred = AccuracyPredictor.fit_with_holdout(space, X, hits.mean(1), holdout, seed)
+    pred.report["label_seconds"] = round(took, 1)
+    if time_limit is not None:
+        pred.report["time_limit_s"] = time_limit
     pred.report["checkpoint"] = str(checkpoint)
     pred.report["sampling"] = "stratified" if stratified else "uniform"
     pred.report["labels"] = label_reliability(hits)
