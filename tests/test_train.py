@@ -177,6 +177,24 @@ def test_bn_calibration_takes_batches_as_large_as_memory_allows(monkeypatch):
     per_image = edgenas.evaluate.CALIB_BATCH_MEMORY // calib_batch_size(sp, 24, 10**9, 1)
     monkeypatch.setattr(edgenas.evaluate, "CALIB_BATCH_MEMORY", 50 * per_image)
     assert calib_batch_size(sp, 24, 200, 32) == 50 and calib_batch_size(sp, 24, 200, 64) == 64 and calib_batch_size(sp, 24, 40, 32) == 40
+    # more images than one batch holds: batches of equal size, none short (a short batch's statistics are the noisiest)
+    ev = Evaluator(data, calib_images=210, batch_size=32)
+    assert [len(b) for b in ev._calib_batches(sp, 24)] == [42] * 5
+
+
+def test_bn_recalibration_weights_each_batch_by_its_images():
+    """The first BN's input does not depend on any BN, so its statistics over two unequal batches must be
+    those of one batch of all the images (PyTorch's cumulative average weights the batches alike)."""
+    from edgenas.supernet import recalibrate_bn
+
+    sp = get_space("tiny")
+    net = Supernet("tiny", num_classes=10, seed=0).extract(sp.max_arch(24))
+    x = torch.randn(100, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    whole = recalibrate_bn(net, [x]).state_dict()
+    whole = {k: v.clone() for k, v in whole.items()}
+    split = recalibrate_bn(net, [x[:90], x[90:]]).state_dict()
+    first = next(k for k in whole if k.endswith("running_mean"))
+    torch.testing.assert_close(split[first], whole[first])  # weighted alike: the mean of the two batches' means, which differ
 
 
 def test_resized_batches_are_cached_only_within_their_memory_bound(monkeypatch):

@@ -12,23 +12,27 @@ __all__ = ["noise_batches", "recalibrate_bn"]
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """Replace running mean/var of every BN layer by their exact average over ``batches``.
+    """Replace running mean/var of every BN layer by their average over ``batches``, each batch
+    weighted by its images.
 
-    Runs the (active) model in train mode without gradients, with cumulative averaging
-    (``momentum=None``), then restores momentum and the previous mode.  Only statistics change.
+    Runs the (active) model in train mode without gradients, then restores momentum and the previous
+    mode.  Only statistics change.  PyTorch's cumulative averaging (``momentum=None``) weights every
+    batch alike, so a short last batch, whose statistics are the noisiest, would count as much as a
+    full one; here a batch of ``n`` images after ``seen`` counts ``n / (seen + n)``.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(bn, bn.momentum) for bn in bns]
     was_training = model.training
     for bn in bns:
         bn.reset_running_stats()
-        bn.momentum = None
     model.train()
     seen = 0
     try:
         for x in batches:
+            for bn in bns:
+                bn.momentum = len(x) / (seen + len(x))
             model(x)
-            seen += 1
+            seen += len(x)
     finally:
         for bn, momentum in saved:
             bn.momentum = momentum
