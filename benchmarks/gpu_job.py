@@ -354,8 +354,8 @@ def pack(args: argparse.Namespace) -> dict:
         evals[name] = {"arch": a.to_dict(), "top1": top1, "top1_stored_bn": ev.top1(net, a, recalibrate=False)}
     eval_s = time.perf_counter() - t
     write_json(dest / "results.json", {"device": _device_name(), "eval": evals, "eval_s": round(eval_s, 1)})  # complete below, if the call lasts
-    # Labels until the deadline, not as many as the evaluations above took: on a GPU a subnet of new layer
-    # shapes costs ~10x one of shapes met before, and a process meets fewer new ones the more it evaluates.
+    # Labels until the deadline, not as many as the evaluations above suggest: on a GPU they pay each new layer
+    # shape's set-up, and a process meets fewer new shapes the more it evaluates (fit_predictor's time_limit).
     limit = None if args.deadline is None else args.deadline - (time.perf_counter() - began) - FIT_RESERVE_S
     t, pred, why = time.perf_counter(), None, ""
     if limit is not None and limit <= 0:

@@ -231,8 +231,9 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all.
 
     ``time_limit`` (seconds): evaluate subnets until then, at most ``samples``, and fit on those.  The draws are
-    independent, so the first ``n`` are a sample of their own.  A GPU evaluates a subnet of new layer shapes ~10x
-    slower than one whose shapes it has met, so the first evaluations cannot tell how many fit in a time.
+    independent, so the first ``n`` are a sample of their own.  On a GPU the first evaluations cannot tell how many
+    fit in a time: each new layer shape pays a set-up (the H200 pack of 2026-12-04 took 4.8 s for each of its first
+    12 subnets, most of it likely set-up), and a process meets fewer new shapes the more it evaluates.
 
     ``stratified`` (default): subnets of every size, as the search's front spans them.  Fitted on uniform genes
     (mid-sized subnets only), the first shipped CIFAR-10 predictor put the largest subnet 2 points low and ordered
