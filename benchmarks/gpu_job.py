@@ -191,28 +191,25 @@ def setup_child(args: argparse.Namespace) -> dict:
     y = torch.randint(0, 10, (args.batch_size,), generator=gen).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
 
-    def step(arch) -> float:
-        _sync(device)
-        t = time.perf_counter()
+    def train_step(arch) -> None:
         net.activate(arch)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=not setting["fp32"]):
             loss = F.cross_entropy(net(x).float(), y)
         loss.backward()
         opt.step()
-        _sync(device)
-        return time.perf_counter() - t
 
     def timed(fn, *a) -> float:
+        _sync(device)
         t = time.perf_counter()
         fn(*a)
         _sync(device)
         return time.perf_counter() - t
 
     subnets = sandwich(space, PROBE_PHASES["sandwich"], step_rng(0, 0), args.subnets, r)[2:]
-    largest = [step(space.max_arch(r)) for _ in range(1 + args.steps)]
-    first = [step(a) for a in subnets]
-    again = [step(a) for a in subnets]
+    largest = [timed(train_step, space.max_arch(r)) for _ in range(1 + args.steps)]
+    first = [timed(train_step, a) for a in subnets]
+    again = [timed(train_step, a) for a in subnets]
     n = args.calib_images + args.val_images
     images = torch.randint(0, 256, (n, 3, working_size(r), working_size(r)), generator=gen, dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,), generator=gen)
@@ -242,9 +239,8 @@ def setup(args: argparse.Namespace) -> dict:
         cmd = [sys.executable, str(Path(__file__).resolve()), "setup", "--child", name, "--space", args.space, "--device", args.device,
                "--subnets", str(args.subnets), "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--calib-images", str(args.calib_images), "--val-images", str(args.val_images)]
-        env = {**os.environ, **SETTINGS[name]["env"], "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=left)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(SETTINGS[name]["env"]), timeout=left)
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr.strip().splitlines()[-1][:300] if proc.stderr.strip() else f"exit {proc.returncode}")
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -291,10 +287,9 @@ def start(args: argparse.Namespace) -> None:
     cmd = [sys.executable, "-m", "edgenas.cli", "train", *train_args, "--out", str(run), "--time-budget", str(args.time_budget)]
     if (run / "config.yaml").exists():
         cmd.append("--resume")
-    env = {**os.environ, **getattr(args, "env", {}), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "PYTHONUNBUFFERED": "1"}
     with open(run / "train.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=_child_env({**getattr(args, "env", {}), "PYTHONUNBUFFERED": "1"}),
                                 start_new_session=True)  # in the caller's directory: relative paths mean what they say
     (run / "train.pid").write_text(str(proc.pid))
     print(f"started pid {proc.pid}: {' '.join(cmd)}")
@@ -468,6 +463,11 @@ def unpack(archive: Path) -> dict:
             "seconds": round(time.perf_counter() - t, 1)}
     print(f"unpacked {info['files']:,} files ({info['bytes'] / 1e6:.1f} MB) from {archive} in {info['seconds']} s", flush=True)
     return info
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment for a child that imports edgenas from this checkout, plus ``extra``."""
+    return {**os.environ, **extra, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
 def _resolution(run: Path) -> int:
