@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch-scale", type=float, help="multiply the default schedule's epochs (default 1; 0.1 for a quick CPU run)")
     p.add_argument("--time-budget", type=float, metavar="MIN",
                    help="minutes for the whole schedule: step times are probed first and every phase's epochs scaled to fit, "
-                        "then re-fitted into the time left at each phase start and after each phase's first epoch")
+                        "then re-fitted into the time left at each phase start and after each phase's epochs 1, 2, 4, 8, ...")
     p.add_argument("--bn-calib-images", type=int, help="training images for BN recalibration before each evaluation (default 1000)")
     p.add_argument("--device", type=torch_device_arg(auto=True), help="auto (default: cuda if available), cpu, cuda, cuda:1")
     p.add_argument("--fp32", action="store_true", help="float32 steps (TF32 on NVIDIA tensor cores) instead of bf16 autocast, "

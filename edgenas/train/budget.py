@@ -9,8 +9,8 @@ run eagerly like the others), and each phase's expected networks and MACs per st
 sandwiches of its choices at its resolutions) give its step time: the kernel phase trains four
 nearly largest networks a step, the expand phase four of every size.  Every phase's epochs are then scaled by
 one factor, so the schedule keeps the default proportions and ends within the budget.  As the
-run goes, each phase start and the end of each phase's first epoch re-fit the phases still to
-come into the time left (:func:`replan`).
+run goes, the phases still to come are re-fitted into the time left at each phase start and
+after each phase's epochs 1, 2, 4, 8, ... (:func:`refits_after`, :func:`replan`).
 Plan and re-fits are recorded in ``config.yaml``, so a resumed run keeps its epochs.
 """
 
@@ -27,7 +27,8 @@ from ..space import SearchSpace
 from .config import Phase
 from .sampling import sandwich
 
-__all__ = ["PROBE_PHASES", "epoch_seconds", "fit_epochs", "measured_epochs", "plan_epochs", "replan", "replay", "step_work", "work"]
+__all__ = ["PROBE_PHASES", "epoch_seconds", "fit_epochs", "measured_epochs", "plan_epochs", "refits_after", "replan", "replay",
+           "step_work", "work"]
 
 #: the two step kinds the probe times: one network per step, and the full sandwich
 PROBE_PHASES = {"one_network": Phase("probe-one-network", 1, 0.0, "max", "max", "max"),
@@ -100,11 +101,25 @@ def measured_epochs(rows: Iterable[dict[str, Any]]) -> dict[str, list[float]]:
     return seconds
 
 
+def refits_after(pi: int, done: int) -> bool:
+    """Whether ``--time-budget`` re-fits the schedule ``done`` epochs into phase ``pi``.
+
+    At each phase start but the first's; after a phase's first epoch, the only measure of what its
+    new layer shapes cost; and after its epochs 2, 4, 8, ..., so that a phase whose kind (one
+    network or several a step) only the probe had costed, the first phase always, and a machine
+    whose speed drifts are caught while few re-fits bend the learning-rate schedule.  Re-fitted
+    at phase starts and first epochs only, the largest network alone on a 2-core CPU ran its epochs
+    about 10% slower than probed and overran a 14-minute budget by a minute.
+    """
+    return (done == 0 and pi > 0) or (done > 0 and done & (done - 1) == 0)
+
+
 def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[dict[str, Any]], space: SearchSpace,
            done: int = 0) -> list[Phase]:
     """``phases[start:]`` refitted into what the budget has left after the finished epochs of
-    ``history``: when phase ``start`` begins (``done`` 0), and again after its first epoch (``done`` 1),
-    whose time is the only measure of the set-up its new layer shapes cost.
+    ``history``, ``done`` epochs into phase ``start`` (where: :func:`refits_after`).  After its first
+    epoch, whose time is the only measure of the set-up its new layer shapes cost; after later
+    ones, as the steady epochs show what the probe got wrong.
 
     The probe cannot foresee everything: the first epoch of a phase that trains new layer shapes
     (kernel sizes, expand ratios, widths) pays their one-time set-up (on a GPU about 100x a step
@@ -115,7 +130,7 @@ def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[
     epoch cost 89 s where its steady epochs cost 12, a surcharge no earlier phase had shown: the
     re-fit after that epoch gives the phase the epochs the budget has left (at least one more), so
     its learning rate still decays to zero by the end.  A function of the history alone: a run
-    resumed at a phase start, or after its first epoch, plans that phase exactly as before.
+    resumed at any epoch plans the phases exactly as before.
     """
     choices = [p.choices(space) for p in phases]
     several = [any(len(v) > 1 for v in c.values()) for c in choices]
@@ -151,16 +166,13 @@ def replay(phases: list[Phase], plan: dict[str, Any], seconds: dict[str, list[fl
            refit: bool = True) -> tuple[float, list[Phase]]:
     """(seconds, phases run) of a schedule whose epoch k of phase P takes ``seconds[P][k]`` (an epoch
     beyond those measured: that phase's median), its plan kept or re-fitted where the trainer re-fits
-    (each phase start and after each phase's first epoch): how a plan is judged on a run's measured
-    epoch times."""
+    (:func:`refits_after`): how a plan is judged on a run's measured epoch times."""
     history: list[dict[str, Any]] = []
     for pi in range(len(phases)):
-        if refit and pi > 0:
-            phases = replan(phases, pi, plan, history, space)
         took, k = seconds[phases[pi].name], 0
-        while k < phases[pi].epochs:
-            if refit and pi > 0 and k == 1:
-                phases = replan(phases, pi, plan, history, space, done=1)
+        while k < phases[pi].epochs:  # a re-fit after k epochs leaves at least k + 1
+            if refit and refits_after(pi, k):
+                phases = replan(phases, pi, plan, history, space, done=k)
             history.append({"phase": phases[pi].name, "train_seconds": took[k] if k < len(took) else float(np.median(took)),
                             "eval_seconds": 0.0})
             k += 1

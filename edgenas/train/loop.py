@@ -38,7 +38,7 @@ from ..evaluate import Evaluator, default_channels_last
 from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
-from .budget import PROBE_PHASES, epoch_seconds, plan_epochs, replan, work
+from .budget import PROBE_PHASES, epoch_seconds, plan_epochs, refits_after, replan, work
 from .config import TrainConfig
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
@@ -370,8 +370,8 @@ class Trainer:
             self._resume_opt = None
             epoch = start_epoch
             while epoch < phase.epochs:
-                if epoch == 1 and pi > 0:  # its first epoch measured what its new layer shapes cost
-                    phases = self._replan(pi, done=1)
+                if epoch > 0 and refits_after(pi, epoch):  # its epochs so far measured what it costs
+                    phases = self._replan(pi, done=epoch)
                     phase, total_epochs = phases[pi], sum(p.epochs for p in phases)
                 epoch_index = sum(p.epochs for p in phases[:pi]) + epoch
                 self.net.train()
