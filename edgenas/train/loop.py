@@ -360,7 +360,7 @@ class Trainer:
             start_epoch = self.state["epoch"] if pi == self.state["phase"] else 0
             if start_epoch >= phase.epochs:
                 continue
-            if start_epoch == 0 and pi > 0:
+            if start_epoch == 0 and pi > 0:  # a later phase starts: re-fitted (with --time-budget), the net widened
                 phases = self._replan(pi)
                 phase, total_epochs = phases[pi], sum(p.epochs for p in phases)
                 widen(self.net, reached(phases[:pi], self.space, cfg.init_record), phase.choices(self.space))
