@@ -23,6 +23,7 @@ from _report import machine, update_section
 
 from edgenas import jobs
 from edgenas.pretrained import ROOT
+from edgenas.train.budget import epoch_seconds
 
 WORK = Path(__file__).resolve().parent / "_work" / "recipe_share"
 # the full phase's epoch-units, and whether the shrinking phases (the recipe's 2 + 3 + 4) follow
@@ -62,7 +63,7 @@ def main() -> None:
         after_full = [r for r in history if r["phase"] == "full"][-1]
         label = f"full = {full} ({name})" if shrink else "full only: the largest network alone"
         rows.append(f"| {label} | " + " / ".join(f"{k} {v}" for k, v in epochs.items())
-                    + f" | {sum(r.get('wall_seconds', r['train_seconds'] + r['eval_seconds']) for r in history) / 60:.1f} min"
+                    + f" | {sum(map(epoch_seconds, history)) / 60:.1f} min"
                     + f" | {after_full['top1_max']:.3f} | {history[-1]['top1_max']:.3f} | "
                     + (f"{history[-1]['top1_min']:.3f} |" if shrink else "- |"))
     body = "\n".join([

@@ -138,9 +138,7 @@ def replan(phases: list[Phase], start: int, plan: dict[str, Any], history: list[
                   for i, c in enumerate(choices)]
     index = {p.name: i for i, p in enumerate(phases)}
     planned = {p.name: float(plan["epoch_s"][p.name]) for p in phases}
-    seconds: dict[str, list[float]] = {}
-    for row in history:
-        seconds.setdefault(row["phase"], []).append(epoch_seconds(row))
+    seconds = measured_epochs(history)
     spent = sum(sum(v) for v in seconds.values())
     # steady epochs: a new-shape phase's first epoch is the surcharge's, not the ratio's
     steady = {n: v[1:] if new_shapes[index[n]] else v for n, v in seconds.items()}
