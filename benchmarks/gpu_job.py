@@ -596,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="first time new layer shapes under these settings (gpu_job.py setup: bf16 fp32-v7) and train and label "
                         "with the settings it picks")
     p.add_argument("--setup-space", default="cifar-mbv3", help="the space the set-up probe builds")
-    p.add_argument("--setup-batch-size", type=int, default=512)
+    p.add_argument("--setup-batch-size", type=int, default=1024, help="the batch the set-up probe trains (the CIFAR-10 recipes' 1024: "
+                   "a layer shape's set-up is per batch size)")
     p.add_argument("--setup-seconds", type=float, default=90.0, help="the set-up probe starts no further setting after this")
     p.add_argument("--unpack", help="first extract this tar archive (.tar.xz) of the data beside itself: a solid archive of small "
                    "JPEGs is a third of their folder's size, and only 64 MiB of working tree travel to a lent machine")

@@ -340,6 +340,7 @@ def test_continue_recipe_starts_from_the_shipped_supernet_on_its_split():
 
     cfg = load_config(ROOT.parent / "recipes" / "cifar10-continue.yaml", {})
     assert cfg.init == "cifar10" and cfg.space == "cifar-mbv3" and (cfg.val_per_class, cfg.split) == (500, "last")
+    assert (cfg.lr_base_size, cfg.batch_size) == (512, 1024)  # benchmarks/batch_size.py
     assert [p.name for p in cfg.phases] == ["full", "all"] and cfg.phases[0].r == "max"
     shipped = read_checkpoint("cifar10")
     net = Supernet(cfg.space, 10)
@@ -542,13 +543,14 @@ def test_second_writer_is_refused(tmp_path):
 
 
 def test_cifar10_recipe_gives_the_full_phase_about_half_of_a_gpu_budget():
-    """The recipe loads, its learning rates are for batch 512, and with the step times the H100
-    measured (the shipped supernet's probe) a 19-minute budget spends about half on the full phase."""
+    """The recipe loads, trains at batch 1024 with learning rates for 512, and with the step times the
+    H100 measured (the shipped supernet's probe, batch 512) a 19-minute budget spends about half on
+    the full phase."""
     from edgenas.pretrained import ROOT
     from edgenas.train.budget import plan_epochs, step_work
 
     cfg = load_config(ROOT.parent / "recipes" / "cifar10-supernet.yaml", {})
-    assert cfg.space == "cifar-mbv3" and cfg.lr_base_size == cfg.batch_size == 512 and cfg.val_per_class == 500
+    assert cfg.space == "cifar-mbv3" and (cfg.lr_base_size, cfg.batch_size) == (512, 1024) and cfg.val_per_class == 500
     space, res = get_space(cfg.space), cfg.resolutions
     h100 = load_config(ROOT / "cifar10" / "train-config-session-1.yaml", {}).budget_plan
     (n1, m1), (ns, ms) = step_work(cfg.phases[0], space, 2, res), step_work(default_phases(space)[-1], space, 2, res)
