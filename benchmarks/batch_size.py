@@ -16,14 +16,13 @@ speed does not decide.  A run directory that already holds a finished run is rea
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import yaml
 from _report import machine, update_section
+from _runs import train_run
 
-from edgenas import jobs
 from edgenas.pretrained import ROOT
 
 WORK = Path(__file__).resolve().parent / "_work" / "batch_size"
@@ -37,14 +36,6 @@ def config(batch: int, epochs: int, seed: int) -> dict:
     return settings
 
 
-def train(name: str, cfg: dict, data: str) -> dict:
-    run, path = WORK / name, WORK / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    jobs.train(str(run), config=str(path), overrides={"data": data, "device": "cpu"}, resume=(run / "config.yaml").exists())
-    return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="the CIFAR-10 training split (imagefolder:PATH)")
@@ -56,7 +47,7 @@ def main() -> None:
     top1: dict[int, list[float]] = {b: [] for b in variants}
     for seed in args.seeds:
         for batch, epochs in variants.items():
-            last = train(f"b{batch}-e{epochs}-s{seed}", config(batch, epochs, seed), args.data)
+            last = train_run(WORK, f"b{batch}-e{epochs}-s{seed}", config(batch, epochs, seed), args.data)[-1]
             top1[batch].append(last["top1_max"])
             print(f"seed {seed}, batch {batch}, {epochs} epochs: top-1 {last['top1_max']:.4f}", flush=True)
     diff = np.subtract(top1[1024], top1[512]) * 100

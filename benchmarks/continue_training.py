@@ -18,14 +18,13 @@ A run directory that already holds a finished run is read, not retrained.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import yaml
 from _report import machine, update_section
+from _runs import train_run
 
-from edgenas import jobs
 from edgenas.pretrained import ROOT
 
 WORK = Path(__file__).resolve().parent / "_work" / "continue_training"
@@ -47,16 +46,6 @@ def first_phases() -> list[dict]:
             {"name": "kernel", "epochs": 2, "lr": lr["kernel"], "ks": "all", "e": "max", "d": "max"},
             {"name": "depth", "epochs": 3, "lr": lr["depth"], "ks": "all", "e": "max", "d": "all"},
             {"name": "expand", "epochs": 4, "lr": lr["expand"], "ks": "all", "e": "all", "d": "all"}]
-
-
-def train(work: Path, name: str, cfg: dict, data: str, minutes: float) -> list[dict]:
-    run = work / name
-    path = work / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    jobs.train(str(run), config=str(path), overrides={"data": data, "time_budget": minutes, "device": "cpu"},
-               resume=(run / "config.yaml").exists())
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def main() -> None:
@@ -84,7 +73,7 @@ def main() -> None:
         }
         top1 = {}
         for name, (cfg, minutes) in runs.items():
-            history = train(work, name, cfg, args.data, minutes)
+            history = train_run(work, name, cfg, args.data, minutes)
             epochs: dict[str, int] = {}
             for r in history:
                 epochs[r["phase"]] = r["epoch"]

@@ -17,13 +17,12 @@ are scored at the end.  A run directory that already holds a finished run is rea
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import yaml
 from _report import machine, update_section
+from _runs import train_run
 
-from edgenas import jobs
 from edgenas.pretrained import ROOT
 
 WORK = Path(__file__).resolve().parent / "_work" / "full_phase_resolution"
@@ -56,12 +55,8 @@ def main() -> None:
         end = {}
         for name in args.choices:
             r, lr = CHOICES[name], f"-lr{args.shrink_lr:g}" if args.shrink_lr != 1 else ""
-            run = WORK / f"seed{seed}-{name}{'-schedule' if args.schedule else ''}{lr}"
-            cfg_path = run.with_suffix(".yaml")
-            cfg_path.parent.mkdir(parents=True, exist_ok=True)
-            cfg_path.write_text(yaml.safe_dump(config(args.epochs, seed, r, args.schedule, args.shrink_lr), sort_keys=False))
-            jobs.train(str(run), config=str(cfg_path), overrides={"data": args.data, "device": "cpu"}, resume=(run / "config.yaml").exists())
-            history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+            history = train_run(WORK, f"seed{seed}-{name}{'-schedule' if args.schedule else ''}{lr}",
+                                config(args.epochs, seed, r, args.schedule, args.shrink_lr), args.data)
             after_full = [h for h in history if h["phase"] == "full"][-1]["top1_max"]
             end[name] = (after_full, history[-1]["top1_max"], history[-1]["top1_min"]) if args.schedule else (after_full,)
             rows.append(f"| {seed} | {'16/20/24' if r == 'all' else '24 only'} | " + " | ".join(f"{v:.4f}" for v in end[name]) + " |")

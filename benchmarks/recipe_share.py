@@ -15,13 +15,12 @@ already holds a finished run is read, not retrained.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import yaml
 from _report import machine, update_section
+from _runs import train_run
 
-from edgenas import jobs
 from edgenas.pretrained import ROOT
 from edgenas.train.budget import epoch_seconds
 
@@ -50,13 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for name, (full, shrink) in VARIANTS.items():
-        run = WORK / f"run-{name}"
-        cfg_path = WORK / f"{name}.yaml"
-        cfg_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(yaml.safe_dump(config(full, shrink), sort_keys=False))
-        jobs.train(str(run), config=str(cfg_path), overrides={"data": args.data, "time_budget": args.minutes, "device": "cpu"},
-                   resume=(run / "config.yaml").exists())
-        history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        history = train_run(WORK, f"run-{name}", config(full, shrink), args.data, args.minutes)
         epochs = {}
         for r in history:
             epochs[r["phase"]] = r["epoch"]
