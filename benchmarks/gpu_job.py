@@ -9,7 +9,7 @@ run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
     # (the data travels as one solid archive: tar -C .data -cJf .data/cifar10.tar.xz cifar10, a third of the folder's size)
     # (--setup-probe: first, about a minute, what new layer shapes cost under each setting; training and labels use the one it picks)
     python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 --unpack .data/cifar10.tar.xz --stream-workers 14 \\
-        --stream-data imagefolder:.data/cifar10 --setup-probe bf16 fp32-v7 \\
+        --stream-data imagefolder:.data/cifar10 --setup-probe bf16 bf16-static fp32-v7 \\
         -- --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:.data/cifar10
 
     # or in steps, for longer allowances. call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
@@ -50,6 +50,7 @@ from edgenas import get_space  # noqa: E402
 from edgenas.data import DataSplit, ImageData, Loader, augment, checkpoint_data, load_images, working_size  # noqa: E402
 from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
+from edgenas.latency.blocks import enumerate_blocks, network_keys  # noqa: E402
 from edgenas.search import SearchError  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
 from edgenas.space import SAMPLINGS  # noqa: E402
@@ -172,9 +173,10 @@ def _sync(device: torch.device) -> None:
 # epoch took 89 s and its later ones 12 s, and the pack evaluated 4.8 s a subnet; `setup` times the settings
 # in fresh processes.
 SETTINGS: dict[str, dict] = {"bf16": {"env": {}, "fp32": False},
+                             "bf16-static": {"env": {}, "fp32": False, "static": True},  # every subnet at the largest shapes
                              "fp32": {"env": {}, "fp32": True},
                              "fp32-v7": {"env": {"TORCH_CUDNN_V8_API_DISABLED": "1"}, "fp32": True}}
-STEADY_SLOWER, SETUP_SHARE = 1.10, 0.5  # a setting replaces bf16 for training only if no more than 10% slower per step and at most half the set-up
+TRAIN_SECONDS = 300.0  # training time ``choose`` weighs step speed over, where the caller does not say
 
 
 def setup_child(args: argparse.Namespace) -> dict:
@@ -185,6 +187,7 @@ def setup_child(args: argparse.Namespace) -> dict:
     device, space = torch.device(args.device), get_space(args.space)
     r, gen = max(space.resolutions), torch.Generator().manual_seed(0)
     net = Supernet(space, 10, seed=0).to(device)
+    net.set_static_shapes(setting.get("static", False))
     to = net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
     to(memory_format=torch.channels_last)
     x = torch.randn(args.batch_size, 3, r, r, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
@@ -216,20 +219,24 @@ def setup_child(args: argparse.Namespace) -> dict:
     classes = [str(i) for i in range(10)]
     split = DataSplit(ImageData(images[: args.calib_images], labels[: args.calib_images], classes),
                       ImageData(images[args.calib_images :], labels[args.calib_images :], classes), (0.5,) * 3, (0.25,) * 3, True, "noise")
-    ev = Evaluator(split, calib_images=args.calib_images, device=device)
+    ev = Evaluator(split, calib_images=args.calib_images, device=device, static_shapes=setting.get("static", False))
     scored = sandwich(space, PROBE_PHASES["sandwich"], step_rng(0, 1), args.subnets, r)[2:]  # shapes training did not meet
     eval_first = [timed(ev.correct, net, a) for a in scored]
     eval_again = [timed(ev.correct, net, a) for a in scored]
     rnd = lambda v: [round(t, 4) for t in v]  # noqa: E731
-    return {"setting": args.child, **setting, "largest_first_s": round(largest[0], 4), "largest_step_s": round(float(np.median(largest[1:])), 4),
+    largest_keys = set(network_keys(space, space.max_arch(r)))
+    return {"setting": args.child, **setting,
+            # layer shapes (blocks) the timed subnets met that the largest had not, and how many a space's phases can meet
+            "new_shapes": len(set().union(*(network_keys(space, a) for a in subnets)) - largest_keys),
+            "space_shapes": len({b.key for b in enumerate_blocks(space, [r])} - largest_keys),
+            "largest_first_s": round(largest[0], 4), "largest_step_s": round(float(np.median(largest[1:])), 4),
             "subnet_first_s": rnd(first), "subnet_step_s": rnd(again), "eval_first_s": rnd(eval_first), "eval_again_s": rnd(eval_again),
             "seconds": round(time.perf_counter() - began, 1)}
 
 
 def setup(args: argparse.Namespace) -> dict:
-    """Each of ``--settings`` in a fresh process (a process keeps the plans it built), then the choice:
-    for training the setting with the least set-up among those no more than 10% slower per step than
-    bf16 (else bf16), for predictor labels the one with the fastest first evaluations."""
+    """Each of ``--settings`` in a fresh process (a process keeps the plans it built), then ``choose``'s choice
+    for training (over ``--train-seconds``) and for predictor labels."""
     rows, began = [], time.perf_counter()
     for name in args.settings:
         left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
@@ -246,7 +253,8 @@ def setup(args: argparse.Namespace) -> dict:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         except (subprocess.TimeoutExpired, RuntimeError, ValueError, IndexError) as exc:
             rows.append({"setting": name, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
-    result = {"device": _device_name(), "space": args.space, "batch_size": args.batch_size, "rows": rows, **choose(rows)}
+    result = {"device": _device_name(), "space": args.space, "batch_size": args.batch_size, "train_seconds": args.train_seconds,
+              "rows": rows, **choose(rows, args.train_seconds)}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_json(args.out, result)
@@ -262,20 +270,24 @@ def setup(args: argparse.Namespace) -> dict:
     return result
 
 
-def choose(rows: list[dict]) -> dict:
-    """The settings ``setup`` picks from its rows (bf16 when nothing better was measured)."""
+def choose(rows: list[dict], train_seconds: float = TRAIN_SECONDS) -> dict:
+    """The settings ``setup`` picks from its rows (bf16 when nothing better was measured).
+
+    Training: the least expected time for ``train_seconds`` of bf16's steps, at each setting's step
+    speed (its slower ratio, largest network or subnet), plus setting up every layer shape the
+    phases meet once in the process (the set-up the probe's subnets paid per new shape, times the
+    space's shapes).  Labels: the fastest first evaluations."""
     ok = {r["setting"]: r for r in rows if "error" not in r}
     if "bf16" not in ok:
         return {"train": "bf16", "labels": "bf16"}
-
-    def setup_s(r: dict) -> float:
-        return float(np.mean(r["subnet_first_s"]) - np.mean(r["subnet_step_s"]))
-
     base = ok["bf16"]
-    train = ["bf16"] + [n for n, r in ok.items() if n != "bf16" and r["largest_step_s"] <= STEADY_SLOWER * base["largest_step_s"]
-                        and np.mean(r["subnet_step_s"]) <= STEADY_SLOWER * np.mean(base["subnet_step_s"])
-                        and setup_s(r) <= SETUP_SHARE * setup_s(base)]
-    return {"train": min(train, key=lambda n: setup_s(ok[n])),
+
+    def expected_s(r: dict) -> float:
+        ratio = max(r["largest_step_s"] / base["largest_step_s"], float(np.mean(r["subnet_step_s"]) / np.mean(base["subnet_step_s"])))
+        per_shape = max(0.0, float(np.sum(r["subnet_first_s"]) - np.sum(r["subnet_step_s"]))) / max(1, r["new_shapes"])
+        return train_seconds * ratio + per_shape * r["space_shapes"]
+
+    return {"train": min(ok, key=lambda n: expected_s(ok[n])),
             "labels": min(ok, key=lambda n: float(np.mean(ok[n]["eval_first_s"])))}
 
 
@@ -335,7 +347,7 @@ def pack(args: argparse.Namespace) -> dict:
     net = Supernet.from_checkpoint(ckpt).to(args.device)
     space = net.space
     data = checkpoint_data(ckpt.get("data"))
-    ev = Evaluator(data, calib_images=args.calib_images, device=args.device)  # float32, as the predictor's labels
+    ev = Evaluator(data, calib_images=args.calib_images, device=args.device, static_shapes=args.static_shapes)  # float32, as the labels
     save_weights(run, dest, ckpt)  # first: a call cut short still brings them back
     rng = np.random.default_rng(args.seed)
     r = max(space.resolutions)
@@ -359,7 +371,7 @@ def pack(args: argparse.Namespace) -> dict:
         try:
             pred = fit_predictor(space, ckpt_path, min(args.predictor_samples, space.n_archs()), seed=args.seed,
                                  stratified=args.predictor_sampling == "stratified", calib_images=args.calib_images,
-                                 device=args.device, progress=False, time_limit=limit)
+                                 device=args.device, progress=False, time_limit=limit, static_shapes=args.static_shapes)
             pred.save(dest / "predictor.json")
         except SearchError as exc:
             why = str(exc)
@@ -409,11 +421,15 @@ def session(args: argparse.Namespace) -> dict:
     unpacked = unpack(Path(args.unpack)) if args.unpack else None
     probed, train_args = None, list(args.train_args)
     if args.setup_probe:
+        train_s = args.deadline - args.pack_reserve - (time.perf_counter() - began) - args.setup_seconds
         probed = setup(argparse.Namespace(settings=args.setup_probe, space=args.setup_space, device=args.device, subnets=3, steps=5,
                                           batch_size=args.setup_batch_size, calib_images=args.calib_images, val_images=5000,
-                                          deadline=args.setup_seconds, out=str(Path(args.dest) / "setup.json")))
+                                          deadline=args.setup_seconds, out=str(Path(args.dest) / "setup.json"),
+                                          train_seconds=round(max(train_s, 0.0), 1)))
         if SETTINGS[probed["train"]]["fp32"]:
             train_args.append("--fp32")
+        if SETTINGS[probed["train"]].get("static"):
+            train_args.append("--static-shapes")
         os.environ.update(SETTINGS[probed["labels"]]["env"])  # before this process's first convolution: the pack's
     train_end = args.deadline - args.pack_reserve  # seconds from ``began``
     start(argparse.Namespace(run=args.run, time_budget=round((train_end - (time.perf_counter() - began)) / 60, 2),
@@ -438,7 +454,8 @@ def session(args: argparse.Namespace) -> dict:
             stream = {"workers": args.stream_workers, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     left = args.deadline - (time.perf_counter() - began)
     return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": left, "stopped": stopped, "stream": stream,
-                                      "unpacked": unpacked, "setup": probed}))
+                                      "unpacked": unpacked, "setup": probed,
+                                      "static_shapes": bool(probed and SETTINGS[probed["labels"]].get("static"))}))
 
 
 def unpack(archive: Path) -> dict:
@@ -549,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
                    "so the training started after the probe in the same call keeps its time")
     p.add_argument("--out", required=True)
     p = sub.add_parser("setup", help="what new layer shapes cost a training step and a predictor label under each setting")
-    p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["bf16", "fp32-v7"])
+    p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["bf16", "bf16-static", "fp32-v7"])
     p.add_argument("--child", choices=tuple(SETTINGS), help=argparse.SUPPRESS)  # one setting, in this process
     p.add_argument("--space", default="cifar-mbv3")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -559,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-images", type=int, default=4000)
     p.add_argument("--val-images", type=int, default=5000)
     p.add_argument("--deadline", type=float, help="seconds: start no further setting after this")
+    p.add_argument("--train-seconds", type=float, default=TRAIN_SECONDS, help="training time the choice of a setting weighs step speed over")
     p.add_argument("--out")
     p = sub.add_parser("start")
     p.add_argument("--run", required=True)
@@ -582,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         if name == "pack":
+            p.add_argument("--static-shapes", action="store_true", help="evaluate and label in the supernet at its largest layer shapes "
+                                                                        "(the same results; no set-up per subnet on a GPU)")
             p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for training to end before packing")
             p.add_argument("--deadline", type=float, help="seconds: label only as many predictor subnets as fit before then")
     p.add_argument("--deadline", type=float, required=True, help="seconds from the start by which everything is under --dest")
@@ -593,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-data", help="the data the streamed loader reads (with --stream-workers)")
     p.add_argument("--stream-batches", type=int, default=20)
     p.add_argument("--setup-probe", nargs="+", choices=tuple(SETTINGS), metavar="SETTING",
-                   help="first time new layer shapes under these settings (gpu_job.py setup: bf16 fp32-v7) and train and label "
+                   help="first time new layer shapes under these settings (gpu_job.py setup: bf16 bf16-static fp32-v7) and train and label "
                         "with the settings it picks")
     p.add_argument("--setup-space", default="cifar-mbv3", help="the space the set-up probe builds")
     p.add_argument("--setup-batch-size", type=int, default=1024, help="the batch the set-up probe trains (the CIFAR-10 recipes' 1024: "

@@ -2,6 +2,9 @@
 
 Each arch is extracted (the supernet is never modified), its BN statistics recomputed on a fixed,
 seeded subset of training images at the arch's resolution, and evaluated on the validation set.
+With ``static_shapes`` the supernet itself scores the arch at its largest layer shapes instead, and
+is left as it was (BN statistics, active arch, mode): the same top-1, and on a GPU no layer shape
+new to the process for each arch.
 Resized calibration and validation batches are cached per resolution across archs, up to
 CACHE_MEMORY; beyond it they are resized again for every arch, and a streamed validation set
 (``ImageFiles``) is read batch by batch for every arch, so it never has to sit in memory.
@@ -10,11 +13,13 @@ CACHE_MEMORY; beyond it they are resized again for every arch, and a streamed va
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from .checks import torch_device
 from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches, checkpoint_data, load_images, materialize
@@ -63,12 +68,15 @@ class Evaluator:
     images scored, so a test set is never used to set BN statistics, in batches as large as memory
     allows (``calib_batch_size``; ``batch_size`` is the smallest, and the scoring batch).  ``channels_last`` (NHWC)
     defaults to on for CPU and CUDA: the same top-1, 1.6x faster on a CPU (``default_channels_last``).
+    ``static_shapes``: score in the supernet at its largest shapes (module docstring), for GPUs, where
+    each new layer shape costs a set-up; on a CPU a small subnet then costs the largest one's time.
     """
 
     def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
                  seed: int = 0, calib_data: ImageData | ImageFiles | None = None, bf16: bool = False, channels_last: bool | None = None,
-                 workers: int = 0):
+                 workers: int = 0, static_shapes: bool = False):
         self.data, self.batch_size, self.device, self.workers = data, batch_size, torch_device(device), workers
+        self.static_shapes = static_shapes
         src = calib_data if calib_data is not None else data.train
         n = min(calib_images, len(src))
         # in random order: data is stored class by class, and calibration batches in stored order would each
@@ -131,12 +139,35 @@ class Evaluator:
         """Whether each held-out image (in order) is classified right: top-1 is its mean, and its halves tell
         how much of a difference between subnets is the images' sampling noise."""
         hits = []
-        with kept_heap():
-            sub = self.calibrated_subnet(net, arch, recalibrate)
+        with kept_heap(), self._scoring(net, arch, recalibrate) as sub:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 for x, y in self._val_batches(arch.r):
                     hits.append(sub(x).argmax(1) == y)
         return torch.cat(hits).cpu().numpy()  # one copy: one wait for the GPU, not one per batch
+
+    @contextmanager
+    def _scoring(self, net: Supernet, arch: Arch, recalibrate: bool) -> Iterator[nn.Module]:
+        """The module that scores ``arch``: its extracted subnet, or with ``static_shapes`` the supernet itself
+        (moved to the device and memory format in place), restored afterwards."""
+        if not self.static_shapes:
+            yield self.calibrated_subnet(net, arch, recalibrate)
+            return
+        to: Any = net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
+        to(self.device, memory_format=torch.channels_last) if self.channels_last else to(self.device)
+        buffers = [b for m in net.bn_modules() for b in m.buffers()]
+        kept, state = [b.clone() for b in buffers], (net.arch, net.static_shapes, net.training)
+        try:
+            net.set_static_shapes(True)
+            net.activate(arch)
+            if recalibrate:
+                recalibrate_bn(net, self._calib_batches(net.space, arch.r))
+            yield net.eval()
+        finally:
+            for b, k in zip(buffers, kept):
+                b.copy_(k)
+            net.set_static_shapes(state[1])
+            net.activate(state[0])
+            net.train(state[2])
 
     def top1(self, net: Supernet, arch: Arch, recalibrate: bool = True) -> float:
         return float(self.correct(net, arch, recalibrate).mean())

@@ -188,3 +188,69 @@ def test_bn_recalibration_sets_subnet_statistics(image):
     with torch.no_grad():
         means = [net.stem.conv(x).mean(dim=(0, 2, 3)) for x in batches]
     assert torch.allclose(net.stem.bn.running_mean, torch.stack(means).mean(0), atol=1e-5)
+
+
+def _static_twin(name: str) -> tuple[Supernet, Supernet]:
+    sp = get_space(name)
+    sliced, static = Supernet(sp, 10, seed=3), Supernet(sp, 10, seed=3)
+    static.set_static_shapes()
+    for m in (*sliced.modules(), *static.modules()):
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0  # the two nets' training outputs are compared
+    return sliced, static
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_static_shapes_match_sliced_training(name):
+    """Static shapes are an execution strategy only: outputs, every gradient and every BN statistic of a
+    training step are the sliced ones, for random archs of every space (widths, activation, SE included)."""
+    sp = get_space(name)
+    sliced, static = _static_twin(name)
+    rng = np.random.default_rng(0)
+    archs = [sp.min_arch(min(sp.resolutions)), small_arch(sp, rng), small_arch(sp, rng)]
+    g = torch.Generator().manual_seed(0)
+    for arch in archs:
+        x = torch.randn(4, 3, arch.r, arch.r, generator=g)
+        w = torch.randn(4, 10, generator=g)
+        for net in (sliced, static):
+            net.train().activate(arch)
+            net.zero_grad(set_to_none=False)
+            (net(x) * w).sum().backward()
+        with torch.no_grad():
+            assert torch.allclose(sliced(x), static(x), atol=1e-4, rtol=1e-4)  # train mode: batch statistics
+        for (key, a), b in zip(sliced.named_parameters(), static.parameters()):
+            ga, gb = (torch.zeros_like(p) if p.grad is None else p.grad for p in (a, b))  # unused: none, or zero
+            assert torch.allclose(ga, gb, atol=1e-4, rtol=1e-3), key
+        for (key, a), b in zip(sliced.named_buffers(), static.buffers()):
+            assert torch.allclose(a.float(), b.float(), atol=1e-5, rtol=1e-4), key
+        calibrated(sliced, arch), calibrated(static, arch)
+        with torch.no_grad():
+            y = sliced(x)
+            assert y.abs().mean() > 1e-2
+            assert torch.allclose(y, static(x), atol=1e-4, rtol=1e-4)
+            assert torch.allclose(y, static.extract(arch).eval()(x), atol=1e-4, rtol=1e-4)
+
+
+def _conv_shapes(net: Supernet, arch: Arch) -> set[tuple]:
+    shapes: set[tuple] = set()
+
+    def hook(module, args):
+        shapes.add((type(module).__name__, tuple(args[0].shape)))
+
+    handles = [m.register_forward_pre_hook(hook) for m in net.modules() if type(m).__name__ in ("DynamicConv2d", "DynamicDWConv2d")]
+    net.activate(arch)
+    net(torch.randn(2, 3, arch.r, arch.r)).sum().backward()
+    for h in handles:
+        h.remove()
+    return shapes
+
+
+def test_static_shapes_keep_every_layer_shape():
+    """What a GPU relies on: with static shapes every subnet at one resolution runs the same layer shapes."""
+    sp = get_space("cifar-mbv3-width")
+    sliced, static = _static_twin(sp.name)
+    archs = [sp.max_arch(32), sp.min_arch(32), *(sp.decode(np.r_[sp.encode(sp.sample(np.random.default_rng(s)))[:-1],
+                                                                    sp.resolutions.index(32)]) for s in range(3))]
+    assert len({frozenset(_conv_shapes(static, a)) for a in archs}) == 1
+    assert len({frozenset(_conv_shapes(sliced, a)) for a in archs}) == len(archs)
+    assert static.static_shapes and not sliced.static_shapes

@@ -145,16 +145,27 @@ def test_training_runs_every_phase_and_resumes_exactly(tmp_path, monkeypatch):
     assert not (tmp_path / "empty").exists()
 
 
-def test_evaluation_recalibrates_without_touching_the_supernet():
+@pytest.mark.parametrize("static", [False, True])
+def test_evaluation_recalibrates_without_touching_the_supernet(static):
+    """Scored as extracted subnets or, with static shapes, in the supernet itself: the supernet is left as it was
+    (weights, BN statistics, active arch, mode) and the two ways classify the same images right."""
     data = load_data("digits", limit=200)
-    net = Supernet("tiny", num_classes=10)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    ev = Evaluator(data, calib_images=64)
+    net = Supernet("tiny", num_classes=10).train()
     sp = get_space("tiny")
-    accs = ev.top1_many(net, [sp.max_arch(), sp.min_arch()])
-    assert accs.shape == (2,) and np.all((0 <= accs) & (accs <= 1))
+    archs = [sp.max_arch(), sp.min_arch(), sp.sample(np.random.default_rng(1)), sp.sample(np.random.default_rng(2))]
+    net.activate(archs[2])
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ev = Evaluator(data, calib_images=64, static_shapes=static)
+    accs = ev.top1_many(net, archs)
+    assert accs.shape == (4,) and np.all((0 <= accs) & (accs <= 1))
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert net.arch == archs[2] and net.training and not net.static_shapes
     assert ev.n == len(data.val)
+    if static:
+        extracted = Evaluator(data, calib_images=64)
+        for a in archs:
+            assert np.mean(ev.correct(net, a) != extracted.correct(net, a)) <= 0.01
+            assert np.mean(ev.correct(net, a, recalibrate=False) != extracted.correct(net, a, recalibrate=False)) <= 0.01
 
 
 def test_bn_calibration_takes_batches_as_large_as_memory_allows(monkeypatch):
@@ -364,9 +375,11 @@ def test_continue_recipe_starts_from_the_shipped_supernet_on_its_split():
     assert 0.4 <= full_share <= 0.65 and phases[1].epochs >= 5, (full_share, [p.epochs for p in phases])
 
 
-def test_ddp_with_two_cpu_processes(tmp_path):
+@pytest.mark.parametrize("static", [False, True])
+def test_ddp_with_two_cpu_processes(tmp_path, static):
     """The same command under torchrun (gloo on CPU): ranks shard the data and stay in sync, and
-    follow rank 0's --time-budget plan and its re-fit at the phase start (no rank waits for another)."""
+    follow rank 0's --time-budget plan and its re-fit at the phase start (no rank waits for another);
+    with static shapes too (synchronised batch norm then keeps unused channels' statistics)."""
     import os
     import shutil
     import subprocess
@@ -375,7 +388,7 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"space": "tiny", "data": "digits", "limit": 256, "batch_size": 32, "bn_calib_images": 64,
-                                   "phases": [PHASES[0] | {"epochs": 1}, PHASES[3]], "time_budget": 0.1}))
+                                   "phases": [PHASES[0] | {"epochs": 1}, PHASES[3]], "time_budget": 0.1, "static_shapes": static}))
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "edgenas.cli", "train", "--config", str(cfg),
@@ -458,6 +471,23 @@ def test_cudnn_benchmark_flag_reaches_torch_and_the_run_config(tmp_path, monkeyp
     Trainer(tiny_config(), tmp_path / "other", progress=False)
     assert not torch.backends.cudnn.benchmark
 
+
+
+def test_static_shapes_train_the_same_weights(tmp_path):
+    """--static-shapes changes how steps run, not what they compute: the same run ends with the same weights and scores."""
+    from edgenas.cli.parser import build_parser
+
+    flag = build_parser().parse_args(["train", "--space", "tiny", "--out", "x", "--static-shapes"]).static_shapes
+    phases = [{**PHASES[0], "epochs": 1}, PHASES[3]]
+    runs = {s: Trainer(tiny_config(phases=phases, limit=640, static_shapes=s), tmp_path / str(s), progress=False) for s in (False, flag)}
+    scores = {s: t.run() for s, t in runs.items()}
+    static = runs[True]
+    assert static.net.static_shapes and static.evaluator.static_shapes and not runs[False].net.static_shapes
+    assert yaml.safe_load((tmp_path / "True" / "config.yaml").read_text())["static_shapes"] is True
+    a, b = runs[False].net.state_dict(), static.net.state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-3, rtol=1e-3) for k in a)
+    assert abs(scores[True]["top1_max"] - scores[False]["top1_max"]) <= 0.01
+    assert abs(scores[True]["top1_min"] - scores[False]["top1_min"]) <= 0.01
 
 
 def test_fp32_flag_turns_bf16_autocast_off(tmp_path, monkeypatch):

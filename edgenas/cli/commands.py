@@ -86,6 +86,7 @@ def latency_recalibrate(args: argparse.Namespace) -> int:
 def train(args: argparse.Namespace) -> int:
     overrides = {**_flags(args, TRAIN_FLAGS), "compile": args.compile or None, "stream": args.stream or None,
                  "grad_checkpointing": args.grad_checkpointing or None, "cudnn_benchmark": args.cudnn_benchmark or None,
+                 "static_shapes": args.static_shapes or None,
                  "bf16": False if args.fp32 else None}
     return _print(args, jobs.train(args.out, config=args.config, overrides=overrides, resume=args.resume))
 
@@ -109,7 +110,8 @@ def predictor(args: argparse.Namespace) -> int:
     return _print(args, jobs.predictor(get_space(args.space), args.checkpoint, args.samples, args.out, data=args.data,
                                        holdout=args.holdout, seed=args.seed, resolutions=args.resolution,
                                        stratified=args.sampling == "stratified", calib_images=args.calib_images, device=args.device,
-                                       time_limit=None if args.time_limit is None else args.time_limit * 60))
+                                       time_limit=None if args.time_limit is None else args.time_limit * 60,
+                                       static_shapes=args.static_shapes))
 
 
 def quickstart(args: argparse.Namespace) -> int:

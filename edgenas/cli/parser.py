@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="on a GPU, time cuDNN's convolution algorithms for each new layer shape and keep the fastest (a shape's first "
                         "step costs more: measure both before a long run)")
+    p.add_argument("--static-shapes", action="store_true",
+                   help="run every subnet at the largest layer shapes (the same results): on a GPU each new layer shape costs a "
+                        "set-up, paid then once instead of for every subnet; on a CPU small subnets cost the largest one's time")
     p.add_argument("--compile", nargs="?", const=True, choices=COMPILE_MODES, metavar="MODE",
                    help="torch.compile the largest network (every step trains it; other subnets run eagerly); MODE: "
                         + ", ".join(COMPILE_MODES) + " (reduce-overhead: CUDA graphs, for launch-bound small images)")
@@ -236,5 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate archs for at most this many minutes (up to --samples) and fit on those")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", type=torch_device_arg(), default="cpu")
+    p.add_argument("--static-shapes", action="store_true", help="label subnets in the supernet at its largest layer shapes "
+                                                                "(the same labels; on a GPU no set-up per subnet's new shapes)")
     p.add_argument("--out", required=True, help="predictor file (.json)")
     return parser

@@ -226,7 +226,8 @@ def _holdout_size(n: int, holdout: float) -> int:
 
 def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
                   seed: int = 0, resolutions: list[int] | None = None, stratified: bool = True, calib_images: int = 500,
-                  device: str = "cpu", progress: bool = True, time_limit: float | None = None) -> AccuracyPredictor:
+                  device: str = "cpu", progress: bool = True, time_limit: float | None = None,
+                  static_shapes: bool = False) -> AccuracyPredictor:
     """``edgenas predictor``: evaluate ``samples`` random subnets (``sample_archs``) with the supernet on its held-out
     split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all.
 
@@ -237,7 +238,10 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
 
     ``stratified`` (default): subnets of every size, as the search's front spans them.  Fitted on uniform genes
     (mid-sized subnets only), the first shipped CIFAR-10 predictor put the largest subnet 2 points low and ordered
-    large subnets of similar cost worst (``benchmarks/predictor_sampling.py``)."""
+    large subnets of similar cost worst (``benchmarks/predictor_sampling.py``).
+
+    ``static_shapes``: label in the supernet at its largest layer shapes (``Evaluator``): for a GPU, where each
+    subnet's new shapes would pay that set-up."""
     from ..data import checkpoint_data
     from ..evaluate import Evaluator
     from ..supernet import Supernet, read_checkpoint
@@ -250,7 +254,7 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     split = checkpoint_data(ckpt.get("data"), data)
     if not split.own:
         raise SearchError(f"--data {data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
-    evaluator = Evaluator(split, calib_images=calib_images, device=device)
+    evaluator = Evaluator(split, calib_images=calib_images, device=device, static_shapes=static_shapes)
     acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
     X = sample_archs(space, samples, seed, resolutions, stratified)
     began = time.perf_counter()

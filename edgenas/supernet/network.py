@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -79,14 +79,26 @@ class Supernet(nn.Module):
         training activation memory drops to about a block's worth, for one more forward per block."""
         self.grad_checkpointing = enable
 
+    def set_static_shapes(self, enable: bool = True) -> None:
+        """Run every subnet at the largest layer shapes (zero-padded kernels, inactive channels zeroed):
+        the same outputs, gradients and BN statistics, and layer shapes that never change, so a GPU
+        sets each up once instead of once per subnet (``ops`` module docstring).  Costs a small
+        subnet the largest one's arithmetic: for launch-bound GPU steps, not for a CPU."""
+        for block in self.blocks:
+            cast(DynamicMBConv, block).static = enable
+
+    @property
+    def static_shapes(self) -> bool:
+        return any(cast(DynamicMBConv, block).static for block in self.blocks)
+
     def reset_parameters(self, seed: int) -> None:
         init_weights(self, torch.Generator().manual_seed(seed))
 
     def activate(self, arch: Arch | dict) -> Arch:
         arch = self.space.arch(arch)
         for slot, block in enumerate(self.blocks):
-            out_ch = self.space.slot_io(slot, self.space.slot_width(arch, slot))[1]
-            block.activate(arch.ks[slot], arch.e[slot], *self.space.slot_style(arch, slot), out_ch=out_ch)
+            in_ch, out_ch = self.space.slot_io(slot, self.space.slot_width(arch, slot))[:2]
+            block.activate(arch.ks[slot], arch.e[slot], *self.space.slot_style(arch, slot), out_ch=out_ch, in_ch=in_ch)
         self.arch = arch
         self._slots = self.space.active_slots(arch)
         return arch

@@ -3,6 +3,12 @@
 Active input channels are read from the input tensor; active output channels, kernel size and
 expand ratio are set by :meth:`DynamicMBConv.activate`.  ``copy_to`` writes the active slice into
 the static module of the same shape, which is how extraction stays exact.
+
+With static shapes (``DynamicMBConv.static``) every subnet runs at the largest shapes instead: a
+smaller kernel zero-padded to the largest, inactive channels computed and then zeroed, their BN
+running statistics left as they were.  The outputs, gradients and statistics are the sliced ones
+(tested), but every layer keeps one shape whatever the subnet, so a GPU library that sets up each
+new shape (cuDNN's plans, a compiled graph) does so once rather than for every subnet.
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ def _first(w: torch.Tensor, *sizes: int) -> torch.Tensor:
     if all(n == full for n, full in zip(sizes, w.shape)):
         return w
     return w[tuple(slice(n) for n in sizes)]
+
+
+def _tail(x: torch.Tensor, active: int) -> torch.Tensor:
+    """``(1, C, 1, 1)``, True on ``x``'s channels past the first ``active``: what static shapes zero."""
+    return (torch.arange(x.size(1), device=x.device) >= active).view(1, -1, 1, 1)
 
 
 def _centre(big: int, small: int) -> slice:
@@ -104,22 +115,37 @@ class DynamicDWConv2d(nn.Module):
             w = F.linear(w, self.transforms[f"{big}to{small}"]).reshape(channels, 1, small, small)
         return w
 
-    def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kernel: int, static: bool = False) -> torch.Tensor:
+        """``static``: ``kernel`` zero-padded to the largest (the same output, the largest kernel's shape)."""
         c = x.size(1)
-        return F.conv2d(x, self.active_weight(c, kernel).contiguous(), None, self.stride, kernel // 2, 1, c)
+        w = self.active_weight(c, kernel)
+        if static and kernel < self.kernels[-1]:
+            w = F.pad(w, [(self.kernels[-1] - kernel) // 2] * 4)
+            kernel = self.kernels[-1]
+        return F.conv2d(x, w.contiguous(), None, self.stride, kernel // 2, 1, c)
 
 
 class DynamicBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm over the first ``C`` channels of the input; running stats are updated in place."""
+    """BatchNorm over the first ``C`` channels of the input; running stats are updated in place.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    ``active``: ``x`` holds all channels and only the first ``active`` are in use (static shapes);
+    the other channels are normalised too, but their running statistics stay as they were."""
+
+    def forward(self, x: torch.Tensor, active: int | None = None) -> torch.Tensor:
         c = x.size(1)
-        if c == self.num_features:
+        if c == self.num_features and (active is None or active == c or not self.training or not self.track_running_stats):
             return super().forward(x)
         momentum = 0.0
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
             momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        if active is not None:  # statistics updated in copies (not the buffers, which backward may hold), kept for [:active]
+            mean, var = self.running_mean.clone(), self.running_var.clone()
+            y = F.batch_norm(x, mean, var, self.weight, self.bias, True, momentum, self.eps)
+            with torch.no_grad():
+                self.running_mean[:active] = mean[:active]
+                self.running_var[:active] = var[:active]
+            return y
         return F.batch_norm(
             x, self.running_mean[:c], self.running_var[:c], self.weight[:c], self.bias[:c],
             self.training or not self.track_running_stats, momentum, self.eps,
@@ -137,7 +163,14 @@ class DynamicSE(nn.Module):
     def mid(self, channels: int) -> int:
         return make_divisible(channels // self.reduction, self.divisor)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, active: int | None = None) -> torch.Tensor:
+        """``active``: ``x`` holds all channels, the ones past ``active`` zero (static shapes)."""
+        if active is not None:
+            y = F.relu(self.reduce(x.mean((2, 3), keepdim=True)))
+            m = self.mid(active)
+            if m < y.size(1):
+                y = y.masked_fill(_tail(y, m), 0.0)
+            return x * F.hardsigmoid(self.expand(y))
         c = x.size(1)
         m = self.mid(c)
         y = x.mean((2, 3), keepdim=True)
@@ -174,18 +207,21 @@ class DynamicMBConv(nn.Module):
         self.project = DynamicConv2d(max_mid, out_ch)
         self.project_bn = DynamicBatchNorm2d(out_ch)
         self.kernel, self.expand, self.act_name, self.use_se = max(kernels), max(expands), act, se
-        self.active_out = out_ch
+        self.active_in, self.active_out = in_ch, out_ch
+        self.static = False  # run at the largest shapes (module docstring)
 
     def mid_channels(self, in_ch: int, expand: int | float) -> int:
         return make_divisible(round(in_ch * expand), self.divisor)
 
     def activate(self, kernel: int, expand: int | float, act: str | None = None, se: bool | None = None,
-                 out_ch: int | None = None) -> None:
+                 out_ch: int | None = None, in_ch: int | None = None) -> None:
         """Select kernel and expand ratio, and where the space makes them elastic the activation
         (parameter-free, so every choice shares the weights), whether the SE module runs and the
-        output channels (the first ``out_ch`` filters of the projection)."""
+        output channels (the first ``out_ch`` filters of the projection); ``in_ch``, the input
+        channels in use, matters only with static shapes (the input then holds them all)."""
         self.kernel, self.expand = kernel, expand
         self.active_out = self.out_ch if out_ch is None else out_ch
+        self.active_in = self.in_ch if in_ch is None else in_ch
         if act is not None and act != self.act_name:
             self.act, self.act_name = build_act(act), act
         if se is not None:
@@ -194,6 +230,8 @@ class DynamicMBConv(nn.Module):
             self.use_se = se
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.static:
+            return self._forward_static(x)
         mid = self.mid_channels(x.size(1), self.expand)
         h = self.act(self.expand_bn(self.expand_conv(x, mid)))
         h = self.act(self.dw_bn(self.dw(h, self.kernel)))
@@ -202,6 +240,25 @@ class DynamicMBConv(nn.Module):
         h = self.project_bn(self.project(h, self.active_out))
         # the static block's rule (MBConvSpec.residual) on the active shapes
         return h + x if self.stride == 1 and x.size(1) == self.active_out else h
+
+    def _forward_static(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` at the largest shapes: ``x`` holds all ``in_ch`` channels (those past
+        ``active_in`` zero), and so does the output (past ``active_out``)."""
+        mid, full = self.mid_channels(self.active_in, self.expand), self.expand_bn.num_features
+        h = self.act(self.expand_bn(self.expand_conv(x, full), mid))
+        h = self.act(self.dw_bn(self.dw(h, self.kernel, static=True), mid))
+        if mid < full:
+            h = h.masked_fill(_tail(h, mid), 0.0)
+        if self.se is not None and self.use_se:
+            h = self.se(h, mid)
+        h = self.project_bn(self.project(h, self.out_ch), self.active_out)
+        if self.active_out < self.out_ch:
+            h = h.masked_fill(_tail(h, self.active_out), 0.0)
+        if self.stride != 1 or self.active_in != self.active_out:
+            return h
+        if x.size(1) != h.size(1):  # equal active widths in stages of unequal full widths
+            x = x[:, : h.size(1)] if x.size(1) > h.size(1) else F.pad(x, (0, 0, 0, 0, 0, h.size(1) - x.size(1)))
+        return h + x
 
     @torch.no_grad()
     def copy_to(self, dst: MBConv) -> None:

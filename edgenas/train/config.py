@@ -113,6 +113,7 @@ class TrainConfig:
     compile: bool | str = False  # True (torch.compile's default mode) or a mode: COMPILE_MODES
     cudnn_benchmark: bool = False  # time cuDNN's algorithms per new layer shape and keep the fastest (each shape's first step pays)
     grad_checkpointing: bool = False  # recompute blocks in backward: activation memory of about one block
+    static_shapes: bool = False  # every subnet at the largest layer shapes: a GPU sets each shape up once (Supernet.set_static_shapes)
     resident: bool | None = None  # keep the uint8 dataset on the device (None: on for CUDA)
     stream: bool | None = None  # decode per batch from disk (None: when the decoded set exceeds memory_budget)
     memory_budget: float | None = ranged(None, 0.01, 100_000.0, integer=False)  # GB (None: a quarter of RAM)

@@ -17,11 +17,12 @@ from ..errors import EdgeNASError
 __all__ = ["all_reduce_grads", "check_in_sync", "sync_batchnorm"]
 
 
-def _synced_forward(self: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+def _synced_forward(self: nn.BatchNorm2d, x: torch.Tensor, active: int | None = None) -> torch.Tensor:
     """Batch norm over the first C channels with mean and variance of the global batch (differentiable
-    all-reduces of per-rank sums); evaluation mode is plain batch norm."""
+    all-reduces of per-rank sums); evaluation mode is plain batch norm.  ``active`` (static shapes): only
+    the first ``active`` channels' running statistics are updated."""
     if not self.training:
-        return type(self).forward(self, x)
+        return type(self).forward(self, x) if active is None else type(self).forward(self, x, active)  # type: ignore[call-arg]
     from torch.distributed.nn.functional import all_reduce
 
     c = x.size(1)
@@ -37,8 +38,9 @@ def _synced_forward(self: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         tracked.add_(1)
         m = self.momentum if self.momentum is not None else 1.0 / float(tracked)
-        run_mean[:c].mul_(1 - m).add_(mean.detach(), alpha=m)
-        run_var[:c].mul_(1 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
+        k = c if active is None else active
+        run_mean[:k].mul_(1 - m).add_(mean.detach()[:k], alpha=m)
+        run_var[:k].mul_(1 - m).add_(var.detach()[:k] * (n / (n - 1)), alpha=m)
     y = centred * torch.rsqrt(var + self.eps).view(shape) * self.weight[:c].view(shape) + self.bias[:c].view(shape)
     return y.to(x.dtype)
 

@@ -120,7 +120,8 @@ class Trainer:
             raise EdgeNASError(f"batch size {cfg.batch_size} x {self.world} rank(s) exceeds the {len(train)} training images")
         # batches as large as training's: at 32x32 an evaluation batch of 256 is bound by kernel launches on a GPU
         self.evaluator = Evaluator(self.data, calib_images=cfg.bn_calib_images, batch_size=max(256, cfg.batch_size), device=self.device,
-                                   seed=cfg.seed, bf16=self.bf16, channels_last=self.channels_last, workers=workers)
+                                   seed=cfg.seed, bf16=self.bf16, channels_last=self.channels_last, workers=workers,
+                                   static_shapes=cfg.static_shapes and self.world == 1)  # in the supernet its BNs would sync ranks
 
         torch.manual_seed(cfg.seed)  # dropout is the only consumer of torch's global RNG; its state is checkpointed
         self.net = Supernet(self.space, self.data.num_classes, seed=cfg.seed).to(self.device)
@@ -133,6 +134,7 @@ class Trainer:
         if self.world > 1:
             sync_batchnorm(self.net)
         self.net.set_grad_checkpointing(cfg.grad_checkpointing)
+        self.net.set_static_shapes(cfg.static_shapes)
         if self.channels_last:
             to: Any = self.net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
             to(memory_format=torch.channels_last)
