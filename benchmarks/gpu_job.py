@@ -590,7 +590,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--run", required=True)
         p.add_argument("--dest", required=True)
-        p.add_argument("--predictor-samples", type=int, default=300)
+        p.add_argument("--predictor-samples", type=int, default=1000,
+                       help="at most this many predictor labels (with --deadline, as many as fit first): labels at static shapes "
+                            "pay no set-up per subnet, so the deadline rather than this cap should bound them")
         p.add_argument("--predictor-sampling", choices=SAMPLINGS, default="stratified",
                        help="how the predictor's subnets are drawn (edgenas predictor --sampling)")
         p.add_argument("--random", type=int, default=10)

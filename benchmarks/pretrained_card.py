@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                      "time_budget_min": config.get("time_budget"), "recipe": "train-config.yaml",
                      "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,
                      "budget_plan": config.get("budget_plan"), "earlier": earlier, "streamed_loader": gpu.get("stream"),
+                     "setup_probe": gpu.get("setup"),
                      "gpu_minutes_all_sessions": round(sum(v["gpu_minutes"] for v in schedule.values())
                                                        + sum(e["gpu_minutes"] for e in earlier), 2)},
         "weights": {"file": "supernet.pt", "dtype": "bfloat16 (loaded back to float32)", "bytes": weights.stat().st_size,
@@ -233,6 +234,23 @@ def _probe_row(r: dict) -> str:
             f"{'' if first is None else f'{first:.2f} s'} | {'' if syncs is None else f'{syncs:g}'} | {'' if peak is None else f'{peak:.1f} GB'} |")
 
 
+def setup_lines(setup: dict) -> list[str]:
+    """The set-up probe of a session (``gpu_job.py session --setup-probe``): what new layer shapes cost each setting, and its choice."""
+    rows = []
+    for r in setup["rows"]:
+        if "error" in r:
+            rows.append(f"| {r['setting']} | {r['error']} | | | | | |")
+            continue
+        m = {k: float(np.mean(r[k])) for k in ("subnet_step_s", "subnet_first_s", "eval_first_s", "eval_again_s")}
+        rows.append(f"| {r['setting']} | {r['largest_step_s'] * 1e3:,.0f} ms | {m['subnet_step_s'] * 1e3:,.0f} ms | {m['subnet_first_s']:.2f} s "
+                    f"| {r.get('new_shapes', '')} of {r.get('space_shapes', '')} | {m['eval_first_s']:.2f} s | {m['eval_again_s']:.2f} s |")
+    weighed = f", weighed over {setup['train_seconds']:.0f} s of training" if setup.get("train_seconds") else ""
+    return [f"Set-up probe (`--setup-probe`: each setting in a fresh process, batch {setup.get('batch_size')}, random weights; new subnets "
+            f"timed, then the same again{weighed}): trained with `{setup['train']}`, labelled with `{setup['labels']}`.", "",
+            "| setting | largest network's step | a subnet's step | a new subnet's first step | its new layer shapes, of the space's "
+            "| a new subnet's label | the same again |", "|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def benchmark_body(card: dict, probe: dict | None) -> str:
     t, sub = card["training"], card["top1"]["subnets"]
     h = card["predictor"].get("holdout", {})
@@ -255,6 +273,8 @@ def benchmark_body(card: dict, probe: dict | None) -> str:
             lines += ["This probe ran before the probe's fix: each timed sandwich step trained subnets it had not run before, and on "
                       "the GPU a layer shape's first step costs about 100x a step, so its sandwich column measures that set-up, not "
                       "training. The budget's own probe (below) times the same subnets it warmed up with.", ""]
+    if t.get("setup_probe"):
+        lines += setup_lines(t["setup_probe"])
     lines += [f"Training: `--time-budget {t['time_budget_min']}` (minutes, set-up included), batch {t['batch_size']}; the budget's own probe "
               f"measured one-network {plan.get('one_network_images_per_s', 0):,.0f} and sandwich {plan.get('sandwich_images_per_s', 0):,.0f} "
               f"images/s and planned {plan.get('planned_s', 0) / 60:.1f} min of epochs; they took {t['gpu_minutes']:.1f} GPU-minutes. "

@@ -85,7 +85,7 @@ def test_probe_train_detached_poll_and_pack_on_cpu(tmp_path):
     assert report["holdout"]["n"] == 5 and report["sampling"] == "stratified"
 
 
-def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
+def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path, monkeypatch):
     """One call: training continued from earlier weights (--init) for what the deadline leaves, then the pack,
     whose predictor labels only as many subnets as the time left holds."""
     common = ["--space", "tiny", "--data", "digits", "--limit", "320", "--batch-size", "64", "--bn-calib-images", "64", "--device", "cpu"]
@@ -112,6 +112,12 @@ def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path):
     setup = json.loads((dest / "setup.json").read_text())  # each setting timed in its own process; training runs the one picked
     assert [r["setting"] for r in setup["rows"]] == ["bf16", "bf16-static", "fp32-v7"] and all(len(r["subnet_first_s"]) == 3 for r in setup["rows"])
     assert all(0 < r["new_shapes"] <= r["space_shapes"] for r in setup["rows"])
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # the card reports the probe: a row per setting, and the choice
+    from pretrained_card import setup_lines
+
+    table = setup_lines(res["setup"])
+    assert f"trained with `{setup['train']}`, labelled with `{setup['labels']}`" in table[0]
+    assert [ln.split(" | ")[0] for ln in table[4:-1]] == ["| bf16", "| bf16-static", "| fp32-v7"]
     assert res["setup"]["train"] == setup["train"] and f"set-up probe: training with {setup['train']}" in out
     assert ("bf16: false" in cfg) == (setup["train"] == "fp32-v7") and ("static_shapes: true" in cfg) == (setup["train"] == "bf16-static")
     assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}

@@ -98,7 +98,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def search(args: argparse.Namespace) -> int:
-    overrides = {**_flags(args, SEARCH_FLAGS), "baseline": False if args.no_baseline else None}
+    overrides = {**_flags(args, SEARCH_FLAGS), "baseline": False if args.no_baseline else None, "static_shapes": args.static_shapes or None}
     return _print(args, jobs.search(args.out, config=args.config, overrides=overrides, resume=args.resume))
 
 

@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="top-1 points int8 loses (default with --checkpoint: measured on 5 subnets)")
     p.add_argument("--no-baseline", action="store_true", help="skip the random-search baseline run")
     p.add_argument("--device", type=torch_device_arg(), help="device for supernet evaluation (default cpu)")
+    p.add_argument("--static-shapes", action="store_true", help="score subnets inside the supernet at its largest layer shapes "
+                                                                "(the same top-1; on a GPU no set-up per subnet's new shapes)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if it never wrote anything)")
 

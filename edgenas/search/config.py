@@ -47,6 +47,7 @@ class SearchConfig:
     reinforce_lr: float = ranged(0.2, 0.0, 100.0, integer=False)
     calib_images: int = ranged(1000, 1, 10_000_000)  # as edgenas eval and export: front values equal theirs
     device: str = "cpu"
+    static_shapes: bool = False  # score subnets inside the supernet at its largest shapes (Evaluator): no per-subnet set-up on a GPU
     precisions: list[str] = field(default_factory=lambda: ["fp32"])  # fp32,int8: (arch, precision) pairs
     int8_table: str | None = None  # latency of int8 models (with precisions fp32,int8)
     int8_drop: float | None = ranged(None, 0.0, 100.0, integer=False)  # top-1 points int8 loses (default: measured)
