@@ -383,7 +383,7 @@ def pack(args: argparse.Namespace) -> dict:
               "eval_each_s": each, "predictor": pred.report if pred else None, "predictor_s": round(pred_s, 1),
               "metrics_last": (ckpt.get("history") or [{}])[-1],
               "weights_bytes": (dest / "supernet.bf16.pt").stat().st_size, "stream": getattr(args, "stream", None),
-              "unpacked": getattr(args, "unpacked", None), "setup": getattr(args, "setup", None)}
+              "unpacked": getattr(args, "unpacked", None), "setup": getattr(args, "setup", None), "static_shapes": args.static_shapes}
     write_json(dest / "results.json", result)
     h = pred.report["holdout"] if pred else None
     print(f"largest {evals['largest']['top1']:.4f}  smallest {evals['smallest']['top1']:.4f}  random "
@@ -455,7 +455,7 @@ def session(args: argparse.Namespace) -> dict:
     left = args.deadline - (time.perf_counter() - began)
     return pack(argparse.Namespace(**{**vars(args), "wait": 0.0, "deadline": left, "stopped": stopped, "stream": stream,
                                       "unpacked": unpacked, "setup": probed,
-                                      "static_shapes": bool(probed and SETTINGS[probed["labels"]].get("static"))}))
+                                      "static_shapes": _static_labels(run, probed)}))
 
 
 def unpack(archive: Path) -> dict:
@@ -485,6 +485,16 @@ def unpack(archive: Path) -> dict:
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
     """This process's environment for a child that imports edgenas from this checkout, plus ``extra``."""
     return {**os.environ, **extra, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def _static_labels(run: Path, probed: dict | None) -> bool:
+    """Whether the pack scores at static shapes: as the set-up probe chose for labels, else as the run trained."""
+    import yaml
+
+    if probed:
+        return bool(SETTINGS[probed["labels"]].get("static"))
+    cfg = run / "config.yaml"
+    return cfg.is_file() and bool((yaml.safe_load(cfg.read_text()) or {}).get("static_shapes"))
 
 
 def _resolution(run: Path) -> int:

@@ -119,6 +119,7 @@ def test_session_continues_a_run_and_packs_by_its_deadline(tmp_path, monkeypatch
     assert f"trained with `{setup['train']}`, labelled with `{setup['labels']}`" in table[0]
     assert [ln.split(" | ")[0] for ln in table[4:-1]] == ["| bf16", "| bf16-static", "| fp32-v7"]
     assert res["setup"]["train"] == setup["train"] and f"set-up probe: training with {setup['train']}" in out
+    assert res["static_shapes"] == (setup["labels"] == "bf16-static")
     assert ("bf16: false" in cfg) == (setup["train"] == "fp32-v7") and ("static_shapes: true" in cfg) == (setup["train"] == "bf16-static")
     assert set(res["eval"]) == {"largest", "smallest", "random-0", "random-1"}
     assert res["stream"]["images"] == 512 and res["stream"]["images_per_s"] > 0

@@ -124,8 +124,8 @@ class SearchRun:
             if not data.own:
                 raise SearchError(f"--data {cfg.data} is not the data the checkpoint was trained on ({(ckpt.get('data') or {}).get('spec')})")
             net = Supernet.from_checkpoint(ckpt)
-            return SupernetAccuracy(net, Evaluator(data, calib_images=cfg.calib_images, device=cfg.device,
-                                                             static_shapes=cfg.static_shapes), self.progress)
+            ev = Evaluator(data, calib_images=cfg.calib_images, device=cfg.device, static_shapes=cfg.static_shapes)
+            return SupernetAccuracy(net, ev, self.progress)
         return None
 
     # ---- bounds, feasibility, HV -------------------------------------------------------------
