@@ -487,21 +487,24 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **extra, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
-def _static_labels(run: Path, probed: dict | None) -> bool:
-    """Whether the pack scores at static shapes: as the set-up probe chose for labels, else as the run trained."""
+def _run_config(run: Path) -> dict:
+    """The run's config.yaml as written by ``edgenas train`` ({} before it wrote one)."""
     import yaml
 
+    cfg = run / "config.yaml"
+    return (yaml.safe_load(cfg.read_text()) or {}) if cfg.is_file() else {}
+
+
+def _static_labels(run: Path, probed: dict | None) -> bool:
+    """Whether the pack scores at static shapes: as the set-up probe chose for labels, else as the run trained."""
     if probed:
         return bool(SETTINGS[probed["labels"]].get("static"))
-    cfg = run / "config.yaml"
-    return cfg.is_file() and bool((yaml.safe_load(cfg.read_text()) or {}).get("static_shapes"))
+    return bool(_run_config(run).get("static_shapes"))
 
 
 def _resolution(run: Path) -> int:
     """The largest resolution of the run's space (what its loader decodes for)."""
-    import yaml
-
-    return max(get_space(yaml.safe_load((run / "config.yaml").read_text())["space"]).resolutions)
+    return max(get_space(_run_config(run)["space"]).resolutions)
 
 
 def _wait(run: Path, seconds: float, save_to: Path | None = None, save_every: float = 120.0) -> bool:

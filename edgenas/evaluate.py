@@ -25,7 +25,7 @@ from .checks import torch_device
 from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches, checkpoint_data, load_images, materialize
 from .heap import kept_heap
 from .space import Arch, SearchSpace
-from .supernet import Supernet, read_checkpoint, recalibrate_bn
+from .supernet import Supernet, bn_statistics_kept, read_checkpoint, recalibrate_bn
 
 __all__ = ["CACHE_MEMORY", "CALIB_BATCH_MEMORY", "EvalResult", "Evaluator", "calib_batch_size", "default_channels_last", "evaluate_checkpoint",
            "reference_logits"]
@@ -154,17 +154,15 @@ class Evaluator:
             return
         to: Any = net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
         to(self.device, memory_format=torch.channels_last) if self.channels_last else to(self.device)
-        buffers = [b for m in net.bn_modules() for b in m.buffers()]
-        kept, state = [b.clone() for b in buffers], (net.arch, net.static_shapes, net.training)
+        state = net.arch, net.static_shapes, net.training
         try:
-            net.set_static_shapes(True)
-            net.activate(arch)
-            if recalibrate:
-                recalibrate_bn(net, self._calib_batches(net.space, arch.r))
-            yield net.eval()
+            with bn_statistics_kept(net):
+                net.set_static_shapes(True)
+                net.activate(arch)
+                if recalibrate:
+                    recalibrate_bn(net, self._calib_batches(net.space, arch.r))
+                yield net.eval()
         finally:
-            for b, k in zip(buffers, kept):
-                b.copy_(k)
             net.set_static_shapes(state[1])
             net.activate(state[0])
             net.train(state[2])

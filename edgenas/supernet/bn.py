@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-__all__ = ["noise_batches", "recalibrate_bn"]
+__all__ = ["bn_statistics_kept", "noise_batches", "recalibrate_bn"]
+
+
+@contextmanager
+def bn_statistics_kept(module: nn.Module) -> Iterator[None]:
+    """Every BN running statistic of ``module`` put back as it was before the block, whatever ran inside."""
+    buffers = [b for m in module.modules() if isinstance(m, nn.BatchNorm2d) for b in m.buffers()]
+    kept = [b.clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, k in zip(buffers, kept):
+                b.copy_(k)
 
 
 @torch.no_grad()

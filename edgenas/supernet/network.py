@@ -15,6 +15,7 @@ from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
 from ..errors import CheckpointError, SpaceError
 from ..io import atomic_path
 from ..space import Arch, SearchSpace, get_space
+from .bn import bn_statistics_kept
 from .ops import DynamicBatchNorm2d, DynamicConv2d, DynamicDWConv2d, DynamicMBConv, banded_order, permute_bn
 from .static import Head, MBConv, Stem, SubNet
 
@@ -225,13 +226,8 @@ class _Recomputed:
         self.runs += 1
         if self.runs == 1:
             return self.block(x)
-        buffers = [b for m in self.block.modules() if isinstance(m, nn.BatchNorm2d) for b in m.buffers()]
-        kept = [b.clone() for b in buffers]
-        y = self.block(x)
-        with torch.no_grad():
-            for b, k in zip(buffers, kept):
-                b.copy_(k)
-        return y
+        with bn_statistics_kept(self.block):
+            return self.block(x)
 
 
 def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> dict[str, Any]:
