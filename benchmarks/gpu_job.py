@@ -7,9 +7,10 @@ run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
     # training for what --deadline leaves after the pack, then the pack, everything under $OUT
     # (the last finished epoch is saved there every --save-every s too, in case the call is cut short)
     # (the data travels as one solid archive: tar -C .data -cJf .data/cifar10.tar.xz cifar10, a third of the folder's size)
-    # (--setup-probe: first, about a minute, what new layer shapes cost under each setting; training and labels use the one it picks)
+    # (--setup-probe: first, a minute or two, what new layer shapes and compiling cost under each setting; training and labels
+    # use the one it picks)
     python3 benchmarks/gpu_job.py session --run runs/c10 --dest $OUT --deadline 540 --unpack .data/cifar10.tar.xz --stream-workers 14 \\
-        --stream-data imagefolder:.data/cifar10 --setup-probe bf16 bf16-static fp32-v7 \\
+        --stream-data imagefolder:.data/cifar10 --setup-probe bf16 bf16-static bf16-static-graphs --setup-seconds 150 \\
         -- --config edgenas/recipes/cifar10-continue.yaml --data imagefolder:.data/cifar10
 
     # or in steps, for longer allowances. call 1: throughput probe (and whether the streamed loader keeps up), then training started detached
@@ -57,7 +58,7 @@ from edgenas.space import SAMPLINGS  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
 from edgenas.train import Trainer, load_config  # noqa: E402
 from edgenas.train.budget import PROBE_PHASES  # noqa: E402
-from edgenas.train.config import COMPILE_MODES  # noqa: E402
+from edgenas.train.config import COMPILE_MODES, compile_options  # noqa: E402
 from edgenas.train.sampling import sandwich, step_rng  # noqa: E402
 
 FIT_RESERVE_S = 15.0  # seconds kept after the labels for choosing and fitting the predictor (about 4 s on a 2-core CPU)
@@ -171,9 +172,11 @@ def _sync(device: torch.device) -> None:
 # (TORCH_CUDNN_V8_API_DISABLED: torch then sends bf16 convolutions to its slower native kernels, so that
 # setting trains in float32, TF32 on tensor cores).  In the H200 session of 2026-12-04 the all phase's first
 # epoch took 89 s and its later ones 12 s, and the pack evaluated 4.8 s a subnet; `setup` times the settings
-# in fresh processes.
+# in fresh processes.  bf16-static-graphs: with static shapes one compiled graph serves every subnet, replayed as a
+# CUDA graph (steps at 32x32 are bound by kernel launches: 57-62% GPU utilisation in the H200 session).
 SETTINGS: dict[str, dict] = {"bf16": {"env": {}, "fp32": False},
                              "bf16-static": {"env": {}, "fp32": False, "static": True},  # every subnet at the largest shapes
+                             "bf16-static-graphs": {"env": {}, "fp32": False, "static": True, "compile": "cudagraphs"},
                              "fp32": {"env": {}, "fp32": True},
                              "fp32-v7": {"env": {"TORCH_CUDNN_V8_API_DISABLED": "1"}, "fp32": True}}
 TRAIN_SECONDS = 300.0  # training time ``choose`` weighs step speed over, where the caller does not say
@@ -193,12 +196,13 @@ def setup_child(args: argparse.Namespace) -> dict:
     x = torch.randn(args.batch_size, 3, r, r, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,), generator=gen).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    model = torch.compile(net, dynamic=True, **compile_options(setting["compile"])) if setting.get("compile") else net  # as training does
 
     def train_step(arch) -> None:
         net.activate(arch)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=not setting["fp32"]):
-            loss = F.cross_entropy(net(x).float(), y)
+            loss = F.cross_entropy(model(x).float(), y)
         loss.backward()
         opt.step()
 
@@ -225,7 +229,20 @@ def setup_child(args: argparse.Namespace) -> dict:
     eval_again = [timed(ev.correct, net, a) for a in scored]
     rnd = lambda v: [round(t, 4) for t in v]  # noqa: E731
     largest_keys = set(network_keys(space, space.max_arch(r)))
-    return {"setting": args.child, **setting,
+    checked = {}
+    if model is not net:  # a compiled setting must compute what eager steps do: two subnets' summed gradients compared
+
+        def grads(run) -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            for a in subnets[:2]:
+                net.activate(a)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=not setting["fp32"]):
+                    F.cross_entropy(run(x).float(), y).backward()
+            return torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).flatten().float() for p in net.parameters()])
+
+        eager = grads(net)
+        checked["grad_rel_err"] = round(float((grads(model) - eager).norm() / eager.norm()), 5)
+    return {"setting": args.child, **setting, **checked,
             # layer shapes (blocks) the timed subnets met that the largest had not, and how many a space's phases can meet
             "new_shapes": len(set().union(*(network_keys(space, a) for a in subnets)) - largest_keys),
             "space_shapes": len({b.key for b in enumerate_blocks(space, [r])} - largest_keys),
@@ -276,8 +293,10 @@ def choose(rows: list[dict], train_seconds: float = TRAIN_SECONDS) -> dict:
     Training: the least expected time for ``train_seconds`` of bf16's steps, at each setting's step
     speed (its slower ratio, largest network or subnet), plus setting up every layer shape the
     phases meet once in the process (the set-up the probe's subnets paid per new shape, times the
-    space's shapes).  Labels: the fastest first evaluations."""
-    ok = {r["setting"]: r for r in rows if "error" not in r}
+    space's shapes) and the largest network's first step (a compiled setting's compilation).
+    Labels: the fastest first evaluations.  A compiled setting whose gradients strayed from eager ones
+    (``grad_rel_err`` over 2%: bf16 rounding is far below) is not chosen."""
+    ok = {r["setting"]: r for r in rows if "error" not in r and r.get("grad_rel_err", 0.0) <= 0.02}
     if "bf16" not in ok:
         return {"train": "bf16", "labels": "bf16"}
     base = ok["bf16"]
@@ -285,7 +304,7 @@ def choose(rows: list[dict], train_seconds: float = TRAIN_SECONDS) -> dict:
     def expected_s(r: dict) -> float:
         ratio = max(r["largest_step_s"] / base["largest_step_s"], float(np.mean(r["subnet_step_s"]) / np.mean(base["subnet_step_s"])))
         per_shape = max(0.0, float(np.sum(r["subnet_first_s"]) - np.sum(r["subnet_step_s"]))) / max(1, r["new_shapes"])
-        return train_seconds * ratio + per_shape * r["space_shapes"]
+        return train_seconds * ratio + per_shape * r["space_shapes"] + max(0.0, r["largest_first_s"] - r["largest_step_s"])
 
     return {"train": min(ok, key=lambda n: expected_s(ok[n])),
             "labels": min(ok, key=lambda n: float(np.mean(ok[n]["eval_first_s"])))}
@@ -430,6 +449,8 @@ def session(args: argparse.Namespace) -> dict:
             train_args.append("--fp32")
         if SETTINGS[probed["train"]].get("static"):
             train_args.append("--static-shapes")
+        if SETTINGS[probed["train"]].get("compile"):
+            train_args += ["--compile", SETTINGS[probed["train"]]["compile"]]
         os.environ.update(SETTINGS[probed["labels"]]["env"])  # before this process's first convolution: the pack's
     train_end = args.deadline - args.pack_reserve  # seconds from ``began``
     start(argparse.Namespace(run=args.run, time_budget=round((train_end - (time.perf_counter() - began)) / 60, 2),
@@ -579,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                    "so the training started after the probe in the same call keeps its time")
     p.add_argument("--out", required=True)
     p = sub.add_parser("setup", help="what new layer shapes cost a training step and a predictor label under each setting")
-    p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["bf16", "bf16-static", "fp32-v7"])
+    p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["bf16", "bf16-static", "bf16-static-graphs", "fp32-v7"])
     p.add_argument("--child", choices=tuple(SETTINGS), help=argparse.SUPPRESS)  # one setting, in this process
     p.add_argument("--space", default="cifar-mbv3")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -628,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-data", help="the data the streamed loader reads (with --stream-workers)")
     p.add_argument("--stream-batches", type=int, default=20)
     p.add_argument("--setup-probe", nargs="+", choices=tuple(SETTINGS), metavar="SETTING",
-                   help="first time new layer shapes under these settings (gpu_job.py setup: bf16 bf16-static fp32-v7) and train and label "
+                   help="first time new layer shapes under these settings (gpu_job.py setup: bf16 bf16-static bf16-static-graphs fp32-v7) and train and label "
                         "with the settings it picks")
     p.add_argument("--setup-space", default="cifar-mbv3", help="the space the set-up probe builds")
     p.add_argument("--setup-batch-size", type=int, default=1024, help="the batch the set-up probe trains (the CIFAR-10 recipes' 1024: "

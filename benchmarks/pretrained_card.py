@@ -239,16 +239,18 @@ def setup_lines(setup: dict) -> list[str]:
     rows = []
     for r in setup["rows"]:
         if "error" in r:
-            rows.append(f"| {r['setting']} | {r['error']} | | | | | |")
+            rows.append(f"| {r['setting']} | {r['error']} | | | | | | |")
             continue
         m = {k: float(np.mean(r[k])) for k in ("subnet_step_s", "subnet_first_s", "eval_first_s", "eval_again_s")}
-        rows.append(f"| {r['setting']} | {r['largest_step_s'] * 1e3:,.0f} ms | {m['subnet_step_s'] * 1e3:,.0f} ms | {m['subnet_first_s']:.2f} s "
+        checked = f" (gradients {r['grad_rel_err']:.1%} from eager)" if "grad_rel_err" in r else ""
+        rows.append(f"| {r['setting']}{checked} | {r.get('largest_first_s', 0.0):.2f} s | {r['largest_step_s'] * 1e3:,.0f} ms "
+                    f"| {m['subnet_step_s'] * 1e3:,.0f} ms | {m['subnet_first_s']:.2f} s "
                     f"| {r.get('new_shapes', '')} of {r.get('space_shapes', '')} | {m['eval_first_s']:.2f} s | {m['eval_again_s']:.2f} s |")
     weighed = f", weighed over {setup['train_seconds']:.0f} s of training" if setup.get("train_seconds") else ""
     return [f"Set-up probe (`--setup-probe`: each setting in a fresh process, batch {setup.get('batch_size')}, random weights; new subnets "
             f"timed, then the same again{weighed}): trained with `{setup['train']}`, labelled with `{setup['labels']}`.", "",
-            "| setting | largest network's step | a subnet's step | a new subnet's first step | its new layer shapes, of the space's "
-            "| a new subnet's label | the same again |", "|---|---|---|---|---|---|---|", *rows, ""]
+            "| setting | largest network's first step | its step | a subnet's step | a new subnet's first step "
+            "| its new layer shapes, of the space's | a new subnet's label | the same again |", "|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def benchmark_body(card: dict, probe: dict | None) -> str:

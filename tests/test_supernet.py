@@ -200,6 +200,25 @@ def _static_twin(name: str) -> tuple[Supernet, Supernet]:
     return sliced, static
 
 
+def _assert_same_step(sliced: Supernet, static: Supernet, arch: Arch, x: torch.Tensor, w: torch.Tensor, model=None) -> None:
+    """One training forward and backward of ``arch`` in both nets (``model``: what runs ``static``, a compiled
+    one, say): the same outputs, gradients (zero where sliced leaves none) and BN statistics."""
+    outs = []
+    for net, run in ((sliced, sliced), (static, static if model is None else model)):
+        net.train().activate(arch)
+        net.zero_grad(set_to_none=False)
+        y = run(x)
+        (y * w).sum().backward()
+        outs.append(y.detach())
+    assert torch.allclose(*outs, atol=1e-4, rtol=1e-4)  # train mode: batch statistics
+    for (key, a), b in zip(sliced.named_parameters(), static.parameters()):
+        ga, gb = (torch.zeros_like(p) if p.grad is None else p.grad for p in (a, b))
+        assert torch.allclose(ga, gb, atol=1e-4, rtol=1e-3), key
+    for (key, a), b in zip(sliced.named_buffers(), static.buffers()):
+        if key != "arch_code":  # the active arch as static shapes read it
+            assert torch.allclose(a.float(), b.float(), atol=1e-5, rtol=1e-4), key
+
+
 @pytest.mark.parametrize("name", SPACES)
 def test_static_shapes_match_sliced_training(name):
     """Static shapes are an execution strategy only: outputs, every gradient and every BN statistic of a
@@ -211,24 +230,55 @@ def test_static_shapes_match_sliced_training(name):
     g = torch.Generator().manual_seed(0)
     for arch in archs:
         x = torch.randn(4, 3, arch.r, arch.r, generator=g)
-        w = torch.randn(4, 10, generator=g)
-        for net in (sliced, static):
-            net.train().activate(arch)
-            net.zero_grad(set_to_none=False)
-            (net(x) * w).sum().backward()
-        with torch.no_grad():
-            assert torch.allclose(sliced(x), static(x), atol=1e-4, rtol=1e-4)  # train mode: batch statistics
-        for (key, a), b in zip(sliced.named_parameters(), static.parameters()):
-            ga, gb = (torch.zeros_like(p) if p.grad is None else p.grad for p in (a, b))  # unused: none, or zero
-            assert torch.allclose(ga, gb, atol=1e-4, rtol=1e-3), key
-        for (key, a), b in zip(sliced.named_buffers(), static.buffers()):
-            assert torch.allclose(a.float(), b.float(), atol=1e-5, rtol=1e-4), key
+        _assert_same_step(sliced, static, arch, x, torch.randn(4, 10, generator=g))
         calibrated(sliced, arch), calibrated(static, arch)
         with torch.no_grad():
             y = sliced(x)
             assert y.abs().mean() > 1e-2
             assert torch.allclose(y, static(x), atol=1e-4, rtol=1e-4)
             assert torch.allclose(y, static.extract(arch).eval()(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["tiny-mixed", "tiny-width"])
+def test_one_compiled_graph_serves_every_subnet_with_static_shapes(name):
+    """With static shapes the arch reaches the blocks as a tensor: torch.compile traces the supernet once and
+    that graph trains every subnet of the resolution (skipped slots, kernels, activations, SE and widths
+    included) exactly as sliced execution does."""
+    from torch._dynamo.testing import CompileCounter
+
+    sp = get_space(name)
+    sliced, static = _static_twin(name)
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    compiled = torch.compile(static, backend=counter, dynamic=True)
+    rng = np.random.default_rng(1)
+    archs = [sp.max_arch(16), sp.min_arch(16), small_arch(sp, rng), small_arch(sp, rng), sp.max_arch(16)]
+    assert len({(a.d, a.ks, a.act, a.se, a.w) for a in archs}) == 4
+    g = torch.Generator().manual_seed(0)
+    try:
+        for arch in archs:
+            _assert_same_step(sliced, static, arch, torch.randn(4, 3, 16, 16, generator=g), torch.randn(4, 10, generator=g), compiled)
+        assert counter.frame_count == 1, f"{counter.frame_count} graphs for {len(archs)} subnets"
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_idle_parameters_are_those_sliced_execution_leaves_without_gradient(name):
+    """What static shapes' trainer clears: a step's parameters that none of its subnets used (their skipped slots,
+    SE turned off, kernel transformations for kernels not run) are exactly those sliced execution gives no gradient."""
+    sp = get_space(name)
+    net = Supernet(sp, 10, seed=0)
+    rng = np.random.default_rng(2)
+    r = min(sp.resolutions)
+    steps = [[sp.max_arch(r)], [sp.min_arch(r)], [small_arch(sp, rng)], [sp.max_arch(r), sp.min_arch(r), small_arch(sp, rng)]]
+    for archs in steps:
+        net.zero_grad(set_to_none=True)
+        for arch in archs:
+            net.activate(arch)
+            net(torch.randn(2, 3, r, r)).sum().backward()
+        unused = {id(p) for p in net.parameters() if p.grad is None}
+        assert {id(p) for p in net.idle_parameters(archs)} == unused, archs
 
 
 def _conv_shapes(net: Supernet, arch: Arch) -> set[tuple]:

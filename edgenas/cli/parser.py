@@ -179,8 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run every subnet at the largest layer shapes (the same results): on a GPU each new layer shape costs a "
                         "set-up, paid then once instead of for every subnet; on a CPU small subnets cost the largest one's time")
     p.add_argument("--compile", nargs="?", const=True, choices=COMPILE_MODES, metavar="MODE",
-                   help="torch.compile the largest network (every step trains it; other subnets run eagerly); MODE: "
-                        + ", ".join(COMPILE_MODES) + " (reduce-overhead: CUDA graphs, for launch-bound small images)")
+                   help="torch.compile the largest network (every step trains it; other subnets run eagerly), with --static-shapes "
+                        "every subnet (one graph per resolution); MODE: "
+                        + ", ".join(COMPILE_MODES) + " (reduce-overhead, cudagraphs: CUDA graphs, for launch-bound small images; "
+                        "cudagraphs generates no code, so it is ready sooner)")
 
     p = add(sub, "eval", "eval", "top-1 of a subnet after BN recalibration")
     space_arg(p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, cast
 
@@ -68,8 +69,12 @@ class Supernet(nn.Module):
         for slot in range(sp.n_layers):
             in_ch, out_ch, stride, stage = sp.slot_io(slot)
             blocks.append(DynamicMBConv(in_ch, out_ch, stride, stage.act, stage.se or True in sp.se_choices, sp.ks_choices, sp.e_choices,
-                                        sp.se_reduction, sp.divisor))
+                                        sp.se_reduction, sp.divisor, sp.act_choices))
         self.blocks = nn.ModuleList(blocks)
+        ends = list(accumulate((b.code_size for b in blocks), initial=0))
+        self._codes = [slice(a, b) for a, b in zip(ends, ends[1:])]  # each block's part of the arch code
+        self.register_buffer("arch_code", torch.zeros(ends[-1], dtype=torch.bool), persistent=False)
+        self._static = False
         self.head = ElasticHead(sp.head_spec(r, self.num_classes))
         self.reset_parameters(seed)
         self.arch = self.activate(sp.max_arch())
@@ -84,13 +89,46 @@ class Supernet(nn.Module):
         """Run every subnet at the largest layer shapes (zero-padded kernels, inactive channels zeroed):
         the same outputs, gradients and BN statistics, and layer shapes that never change, so a GPU
         sets each up once instead of once per subnet (``ops`` module docstring).  Costs a small
-        subnet the largest one's arithmetic: for launch-bound GPU steps, not for a CPU."""
-        for block in self.blocks:
-            cast(DynamicMBConv, block).static = enable
+        subnet the largest one's arithmetic: for launch-bound GPU steps, not for a CPU.
+
+        The active arch then reaches the blocks as a tensor (``arch_code``), so under torch.compile one
+        graph serves every subnet of a resolution: the slots a subnet skips run too, their output
+        discarded (eagerly they are skipped).  A zero-selected kernel or skipped slot gets zero
+        gradients where sliced execution leaves none; :meth:`idle_parameters` names them, and training
+        clears them, so the optimizer steps as it would sliced."""
+        self._static = enable
+        if enable:
+            self._encode()
 
     @property
     def static_shapes(self) -> bool:
-        return any(cast(DynamicMBConv, block).static for block in self.blocks)
+        return self._static
+
+    def _encode(self) -> None:
+        active = set(self._slots)
+        bits = [bit for slot, block in enumerate(self.blocks) for bit in cast(DynamicMBConv, block).encode(slot in active)]
+        code = torch.tensor(bits, dtype=torch.bool)
+        if self.arch_code.is_cuda:  # pinned: the copy queues behind the running steps instead of waiting for them
+            code = code.pin_memory()
+        self.arch_code.copy_(code, non_blocking=True)
+
+    def idle_parameters(self, archs: list[Arch]) -> list[nn.Parameter]:
+        """The parameters none of ``archs`` uses (sliced execution leaves them no gradient, so the
+        optimizer skips them: no weight decay, no momentum): the blocks of slots none runs, their SE
+        where none turns it on, each kernel transformation none needs."""
+        idle: list[nn.Parameter] = []
+        runs = [(a, set(self.space.active_slots(a))) for a in archs]
+        for slot, block in enumerate(self.blocks):
+            b = cast(DynamicMBConv, block)
+            users = [a for a, slots in runs if slot in slots]
+            if not users:
+                idle += b.parameters()
+                continue
+            if b.se is not None and not any(self.space.slot_style(a, slot)[1] for a in users):
+                idle += b.se.parameters()
+            smallest = min(a.ks[slot] for a in users)
+            idle += [t for name, t in b.dw.transforms.items() if int(name.split("to")[1]) < smallest]
+        return idle
 
     def reset_parameters(self, seed: int) -> None:
         init_weights(self, torch.Generator().manual_seed(seed))
@@ -102,17 +140,22 @@ class Supernet(nn.Module):
             block.activate(arch.ks[slot], arch.e[slot], *self.space.slot_style(arch, slot), out_ch=out_ch, in_ch=in_ch)
         self.arch = arch
         self._slots = self.space.active_slots(arch)
+        if self._static:
+            self._encode()
         return arch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.first_block(self.stem(x))
+        # compiled with static shapes, every slot runs (a skipped one's code keeps its output out)
+        slots = range(len(self.blocks)) if self._static and torch.compiler.is_compiling() else self._slots
+        codes = [self.arch_code[self._codes[s]] if self._static else None for s in slots]
         if self.grad_checkpointing and torch.is_grad_enabled():
             with set_checkpoint_early_stop(False):  # the recomputation must run to its end (see _Recomputed)
-                for slot in self._slots:
-                    x = checkpoint(_Recomputed(self.blocks[slot]), x, use_reentrant=False)
+                for slot, code in zip(slots, codes):
+                    x = checkpoint(_Recomputed(self.blocks[slot]), x, code, use_reentrant=False)
         else:
-            for slot in self._slots:
-                x = self.blocks[slot](x)
+            for slot, code in zip(slots, codes):
+                x = self.blocks[slot](x, code)
         return self.head(x)
 
     @torch.no_grad()
@@ -222,12 +265,12 @@ class _Recomputed:
     def __init__(self, block: nn.Module):
         self.block, self.runs = block, 0
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
         self.runs += 1
         if self.runs == 1:
-            return self.block(x)
+            return self.block(x, code)
         with bn_statistics_kept(self.block):
-            return self.block(x)
+            return self.block(x, code)
 
 
 def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = None, map_location: str = "cpu") -> dict[str, Any]:

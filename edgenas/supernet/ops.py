@@ -4,11 +4,13 @@ Active input channels are read from the input tensor; active output channels, ke
 expand ratio are set by :meth:`DynamicMBConv.activate`.  ``copy_to`` writes the active slice into
 the static module of the same shape, which is how extraction stays exact.
 
-With static shapes (``DynamicMBConv.static``) every subnet runs at the largest shapes instead: a
-smaller kernel zero-padded to the largest, inactive channels computed and then zeroed, their BN
-running statistics left as they were.  The outputs, gradients and statistics are the sliced ones
-(tested), but every layer keeps one shape whatever the subnet, so a GPU library that sets up each
-new shape (cuDNN's plans, a compiled graph) does so once rather than for every subnet.
+With static shapes every subnet runs at the largest shapes instead: a smaller kernel zero-padded
+to the largest, inactive channels computed and then zeroed, their BN running statistics left as
+they were.  The outputs, gradients and statistics are the sliced ones (tested), but every layer
+keeps one shape whatever the subnet, so a GPU library that sets up each new shape (cuDNN's plans)
+does so once rather than for every subnet.  The subnet's choices then reach a block as a boolean
+tensor (its *code*: :meth:`DynamicMBConv.encode`), not as Python numbers, so one compiled graph
+(and one CUDA graph) serves every subnet too.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ def _first(w: torch.Tensor, *sizes: int) -> torch.Tensor:
     return w[tuple(slice(n) for n in sizes)]
 
 
-def _tail(x: torch.Tensor, active: int) -> torch.Tensor:
-    """``(1, C, 1, 1)``, True on ``x``'s channels past the first ``active``: what static shapes zero."""
-    return (torch.arange(x.size(1), device=x.device) >= active).view(1, -1, 1, 1)
+def _kept(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x`` with the channels that ``mask`` (bool, one per channel) leaves out set to zero."""
+    return x.masked_fill(~mask.view(1, -1, 1, 1), 0.0)
+
+
+def _first_ones(n: int, active: int) -> list[bool]:
+    return [True] * active + [False] * (n - active)
 
 
 def _centre(big: int, small: int) -> slice:
@@ -111,40 +117,50 @@ class DynamicDWConv2d(nn.Module):
         for big, small in zip(reversed(self.kernels), reversed(self.kernels[:-1])):
             if big <= kernel:
                 break
-            w = w[:, :, _centre(big, small), _centre(big, small)].reshape(channels, small * small)
-            w = F.linear(w, self.transforms[f"{big}to{small}"]).reshape(channels, 1, small, small)
+            w = self._smaller(w, big, small)
         return w
 
-    def forward(self, x: torch.Tensor, kernel: int, static: bool = False) -> torch.Tensor:
-        """``static``: ``kernel`` zero-padded to the largest (the same output, the largest kernel's shape)."""
+    def _smaller(self, w: torch.Tensor, big: int, small: int) -> torch.Tensor:
+        c = w.size(0)
+        w = w[:, :, _centre(big, small), _centre(big, small)].reshape(c, small * small)
+        return F.linear(w, self.transforms[f"{big}to{small}"]).reshape(c, 1, small, small)
+
+    def forward(self, x: torch.Tensor, kernel: int | torch.Tensor) -> torch.Tensor:
+        """``kernel``: a size, or (static shapes) one bool per size of ``kernels`` selecting it, zero-padded
+        to the largest: the same output at the largest kernel's shape."""
         c = x.size(1)
-        w = self.active_weight(c, kernel)
-        if static and kernel < self.kernels[-1]:
-            w = F.pad(w, [(self.kernels[-1] - kernel) // 2] * 4)
-            kernel = self.kernels[-1]
-        return F.conv2d(x, w.contiguous(), None, self.stride, kernel // 2, 1, c)
+        if isinstance(kernel, int):
+            return F.conv2d(x, self.active_weight(c, kernel).contiguous(), None, self.stride, kernel // 2, 1, c)
+        kmax = self.kernels[-1]
+        w: torch.Tensor = self.weight
+        small: torch.Tensor = self.weight
+        for j, (big, k) in reversed(list(enumerate(zip(self.kernels[1:], self.kernels)))):
+            small = self._smaller(small, big, k)
+            w = torch.where(kernel[j], F.pad(small, [(kmax - k) // 2] * 4), w)
+        return F.conv2d(x, w.contiguous(), None, self.stride, kmax // 2, 1, c)
 
 
 class DynamicBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm over the first ``C`` channels of the input; running stats are updated in place.
 
-    ``active``: ``x`` holds all channels and only the first ``active`` are in use (static shapes);
-    the other channels are normalised too, but their running statistics stay as they were."""
+    ``active`` (static shapes): one bool per channel, ``x`` holding all of them; the channels not in
+    use are normalised too, but their running statistics (and, for a block not run at all, the
+    batch count) stay as they were."""
 
-    def forward(self, x: torch.Tensor, active: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
         c = x.size(1)
-        if c == self.num_features and (active is None or active == c or not self.training or not self.track_running_stats):
+        if c == self.num_features and (active is None or not self.training or not self.track_running_stats):
             return super().forward(x)
         momentum = 0.0
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
+            self.num_batches_tracked.add_(1 if active is None else active[0].long())
             momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-        if active is not None:  # statistics updated in copies (not the buffers, which backward may hold), kept for [:active]
+        if active is not None:  # statistics updated in copies (not the buffers, which backward may hold), kept where active
             mean, var = self.running_mean.clone(), self.running_var.clone()
             y = F.batch_norm(x, mean, var, self.weight, self.bias, True, momentum, self.eps)
             with torch.no_grad():
-                self.running_mean[:active] = mean[:active]
-                self.running_var[:active] = var[:active]
+                self.running_mean.copy_(torch.where(active, mean, self.running_mean))
+                self.running_var.copy_(torch.where(active, var, self.running_var))
             return y
         return F.batch_norm(
             x, self.running_mean[:c], self.running_var[:c], self.weight[:c], self.bias[:c],
@@ -163,13 +179,11 @@ class DynamicSE(nn.Module):
     def mid(self, channels: int) -> int:
         return make_divisible(channels // self.reduction, self.divisor)
 
-    def forward(self, x: torch.Tensor, active: int | None = None) -> torch.Tensor:
-        """``active``: ``x`` holds all channels, the ones past ``active`` zero (static shapes)."""
+    def forward(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+        """``active`` (static shapes): one bool per middle channel of the SE, those in use; ``x`` holds
+        all channels, those not in use zero."""
         if active is not None:
-            y = F.relu(self.reduce(x.mean((2, 3), keepdim=True)))
-            m = self.mid(active)
-            if m < y.size(1):
-                y = y.masked_fill(_tail(y, m), 0.0)
+            y = _kept(F.relu(self.reduce(x.mean((2, 3), keepdim=True))), active)
             return x * F.hardsigmoid(self.expand(y))
         c = x.size(1)
         m = self.mid(c)
@@ -190,10 +204,11 @@ class DynamicSE(nn.Module):
 class DynamicMBConv(nn.Module):
     """An MBConv slot of the supernet with elastic kernel size and expand ratio (and activation,
     squeeze-excite and output width where the space makes them elastic: ``se`` then says whether SE
-    can run).  Input channels are read from the input, so a narrower previous stage just works."""
+    can run, ``acts`` lists the activations).  Input channels are read from the input, so a narrower
+    previous stage just works."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, act: str, se: bool, kernels: tuple[int, ...],
-                 expands: tuple[int | float, ...], se_reduction: int = 4, divisor: int = 8):
+                 expands: tuple[int | float, ...], se_reduction: int = 4, divisor: int = 8, acts: tuple[str, ...] = ()):
         super().__init__()
         self.in_ch, self.out_ch, self.stride, self.divisor = in_ch, out_ch, stride, divisor
         self.kernels, self.expands = tuple(kernels), tuple(expands)
@@ -203,12 +218,13 @@ class DynamicMBConv(nn.Module):
         self.dw = DynamicDWConv2d(max_mid, kernels, stride)
         self.dw_bn = DynamicBatchNorm2d(max_mid)
         self.act = build_act(act)
+        self.acts = tuple(acts) or (act,)
+        self._act_fns = tuple(build_act(a) for a in self.acts)  # parameter-free: no state to register
         self.se = DynamicSE(max_mid, se_reduction, divisor) if se else None
         self.project = DynamicConv2d(max_mid, out_ch)
         self.project_bn = DynamicBatchNorm2d(out_ch)
         self.kernel, self.expand, self.act_name, self.use_se = max(kernels), max(expands), act, se
         self.active_in, self.active_out = in_ch, out_ch
-        self.static = False  # run at the largest shapes (module docstring)
 
     def mid_channels(self, in_ch: int, expand: int | float) -> int:
         return make_divisible(round(in_ch * expand), self.divisor)
@@ -229,9 +245,37 @@ class DynamicMBConv(nn.Module):
                 raise ValueError("this block was built without squeeze-excite")
             self.use_se = se
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.static:
-            return self._forward_static(x)
+    # ---- static shapes: the active choices as a code ------------------------------------------
+    @property
+    def code_size(self) -> int:
+        mid = self.expand_bn.num_features
+        return 3 + len(self.dw.kernels) + len(self.acts) + mid + (self.se.reduce.out_channels if self.se is not None else 0) + self.out_ch
+
+    def encode(self, run: bool = True) -> list[bool]:
+        """The active choices as ``code_size`` bools: [run, residual, SE on], the kernel and the activation
+        (one-hot), then the channels in use: middle, SE middle and output.  ``run=False``: a slot the
+        subnet skips (its output is its input; nothing it holds is in use)."""
+        mid, full = self.mid_channels(self.active_in, self.expand), self.expand_bn.num_features
+        bits = [run, self.stride == 1 and self.active_in == self.active_out, self.se is not None and self.use_se]
+        bits += [k == self.kernel for k in self.dw.kernels] + [a == self.act_name for a in self.acts]
+        bits += _first_ones(full, mid if run else 0)
+        if self.se is not None:
+            bits += _first_ones(self.se.reduce.out_channels, self.se.mid(mid) if run else 0)
+        return bits + _first_ones(self.out_ch, self.active_out if run else 0)
+
+    def _activation(self, h: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        if len(self._act_fns) == 1:
+            return self._act_fns[0](h)
+        out = self._act_fns[-1](h)
+        for j in range(len(self._act_fns) - 1):
+            out = torch.where(which[j], self._act_fns[j](h), out)
+        return out
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """``code`` (:meth:`encode`, as a tensor on ``x``'s device): run at the largest shapes (the
+        module docstring), ``x`` holding all ``in_ch`` channels, those not in use zero, and so does the output."""
+        if code is not None:
+            return self._forward_static(x, code)
         mid = self.mid_channels(x.size(1), self.expand)
         h = self.act(self.expand_bn(self.expand_conv(x, mid)))
         h = self.act(self.dw_bn(self.dw(h, self.kernel)))
@@ -241,24 +285,23 @@ class DynamicMBConv(nn.Module):
         # the static block's rule (MBConvSpec.residual) on the active shapes
         return h + x if self.stride == 1 and x.size(1) == self.active_out else h
 
-    def _forward_static(self, x: torch.Tensor) -> torch.Tensor:
-        """``forward`` at the largest shapes: ``x`` holds all ``in_ch`` channels (those past
-        ``active_in`` zero), and so does the output (past ``active_out``)."""
-        mid, full = self.mid_channels(self.active_in, self.expand), self.expand_bn.num_features
-        h = self.act(self.expand_bn(self.expand_conv(x, full), mid))
-        h = self.act(self.dw_bn(self.dw(h, self.kernel, static=True), mid))
-        if mid < full:
-            h = h.masked_fill(_tail(h, mid), 0.0)
-        if self.se is not None and self.use_se:
-            h = self.se(h, mid)
-        h = self.project_bn(self.project(h, self.out_ch), self.active_out)
-        if self.active_out < self.out_ch:
-            h = h.masked_fill(_tail(h, self.active_out), 0.0)
-        if self.stride != 1 or self.active_in != self.active_out:
+    def _forward_static(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        full = self.expand_bn.num_features
+        n_se = self.se.reduce.out_channels if self.se is not None else 0
+        o = 3 + len(self.dw.kernels)
+        kernel, act = code[3:o], code[o : o + len(self.acts)]
+        o += len(self.acts)
+        mid, se_mid, out = code[o : o + full], code[o + full : o + full + n_se], code[o + full + n_se :]
+        h = self._activation(self.expand_bn(self.expand_conv(x, full), mid), act)
+        h = _kept(self._activation(self.dw_bn(self.dw(h, kernel), mid), act), mid)
+        if self.se is not None:
+            h = torch.where(code[2], self.se(h, se_mid), h)
+        h = _kept(self.project_bn(self.project(h, self.out_ch), out), out)
+        if self.stride != 1:
             return h
         if x.size(1) != h.size(1):  # equal active widths in stages of unequal full widths
             x = x[:, : h.size(1)] if x.size(1) > h.size(1) else F.pad(x, (0, 0, 0, 0, 0, h.size(1) - x.size(1)))
-        return h + x
+        return torch.where(code[0], torch.where(code[1], h + x, h), x)
 
     @torch.no_grad()
     def copy_to(self, dst: MBConv) -> None:

@@ -4,8 +4,8 @@ A short probe times a one-network step (the full phase: the largest net only) an
 step (largest, smallest and the random subnets), plus one evaluation.  Every step trains the
 largest network; each other network it trains costs ``a`` (launch overhead: what dominates
 small images on a GPU) plus ``b`` per MAC (what dominates on a CPU).  The two probes give ``a``
-and ``b`` (with ``--compile``, which compiles the largest network only, a third probe times it
-run eagerly like the others), and each phase's expected networks and MACs per step (seeded
+and ``b`` (with ``--compile`` and without ``--static-shapes``, which compiles the largest network
+only, a third probe times it run eagerly like the others), and each phase's expected networks and MACs per step (seeded
 sandwiches of its choices at its resolutions) give its step time: the kernel phase trains four
 nearly largest networks a step, the expand phase four of every size.  Every phase's epochs are then scaled by
 one factor, so the schedule keeps the default proportions and ends within the budget.  As the
@@ -53,7 +53,7 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
                 probe: dict[str, float], budget_s: float, resolutions: list[int] | None = None) -> tuple[list[Phase], dict[str, Any]]:
     """Epochs per phase scaled by one factor so the estimated time fits ``budget_s`` (at least 1 epoch each)."""
     one, full = probe["one_network_step_s"], probe["sandwich_step_s"]
-    eager = probe.get("one_network_eager_step_s", one)  # with --compile only the largest network is compiled
+    eager = probe.get("one_network_eager_step_s", one)  # sliced with --compile, only the largest network is compiled
     res = list(resolutions or space.resolutions)
     # every step trains the largest network (``one``) and then the others at a per network + b per MAC;
     # a and b from the eager largest network and the rest of the sandwich step

@@ -17,10 +17,10 @@ from ..errors import EdgeNASError
 __all__ = ["all_reduce_grads", "check_in_sync", "sync_batchnorm"]
 
 
-def _synced_forward(self: nn.BatchNorm2d, x: torch.Tensor, active: int | None = None) -> torch.Tensor:
+def _synced_forward(self: nn.BatchNorm2d, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
     """Batch norm over the first C channels with mean and variance of the global batch (differentiable
-    all-reduces of per-rank sums); evaluation mode is plain batch norm.  ``active`` (static shapes): only
-    the first ``active`` channels' running statistics are updated."""
+    all-reduces of per-rank sums); evaluation mode is plain batch norm.  ``active`` (static shapes, one
+    bool per channel): only those channels' running statistics are updated."""
     if not self.training:
         return type(self).forward(self, x) if active is None else type(self).forward(self, x, active)  # type: ignore[call-arg]
     from torch.distributed.nn.functional import all_reduce
@@ -36,11 +36,12 @@ def _synced_forward(self: nn.BatchNorm2d, x: torch.Tensor, active: int | None = 
     tracked, run_mean, run_var = self.num_batches_tracked, self.running_mean, self.running_var
     assert tracked is not None and run_mean is not None and run_var is not None  # supernet BNs track statistics
     with torch.no_grad():
-        tracked.add_(1)
+        tracked.add_(1 if active is None else active[0].long())
         m = self.momentum if self.momentum is not None else 1.0 / float(tracked)
-        k = c if active is None else active
-        run_mean[:k].mul_(1 - m).add_(mean.detach()[:k], alpha=m)
-        run_var[:k].mul_(1 - m).add_(var.detach()[:k] * (n / (n - 1)), alpha=m)
+        new_mean = run_mean[:c].mul(1 - m).add_(mean.detach(), alpha=m)
+        new_var = run_var[:c].mul(1 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
+        run_mean[:c] = new_mean if active is None else torch.where(active, new_mean, run_mean)
+        run_var[:c] = new_var if active is None else torch.where(active, new_var, run_var)
     y = centred * torch.rsqrt(var + self.eps).view(shape) * self.weight[:c].view(shape) + self.bias[:c].view(shape)
     return y.to(x.dtype)
 

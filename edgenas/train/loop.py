@@ -39,7 +39,7 @@ from ..io import atomic_path, run_directory
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
 from .budget import PROBE_PHASES, epoch_seconds, plan_epochs, refits_after, replan, work
-from .config import TrainConfig
+from .config import TrainConfig, compile_options
 from .distributed import all_reduce_grads, check_in_sync, sync_batchnorm
 from .sampling import sandwich, smallest, step_rng
 from .warmstart import load_init, reached, widen
@@ -138,9 +138,10 @@ class Trainer:
         if self.channels_last:
             to: Any = self.net.to  # in place; torch 2.5's type stubs lack Module.to(memory_format=...)
             to(memory_format=torch.channels_last)
-        # Only the largest network is compiled: it is the same graph in every step of every phase, while
-        # each other subnet is a new graph (a recompilation of tens of seconds, for a few steps' use).
-        self.compiled = torch.compile(self.net, dynamic=True, mode=None if cfg.compile is True else cfg.compile) if cfg.compile else None
+        # Sliced, only the largest network is compiled: it is the same graph in every step of every phase, while
+        # each other subnet is a new graph (a recompilation of tens of seconds, for a few steps' use).  With
+        # static shapes every subnet is the same graph (the arch is a tensor), so every subnet runs compiled.
+        self.compiled = torch.compile(self.net, dynamic=True, **compile_options(cfg.compile)) if cfg.compile else None
         self.teacher = None
         if cfg.teacher:
             t = Supernet.load(cfg.teacher, self.space)
@@ -191,7 +192,7 @@ class Trainer:
                     soft = self.teacher(x).float()
             for i, arch in enumerate(archs):
                 self.net.activate(arch)
-                model = self.compiled if self.compiled is not None and arch == self.space.max_arch(arch.r) else self.net
+                model = self.compiled if self.compiled is not None and (cfg.static_shapes or arch == self.space.max_arch(arch.r)) else self.net
                 with compile_errors(model is not self.net):  # the compiler runs at the first forward and backward
                     logits = model(x)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
@@ -201,6 +202,8 @@ class Trainer:
                         loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
                     loss.backward()
                 total += loss.detach().double()
+        for p in self.net.idle_parameters(archs):  # static shapes give them zero gradients: keep them out of the step
+            p.grad = None
         if self.world > 1:
             all_reduce_grads(self.net, self.world)
         opt.step()
@@ -266,7 +269,7 @@ class Trainer:
             for key, phase in PROBE_PHASES.items():
                 out[f"{key}_step_s"], out[f"{key}_nets"], out[f"{key}_macs"], out[f"{key}_first_step_s"] = self._time_steps(phase, x, y, steps)
                 out[f"{key}_images_per_s"] = n * self.world / out[f"{key}_step_s"]
-            if self.compiled is not None:  # every subnet but the largest runs eagerly: the plan needs both speeds
+            if self.compiled is not None and not self.cfg.static_shapes:  # every subnet but the largest runs eagerly: the plan needs both speeds
                 compiled, self.compiled = self.compiled, None
                 try:
                     out["one_network_eager_step_s"] = self._time_steps(PROBE_PHASES["one_network"], x, y, steps)[0]
