@@ -23,7 +23,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 def compile_options(mode: bool | str) -> dict[str, Any]:
     """torch.compile's arguments for a ``compile`` setting: a mode, or ``cudagraphs``, the backend that replays
     PyTorch's own kernels as CUDA graphs and generates no code, so it is ready far sooner (tracing the
-    static-shapes ``cifar-mbv3`` supernet's step took 48 s on a 2-core CPU, generating code 253 s)."""
+    static-shapes ``cifar-mbv3`` supernet's first step took 43 s on a 2-core CPU, inductor's code generation
+    215 s: ``benchmarks/static_shapes.py --compiled``)."""
     if mode == "cudagraphs":
         return {"backend": "cudagraphs"}
     return {"mode": None if mode is True else str(mode)}
