@@ -288,18 +288,19 @@ def setup(args: argparse.Namespace) -> dict:
 
 
 def choose(rows: list[dict], train_seconds: float = TRAIN_SECONDS) -> dict:
-    """The settings ``setup`` picks from its rows (bf16 when nothing better was measured).
+    """The settings ``setup`` picks from its rows (bf16 when none ran).
 
-    Training: the least expected time for ``train_seconds`` of bf16's steps, at each setting's step
+    Training: the least expected time for ``train_seconds`` of bf16's steps (or, where bf16 failed, the
+    first setting's that ran), at each setting's step
     speed (its slower ratio, largest network or subnet), plus setting up every layer shape the
     phases meet once in the process (the set-up the probe's subnets paid per new shape, times the
     space's shapes) and the largest network's first step (a compiled setting's compilation).
     Labels: the fastest first evaluations.  A compiled setting whose gradients strayed from eager ones
     (``grad_rel_err`` over 2%: bf16 rounding is far below) is not chosen."""
     ok = {r["setting"]: r for r in rows if "error" not in r and r.get("grad_rel_err", 0.0) <= 0.02}
-    if "bf16" not in ok:
+    if not ok:
         return {"train": "bf16", "labels": "bf16"}
-    base = ok["bf16"]
+    base = ok.get("bf16") or next(iter(ok.values()))
 
     def expected_s(r: dict) -> float:
         ratio = max(r["largest_step_s"] / base["largest_step_s"], float(np.mean(r["subnet_step_s"]) / np.mean(base["subnet_step_s"])))

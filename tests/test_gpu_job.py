@@ -164,7 +164,11 @@ def test_the_set_up_probe_picks_the_setting_of_least_expected_time(monkeypatch):
     assert choose([many, graphs], 60)["train"] == "bf16"  # 36 + 120 s against 60 + 78 s
     assert choose([many, graphs | {"grad_rel_err": 0.3}], 300)["train"] == "bf16"  # fast, but not computing what eager steps do
     assert choose([bf16, {"setting": "fp32-v7", "error": "TimeoutExpired"}]) == {"train": "bf16", "labels": "bf16"}
-    assert choose([{"setting": "bf16", "error": "RuntimeError"}, row("fp32-v7", 0.01, 0.01, 0.0, 0.1)]) == {"train": "bf16", "labels": "bf16"}
+    failed = {"setting": "bf16", "error": "RuntimeError"}  # the ones that ran, not the one that failed
+    assert choose([failed, row("fp32-v7", 0.01, 0.01, 0.0, 0.1)]) == {"train": "fp32-v7", "labels": "fp32-v7"}
+    assert choose([failed, row("bf16-static", 0.045, 0.045, 0.045, 0.2), graphs], 400) == {"train": "bf16-static-graphs",  # 240 + 120 s
+                                                                                         "labels": "bf16-static"}  # against 400 s
+    assert choose([failed, {"setting": "fp32-v7", "error": "TimeoutExpired"}]) == {"train": "bf16", "labels": "bf16"}
 
 
 def test_the_card_of_a_continued_pack_keeps_the_earlier_sessions(tmp_path, monkeypatch):

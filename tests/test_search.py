@@ -24,6 +24,7 @@ from edgenas.search import (
     pick,
     sample_archs,
 )
+from edgenas.search.predictor import arch_features
 
 SP = get_space("tiny")
 FAST = {"warmup": 1, "rounds": 1, "runs": 3}
@@ -89,6 +90,19 @@ def test_predictor_reports_rank_quality_and_round_trips(predictor_path, tmp_path
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(SearchError, match="corrupt"):
         AccuracyPredictor.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("model", ["ridge", "gbm", "rf", "mlp"])
+def test_every_candidate_ranks_labels_that_spread_a_point(model):
+    """A supernet's subnets differ by about a point of top-1: every candidate must rank such labels (an MLP
+    fitted on raw top-1 predicted nearly a constant, its weight penalty 1e5x its error)."""
+    from scipy.stats import kendalltau
+
+    X = sample_archs(SP, 160, seed=3)
+    w = np.random.default_rng(4).normal(size=arch_features(SP, X).shape[1])
+    y = 0.88 + 0.003 * arch_features(SP, X) @ w
+    pred = AccuracyPredictor(SP, model).fit(X[:120], y[:120])
+    assert kendalltau(pred.top1_vectors(X[120:]), y[120:]).statistic > 0.6
 
 
 def test_label_reliability_tracks_how_well_labels_rank_the_truth():
