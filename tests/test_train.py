@@ -807,3 +807,44 @@ def test_refit_after_a_first_epoch_ends_the_h200_session_within_its_budget():
     assert fixed > 1.15 * plan["budget_s"]
     assert 0.85 * plan["budget_s"] <= adapted <= plan["budget_s"], adapted
     assert phases[0] == cfg.phases[0] and 2 <= phases[1].epochs < cfg.phases[1].epochs
+
+
+def test_an_external_teacher_distils_into_every_subnet_and_stays_as_loaded(tmp_path, monkeypatch):
+    """--teacher: the loaded supernet's largest network gives the soft targets of every subnet of a multi-subnet
+    step, the largest included (in-place distillation has only the largest's own logits for the others); it is
+    never trained, and under --compile it is one more graph (the supernet's largest is the other)."""
+    from torch._dynamo.testing import CompileCounter
+
+    import edgenas.train.loop as loop
+
+    Trainer(tiny_config(limit=128, phases=[PHASES[0] | {"epochs": 1}]), tmp_path / "teacher", progress=False).run()
+    teacher_ckpt = tmp_path / "teacher" / "latest.pt"
+    before = {k: v.clone() for k, v in read_checkpoint(teacher_ckpt, get_space("tiny"))["state_dict"].items()}
+    targets, real_kd = [], loop.kd_loss
+    monkeypatch.setattr(loop, "kd_loss", lambda s, t, temp=1.0: targets.append(t) or real_kd(s, t, temp))
+    torch._dynamo.reset()
+    counter, real = CompileCounter(), torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=counter, **kw))
+    cfg = tiny_config(limit=128, teacher=str(teacher_ckpt), compile=True, phases=[PHASES[3] | {"epochs": 1}], random_subnets=1)
+    t = Trainer(cfg, tmp_path / "student", progress=False)
+    outputs: list[torch.Tensor] = []
+    compiled = t.teacher
+
+    def teacher(x):  # outside the graph (a hook inside it would be traced)
+        outputs.append(compiled(x).float())
+        return outputs[-1]
+
+    t.teacher = teacher
+    t.run()
+    steps = len(t.loader)
+    assert len(outputs) == steps and len(targets) == 3 * steps  # largest, smallest and one random subnet: each distilled
+    for k in range(steps):
+        assert all(torch.equal(targets[3 * k + j], outputs[k]) for j in range(3))
+    assert counter.frame_count == 2, f"{counter.frame_count} graphs compiled"
+    assert all(p.grad is None and not p.requires_grad for p in compiled.parameters())
+    after = Supernet.load(teacher_ckpt, "tiny").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    torch._dynamo.reset()
+    three = image_folder(tmp_path / "three", classes=3, per_class=8, size=24)
+    with pytest.raises(CheckpointError, match="teacher .* has 10 classes, the data 3"):
+        Trainer(tiny_config(data=three, teacher=str(teacher_ckpt), batch_size=8), tmp_path / "other", progress=False)

@@ -142,12 +142,16 @@ class Trainer:
         # each other subnet is a new graph (a recompilation of tens of seconds, for a few steps' use).  With
         # static shapes every subnet is the same graph (the arch is a tensor), so every subnet runs compiled.
         self.compiled = torch.compile(self.net, dynamic=True, **compile_options(cfg.compile)) if cfg.compile else None
-        self.teacher = None
+        self.teacher: Any = None  # an external teacher's largest network: a fixed graph, compiled once when --compile is on
         if cfg.teacher:
             t = Supernet.load(cfg.teacher, self.space)
             if t.num_classes != self.data.num_classes:
                 raise CheckpointError(f"teacher {cfg.teacher} has {t.num_classes} classes, the data {self.data.num_classes}")
-            self.teacher = t.extract(self.space.max_arch()).eval().to(self.device)
+            teacher = t.extract(self.space.max_arch()).eval().requires_grad_(False).to(self.device)
+            if self.channels_last:
+                to_teacher: Any = teacher.to
+                to_teacher(memory_format=torch.channels_last)
+            self.teacher = torch.compile(teacher, dynamic=True, **compile_options(cfg.compile)) if cfg.compile else teacher
 
         self.state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "best_top1": -1.0}
         self.resolutions: list[int] = list(cfg.resolutions or self.space.resolutions)
@@ -188,7 +192,7 @@ class Trainer:
         total, soft = torch.zeros((), dtype=torch.float64, device=x.device), None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.teacher is not None and len(archs) > 1:
-                with torch.no_grad():
+                with torch.no_grad(), compile_errors(bool(cfg.compile)):
                     soft = self.teacher(x).float()
             for i, arch in enumerate(archs):
                 self.net.activate(arch)
@@ -198,7 +202,7 @@ class Trainer:
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                     if i == 0 and soft is None:
                         soft = logits.detach().float()
-                    elif i > 0 and cfg.kd_weight > 0 and soft is not None:
+                    elif (i > 0 or self.teacher is not None) and cfg.kd_weight > 0 and soft is not None:  # a teacher's: the largest too
                         loss = loss + cfg.kd_weight * kd_loss(logits, soft, cfg.kd_temperature)
                     loss.backward()
                 total += loss.detach().double()
