@@ -22,7 +22,7 @@ from sklearn.neural_network import MLPRegressor
 
 from edgenas.cost import cost_model
 from edgenas.search import AccuracyPredictor
-from edgenas.search.predictor import _candidates, arch_features
+from edgenas.search.predictor import _candidates, _holdout_size, arch_features
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
                                                                 max_iter=3000, random_state=0)}
     taus: dict[str, list[float]] = {k: [] for k in models}
     pairs: dict[str, list[float]] = {k: [] for k in models}
-    n_test = round(0.2 * len(X))
+    n_test = _holdout_size(len(X), 0.2)  # as fit_with_holdout splits
     for rep in range(args.splits):
         order = np.random.default_rng(rep).permutation(len(X))
         test, train = order[:n_test], order[n_test:]

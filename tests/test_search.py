@@ -99,8 +99,8 @@ def test_every_candidate_ranks_labels_that_spread_a_point(model):
     from scipy.stats import kendalltau
 
     X = sample_archs(SP, 160, seed=3)
-    w = np.random.default_rng(4).normal(size=arch_features(SP, X).shape[1])
-    y = 0.88 + 0.003 * arch_features(SP, X) @ w
+    F = arch_features(SP, X)
+    y = 0.88 + 0.003 * F @ np.random.default_rng(4).normal(size=F.shape[1])
     pred = AccuracyPredictor(SP, model).fit(X[:120], y[:120])
     assert kendalltau(pred.top1_vectors(X[120:]), y[120:]).statistic > 0.6
 
