@@ -421,7 +421,7 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
                 calib, _, flip = load_images(f"imagefolder:{calib_zip}")
                 heldout, _, _ = load_images(f"imagefolder:{heldout_zip}")
                 return DataSplit(calib, heldout, tuple(info["mean"]), tuple(info["std"]), flip,
-                                 f"{name} (shipped sample: {len(calib)} training, {len(heldout)} held-out images)", dict(info))
+                                 f"{name}, shipped sample of {len(calib)} training and {len(heldout)} held-out images", dict(info))
             raise DataError(f"the checkpoint was trained on {spec}, which is not on this machine; give --data with the same "
                             "images at their path here")
         data = load_data(spec, **recorded)

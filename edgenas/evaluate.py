@@ -207,7 +207,7 @@ def evaluate_checkpoint(space: SearchSpace, checkpoint: str, arch: Arch, data: s
     info = ckpt.get("data") or {}
     scored = checkpoint_data(info, data)
     own = scored.own
-    calib, source = None, f"{info.get('spec')} (training split)"
+    calib, source = None, f"the training split of {scored.name}"
     if calib_data is not None and calib_data != info.get("spec"):
         calib, _, _ = load_images(calib_data)
         if calib.classes != scored.val.classes:
@@ -215,9 +215,10 @@ def evaluate_checkpoint(space: SearchSpace, checkpoint: str, arch: Arch, data: s
         source = calib_data
     elif not own and recalibrate:
         try:
-            calib = checkpoint_data(info).train  # the checkpoint's own training split
+            trained_on = checkpoint_data(info)
         except DataError as exc:
             raise DataError(f"{exc}; give --calib-data (training images) to recalibrate BN for {data}") from None
+        calib, source = trained_on.train, f"the training split of {trained_on.name}"
     ev = Evaluator(scored, calib_images=calib_images, calib_data=calib, device=device)
     top1 = ev.top1(Supernet.from_checkpoint(ckpt), arch, recalibrate=recalibrate)
     return EvalResult(top1, ev.n, recalibrate, source, space.name, arch.to_dict())

@@ -88,7 +88,7 @@ def export(out: str, *, space: SearchSpace | None = None, arch: Arch | None = No
     lines += [f"{ep}: {m['supported_nodes']}/{m['nodes']} nodes, {m['partitions']} partition(s), {m['suitability']}"
               + (f", unsupported {m['unsupported_ops']}" if m["unsupported_ops"] else "") for ep, m in r.get("mobile", {}).items()
               if "nodes" in m]
-    lines += [_check_line(c) for c in r.get("check", [])]
+    lines += [_check_line(c, str(tables[c["precision"]])) for c in r.get("check", [])]
     return Report(r, "\n".join(lines))
 
 
@@ -115,11 +115,21 @@ def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str |
 
 
 
-def _check_line(c: dict) -> str:
+#: a device whose speed moved more than this since profiling gets the advice to recalibrate the table
+DRIFT_NOTE = 0.03
+
+
+def _check_line(c: dict, table: str = "TABLE") -> str:
     line = (f"{c['model']}: measured {c['measured_ms']:.3f} ms ({c['statistic']} run), predicted {c['predicted_ms']:.3f} ms ({100 * c['error']:+.1f}%), "
             f"{c['size_bytes'] / 1e6:.2f} MB")
     line += f", top1 {c['top1']:.4f}" if "top1" in c else ""
-    return line + (f"; int8 {c['int8_speedup']:.2f}x the fp32 model's speed" if "int8_speedup" in c else "")
+    line += f"; int8 {c['int8_speedup']:.2f}x the fp32 model's speed" if "int8_speedup" in c else ""
+    if "drift" in c:
+        line += (f"\ndrift since profiling ({c['drift']['networks']} of the table's calibration networks, time now over then): "
+                 f"{c['drift']['ratio']:.3f}x; corrected for it, the error is {100 * c['drift_corrected_error']:+.1f}%")
+        line += f"; `edgenas latency recalibrate --table {table}` refits the table to it" if abs(c["drift"]["ratio"] - 1) > DRIFT_NOTE else ""
+    return line
+
 
 
 def deploy_check(model: str, table: str, backend, data: str | None = None) -> Report:
@@ -127,7 +137,7 @@ def deploy_check(model: str, table: str, backend, data: str | None = None) -> Re
     from .latency.table import LatencyTable
 
     c = check(model, LatencyTable.load(table), backend, data)
-    return Report(c, _check_line(c))
+    return Report(c, _check_line(c, table))
 
 
 def profile(space: SearchSpace, out: str, backend, *, resolutions: list[int] | None = None, **options: Any) -> Report:
@@ -161,7 +171,7 @@ def latency_validate(table: str, samples: int, **options: Any) -> Report:
              f"MAPE {o['mape']:.1%}, Spearman {o['spearman']:.3f}"]
     if dc:
         lines.append(f"drift-corrected (the device ran {rep['drift']['p50']:.3f}x its profiling speed): {dc['within_10pct']:.0%} within ±10%")
-        if abs(rep["drift"]["p50"] - 1) > 0.03:
+        if abs(rep["drift"]["p50"] - 1) > DRIFT_NOTE:
             lines.append(f"the device's speed has moved since profiling: `edgenas latency recalibrate --table {table}` refits the "
                          "table to it from its calibration networks")
     if nf:

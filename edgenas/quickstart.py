@@ -114,7 +114,8 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         "predicted_top1": chosen["top1"], "search_hypervolume": summary["hypervolume"],
         "baseline_hypervolume": summary["baseline_hypervolume"], "predictor": pred.report.get("holdout"),
         "models": {p: {"path": str(c["model"]), "size_bytes": c["size_bytes"], "measured_ms": c["measured_ms"],
-                       "predicted_ms": c["predicted_ms"], "error": c["error"], "top1": c.get("top1")}
+                       "predicted_ms": c["predicted_ms"], "error": c["error"], "top1": c.get("top1"),
+                       "drift": c.get("drift", {}).get("ratio"), "drift_corrected_error": c.get("drift_corrected_error")}
                    for p, c in zip(("fp32", "int8"), checks.values())},
         "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []),
         "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
@@ -153,6 +154,11 @@ def report(result: dict[str, Any]) -> str:
         top1 = f"{m['top1']:.3f}" if m["top1"] is not None else "-"
         rows.append(f"{p:<6} {top1:>7} {m['measured_ms']:>8.3f}ms {m['predicted_ms']:>8.3f}ms {100 * m['error']:>+6.1f}% "
                     f"{m['size_bytes'] / 1e3:>7.1f}kB")
+    drifted = {p: m for p, m in result["models"].items() if m.get("drift") is not None}
+    if drifted:  # a busy neighbour or another clock speed since profiling: not the tables' error
+        rows.append("drift since profiling (the tables' calibration networks, time now over then): "
+                    + ", ".join(f"{p} {m['drift']:.3f}x" for p, m in drifted.items()) + ";\n  corrected for it, the errors are "
+                    + ", ".join(f"{p} {100 * m['drift_corrected_error']:+.1f}%" for p, m in drifted.items()))
     pr = result["predictor"] or {}
     hv = result["search_hypervolume"]
     base = result["baseline_hypervolume"]

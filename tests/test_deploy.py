@@ -107,6 +107,40 @@ def test_deploy_check_through_a_local_runner(exported, tables):
     assert c["size_bytes"] == Path(exported["path"]).stat().st_size and 0.5 < c["top1"] <= 1
     q = deploy_check(exported["int8_path"], LatencyTable.load(tables["int8"]), LocalBackend())
     assert q["precision"] == "int8" and q["measured_ms"] > 0
+    for r in (c, q):  # the table's 4 calibration networks re-measured beside the model
+        assert r["drift"]["networks"] == 4 and r["drift"]["ratio"] > 0
+        assert r["drift_corrected_error"] == pytest.approx(r["predicted_ms"] * r["drift"]["ratio"] / r["measured_ms"] - 1)
+
+
+class SlowerDevice:
+    """A device that runs everything ``factor`` times slower than the table recorded: the model, exactly
+    what the table predicts for it; each calibration network, its recorded time (both times ``factor``)."""
+
+    def __init__(self, table: LatencyTable, predicted_ms: float, model: str, factor: float):
+        self.times = {model: predicted_ms * factor, **{k: table.ms(table.entries[k]) * factor for k in table.calibration_keys()}}
+        self.sent: list[str] = []
+
+    def info(self) -> dict:
+        return {"device": "fake", "cpu_model": "fake"}
+
+    def measure(self, models: dict, protocol: dict) -> dict:
+        self.sent += list(models)
+        return {k: {"min_ms": self.times[k], "median_ms": self.times[k], "p90_ms": self.times[k]} for k in models}
+
+
+def test_deploy_check_tells_device_drift_from_table_error(exported, tables, capsys):
+    """A device that slowed down 1.5x since profiling: the raw error is -33%, the drift 1.5x, the table's own error 0."""
+    table = LatencyTable.load(tables["fp32"])
+    name = Path(exported["path"]).name
+    device = SlowerDevice(table, table.predict(SP.max_arch(24)), name, 1.5)
+    c = deploy_check(exported["path"], table, device)
+    assert c["error"] == pytest.approx(1 / 1.5 - 1) and c["drift"] == {"ratio": pytest.approx(1.5), "networks": 4}
+    assert c["drift_corrected_error"] == pytest.approx(0.0, abs=1e-12)
+    assert sorted(device.sent) == sorted([name, *table.calibration_keys()])  # measured together, in one call
+    assert table.calibration_keys(near_ms=1e-9, n=2) == sorted(table.calibration_keys(), key=lambda k: table.ms(table.entries[k]))[:2]
+    assert main(["deploy", "check", exported["path"], "--table", str(tables["fp32"])]) == 0
+    out = capsys.readouterr().out
+    assert "calibration networks" in out and "corrected for it, the error is" in out
 
 
 def test_deploy_bad_input(exported, tables, tmp_path):
@@ -172,6 +206,7 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     assert res["models"]["fp32"]["top1"] > 0.3  # trained, even briefly: well above chance (0.1)
     text = report(res)
     assert "fp32" in text and "int8" in text and "measured" in text
+    assert all(m["drift"] > 0 for m in res["models"].values()) and "corrected for it, the errors are fp32" in text
     again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30)  # finished steps are reused
     assert again["arch"] == res["arch"]
 

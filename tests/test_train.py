@@ -280,7 +280,7 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
     base = ["eval", "--space", "tiny", "--checkpoint", str(run / "latest.pt"), "--arch", "max", "--data", test, "--json"]
     assert main(base) == 0
     default = json.loads(capsys.readouterr().out)
-    assert default["n"] == 60 and default["calib_source"] == "digits (training split)"
+    assert default["n"] == 60 and default["calib_source"] == "the training split of digits"
     assert main([*base, "--calib-data", f"imagefolder:{tmp_path / 'calib'}"]) == 0
     other = json.loads(capsys.readouterr().out)
     assert other["n"] == 60 and other["calib_source"] == f"imagefolder:{tmp_path / 'calib'}"

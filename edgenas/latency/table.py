@@ -157,6 +157,18 @@ class LatencyTable:
     def calibration_archs(self) -> list[Arch]:
         return [self.space.arch(a) for a in self.meta.get("calibration_networks", [])]
 
+    def calibration_keys(self, near_ms: float | None = None, n: int | None = None) -> list[str]:
+        """The calibration networks' entry keys; with ``near_ms``, the ``n`` whose recorded time is nearest it first."""
+        keys = [f"{NETWORK_PREFIX}{i}" for i in range(len(self.meta.get("calibration_networks", [])))]
+        if near_ms is not None:
+            keys.sort(key=lambda k: abs(np.log(self.ms(self.entries[k]) / near_ms)))
+        return keys[:n]
+
+    def drift(self, measured: dict[str, dict[str, Any]]) -> list[float]:
+        """Each calibration network in ``measured`` (re-measured now with this table's protocol) over its
+        time when profiled: how far the device's speed has moved since, apart from the table's own error."""
+        return [self.ms(v) / self.ms(self.entries[k]) for k, v in measured.items() if k.startswith(NETWORK_PREFIX) and k in self.entries]
+
     def missing_keys(self) -> list[str]:
         return [k for k in self.required_keys() if k not in self.entries]
 

@@ -19,7 +19,7 @@ from scipy.stats import spearmanr
 from ..io import atomic_path, check_writable, exclusive, write_json
 from .backends import Backend, table_backend
 from .profile import _random_arch, calibration_model, measure_chunked, network_model
-from .table import NETWORK_PREFIX, LatencyTable
+from .table import LatencyTable
 
 __all__ = ["accuracy_metrics", "validate", "validate_table"]
 
@@ -72,8 +72,8 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
     raw = table.predict_batch(X, calibrated=False)
 
     # the table's calibration networks again, interleaved: how much the device itself drifted since profiling
-    calib = {f"{NETWORK_PREFIX}{i}": a for i, a in enumerate(table.calibration_archs())}
-    order = [str(i) for i in range(samples)] + list(calib)
+    calib = table.calibration_keys()
+    order = [str(i) for i in range(samples)] + calib
     rng.shuffle(order)
     runs, drift, typical = [], [], []
     with tempfile.TemporaryDirectory(prefix="edgenas-validate-") as tmp:
@@ -88,7 +88,7 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
         for p in range(passes):
             got = measure_chunked(backend, order, model, protocol, f"networks pass {p + 1}/{passes}", progress=progress)
             runs.append(np.array([table.ms(got[str(i)]) for i in range(samples)]))
-            drift += [table.ms(got[k]) / table.ms(table.entries[k]) for k in calib]
+            drift += table.drift({k: got[k] for k in calib})
             typical += [got[str(i)]["median_ms"] / table.ms(got[str(i)]) for i in range(samples)]
     measured = runs[0]
 
