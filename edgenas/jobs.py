@@ -114,7 +114,6 @@ def run_target(run: str | os.PathLike, strategy: str = "best", checkpoint: str |
     return space, space.arch(chosen["arch"]), ckpt, table or run_table, precision
 
 
-
 #: a device whose speed moved more than this since profiling gets the advice to recalibrate the table
 DRIFT_NOTE = 0.03
 
@@ -129,7 +128,6 @@ def _check_line(c: dict, table: str = "TABLE") -> str:
                  f"{c['drift']['ratio']:.3f}x; corrected for it, the error is {100 * c['drift_corrected_error']:+.1f}%")
         line += f"; `edgenas latency recalibrate --table {table}` refits the table to it" if abs(c["drift"]["ratio"] - 1) > DRIFT_NOTE else ""
     return line
-
 
 
 def deploy_check(model: str, table: str, backend, data: str | None = None) -> Report:
