@@ -55,7 +55,7 @@ def main() -> None:
         table, _ = profile(space, [r], LocalBackend("cpu", 1), out, precision=precision)
         seconds = time.perf_counter() - t
         rep = validate(table, LocalBackend("cpu", 1), 40, str(out).removesuffix(".json") + ".validation")
-        saved[out.name] = (f"| `{out.name}` | {space} @ {r} | {precision} | {len(table.entries)} | {seconds:.0f} s | "
+        saved[out.name] = (f"| `{out.name}` | {space} @ {r} | {precision} | {table.int8_graph or '-'} | {len(table.entries)} | {seconds:.0f} s | "
                            f"{fmt(rep['overall'])} | {fmt(rep['drift_corrected'])} | {fmt(rep['noise_floor'])} | "
                            f"{rep['drift'].get('p50', float('nan')):.3f} | {rep['overall']['spearman']:.3f} |")
         RESULTS.write_text(json.dumps(saved, indent=1))
@@ -67,10 +67,12 @@ def main() -> None:
         "weights, uint8 activations) calibrated on seeded noise. Columns: share within ±5% / ±10% of 40 random subnets",
         "measured end to end; 'noise floor' compares two measurements of the same networks; 'drift' is the median ratio",
         "of the calibration networks re-measured at validation to when profiled.  Every time is the tables' statistic,",
-        "`min` (the fastest timed run; `benchmarks/latency_noise.py` says why).",
+        "`min` (the fastest timed run; `benchmarks/latency_noise.py` says why).  A table's file name starts with the machine",
+        "that profiled and validated it; 'int8 graph' is `edgenas.quantize.INT8_GRAPH` when it was profiled (1: h-swish, SE",
+        "gates and pooling in float between Q/DQ pairs; 2: in int8).",
         "",
-        "| table | space | precision | entries | profile time | ±5% / ±10% | drift-corrected | noise floor | drift | Spearman |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| table | space | precision | int8 graph | entries | profile time | ±5% / ±10% | drift-corrected | noise floor | drift | Spearman |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ])
     update_section("int8 latency tables", body, "python benchmarks/int8_tables.py", machine())

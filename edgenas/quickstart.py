@@ -44,7 +44,7 @@ def _say(i: int, text: str, done: bool = False) -> None:
 
 
 def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str = "digits", epoch_scale: float = 2.5,
-               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0,
+               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0, calibrate: int = 30,
                pretrained: str | None = None) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8",
          all(_complete(t) for t in tables.values()))
     for precision, path in tables.items():
-        profile(sp, resolutions or sp.resolutions, backend, path, precision=precision, seed=seed)
+        profile(sp, resolutions or sp.resolutions, backend, path, precision=precision, calibrate=calibrate, seed=seed)
 
     pred_path = out / "predictor.json"
     if pretrained is None:
@@ -171,6 +171,6 @@ def report(result: dict[str, Any]) -> str:
         f"deploy: {result['models'][result['deploy']]['path']} ({result['deploy']}: "
         + ("int8 is faster here and as accurate)" if result["deploy"] == "int8" else "int8 is not faster here, or loses accuracy)"),
         f"plots:  {result['plot_png']}, {result['plot_html']}",
-        f"done in {result['seconds']:.0f} s; run `python3 deploy/infer.py {result['models']['fp32']['path']} IMAGE` to classify an image",
+        f"done in {result['seconds']:.0f} s; run `python3 deploy/infer.py {result['models'][result['deploy']]['path']} IMAGE` to classify an image",
     ]
     return "\n".join(rows)

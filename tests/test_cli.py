@@ -93,6 +93,9 @@ def test_bad_input_gets_one_clear_line(capsys, tmp_path):
     assert "resolution r = 100" in _bad(capsys, "stats", "--space", "ofa-mbv3", "--arch", json.dumps({**d, "r": 100}))
     assert "unknown space 'nope'" in _bad(capsys, "stats", "--space", "nope", "--arch", "max")
     assert "not valid JSON" in _bad(capsys, "stats", "--space", "tiny", "--arch", "{oops")
+    with pytest.raises(SystemExit) as exc:
+        main(["quickstart", "--calibrate", "2"])  # the deploy check needs 4 of a table's calibration networks
+    assert exc.value.code == 2 and "--calibrate" in capsys.readouterr().err
 
     ckpt = Supernet("tiny").save(tmp_path / "tiny.pt")
     out = tmp_path / "x.onnx"

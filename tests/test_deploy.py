@@ -198,7 +198,7 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     """The one-command main job, at reduced scale: every step produces its artefact and the models check out."""
     from edgenas.quickstart import quickstart, report
 
-    res = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30)
+    res = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30, calibrate=8)
     for p in ("fp32", "int8"):
         m = res["models"][p]
         assert Path(m["path"]).is_file() and m["measured_ms"] > 0 and m["predicted_ms"] > 0 and 0 <= m["top1"] <= 1
@@ -207,7 +207,7 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     text = report(res)
     assert "fp32" in text and "int8" in text and "measured" in text
     assert all(m["drift"] > 0 for m in res["models"].values()) and "corrected for it, the errors are fp32" in text
-    again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30)  # finished steps are reused
+    again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30, calibrate=8)  # finished steps are reused
     assert again["arch"] == res["arch"]
 
 

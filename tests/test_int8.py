@@ -1,6 +1,6 @@
 """int8 that pays off: every Conv/Gemm becomes an int8 kernel after ONNX Runtime's optimizer (but the
-3-channel stem, slower in int8), and the quantization-friendly ``-lite`` spaces leave nothing else but
-the pooling in float."""
+3-channel stem, slower in int8), h-swish, squeeze-excite and pooling run as int8 kernels too, and the
+quantization-friendly ``-lite`` spaces leave nothing in float but the stem."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from edgenas import get_space
 from edgenas.deploy import int8_warnings
 from edgenas.latency.profile import network_model
-from edgenas.quantize import quantize_int8
+from edgenas.quantize import fuse_float_islands, quantize_int8
 
 BOUNDARY = {"QuantizeLinear", "DequantizeLinear", "Transpose", "Flatten", "ReorderInput", "ReorderOutput"}  # edges, layout changes
 
@@ -41,21 +41,78 @@ def test_lite_networks_run_fully_in_int8(space, r, tmp_path):
     fp32, int8 = int8_model(space, r)
     n_conv = sum(n.op_type == "Conv" for n in onnx.load_from_string(fp32).graph.node)
     ops = optimized_ops(int8, tmp_path)
-    assert ops["QLinearConv"] == n_conv - 1 and ops["QGemm"] == 1 and ops["Gemm"] == 0
-    # float: the stem's conv over the 3 image channels (int8 is slower there; ORT fuses its BN and
-    # ReLU into one FusedConv), the global average pool (ORT has no int8 ReduceMean), the graph's edges
+    assert ops["QLinearConv"] == n_conv - 1 and ops["QGemm"] == 1 and ops["Gemm"] == 0 and ops["QLinearGlobalAveragePool"] == 1
+    # float: only the stem's conv over the 3 image channels (int8 is slower there; ORT fuses its BN and
+    # ReLU into one FusedConv) and the graph's edges
     assert ops["Conv"] + ops["FusedConv"] == 1
-    assert set(ops) - BOUNDARY - {"QLinearConv", "QLinearAdd", "QGemm", "Conv", "FusedConv"} == {"ReduceMean"}, ops
+    assert set(ops) - BOUNDARY - {"QLinearConv", "QLinearAdd", "QGemm", "Conv", "FusedConv", "QLinearGlobalAveragePool"} == set(), ops
 
 
-def test_hswish_se_networks_quantize_every_conv_but_keep_hswish_in_float(tmp_path):
+def test_hswish_se_networks_run_hswish_and_se_in_int8(tmp_path):
     fp32, int8 = int8_model("cifar-mbv3", 32)
-    n_conv = sum(n.op_type == "Conv" for n in onnx.load_from_string(fp32).graph.node)
-    assert not any(n.op_type == "Identity" for n in onnx.load_from_string(fp32).graph.node)  # shared constants untied
+    graph = onnx.load_from_string(fp32).graph
+    n_conv = sum(n.op_type == "Conv" for n in graph.node)
+    n_hswish, n_se = (sum(n.op_type == t for n in graph.node) for t in ("HardSwish", "HardSigmoid"))
+    assert not any(n.op_type == "Identity" for n in graph.node)  # shared constants untied
     ops = optimized_ops(int8, tmp_path)
     assert ops["QLinearConv"] == n_conv - 1 and ops["Conv"] + ops["FusedConv"] <= 1  # the SE convolutions too; not the stem
-    # what stays float, and why: h-swish is HardSigmoid * x (no int8 kernel), SE's squeeze is a ReduceMean
-    assert {"HardSigmoid", "Mul", "ReduceMean"} <= set(ops)
+    # every block's h-swish (QLinearAdd + QLinearMul), SE gate (QLinearAdd) and squeeze (global pool) in int8;
+    # in float only the stem's h-swish (fused into the stem's conv by ONNX Runtime 1.32, not 1.20) and the head's two,
+    # whose outputs are not quantized (one feeds the pooling, the other the classifier)
+    assert ops["QLinearGlobalAveragePool"] == n_se and ops["QLinearMul"] == n_se + (n_hswish - 3), ops
+    assert 2 <= ops["HardSigmoid"] == ops["Mul"] <= 3 and ops["ReduceMean"] == 1, ops
+
+
+def _qdq_graph(op: str, x_scale: float, x_zero: int, y_scale: float, y_zero: int, shape: list[int], **attrs) -> onnx.ModelProto:
+    """uint8 x -> DequantizeLinear -> ``op`` -> QuantizeLinear -> uint8 y, as ONNX Runtime's quantizer leaves a float op."""
+    h, T = onnx.helper, onnx.TensorProto
+    inits = [h.make_tensor("xs", T.FLOAT, [], [x_scale]), h.make_tensor("xz", T.UINT8, [], [x_zero]),
+             h.make_tensor("ys", T.FLOAT, [], [y_scale]), h.make_tensor("yz", T.UINT8, [], [y_zero])]
+    nodes = [h.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]), h.make_node(op, ["xf"], ["yf"], name="island", **attrs),
+             h.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
+    out_shape = shape[:2] + [1, 1] if op == "ReduceMean" else shape
+    graph = h.make_graph(nodes, "island", [h.make_tensor_value_info("x", T.UINT8, shape)],
+                         [h.make_tensor_value_info("y", T.UINT8, out_shape)], inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)  # what ONNX Runtime 1.20 reads
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize("op,x_q,y_q,attrs", [
+    ("HardSwish", (8 / 255, 128), (4.375 / 255, 22), {}),  # x in [-4, 4], h-swish in [-0.375, 4]
+    ("HardSwish", (2 / 255, 200), (0.8 / 255, 60), {}),  # a range cut off at both ends
+    ("HardSigmoid", (11 / 255, 128), (1 / 255, 0), {"alpha": 1 / 6, "beta": 0.5}),  # SE's gate
+    ("HardSigmoid", (12 / 255, 100), (0.7 / 255, 0), {"alpha": 1 / 6, "beta": 0.5}),  # a gate range below 1
+    ("ReduceMean", (0.05, 30), (0.04, 10), {"axes": [2, 3], "keepdims": 1}),  # SE's squeeze, the head's pooling
+])
+def test_float_islands_become_int8_kernels_computing_the_same_values(op, x_q, y_q, attrs, tmp_path):
+    shape = [2, 8, 4, 4] if op == "ReduceMean" else [1, 256, 2, 2]
+    g = np.random.default_rng(0)
+    x = g.integers(0, 256, shape, dtype=np.uint8) if op == "ReduceMean" else np.repeat(np.arange(256, dtype=np.uint8), 4).reshape(shape)
+    model = _qdq_graph(op, *x_q, *y_q, shape, **attrs)
+    before = _run(model, x)
+    assert fuse_float_islands(model) == 1
+    after = _run(model, x)
+    diff = after.astype(int) - before.astype(int)
+    assert np.abs(diff).max() <= 1 and abs(diff.mean()) < 0.1  # every uint8 input: at most one rounding step apart, unbiased
+    ops = optimized_ops(model.SerializeToString(), tmp_path)
+    assert not {"HardSwish", "HardSigmoid", "ReduceMean", "Mul", "Add"} & set(ops), ops  # no float op left
+
+
+@pytest.mark.parametrize("op,y_q,attrs", [
+    ("HardSigmoid", (1 / 255, 0), {"alpha": 0.2, "beta": 0.5}),  # not the h-swish gate
+    ("HardSigmoid", (1 / 255, 3), {"alpha": 1 / 6, "beta": 0.5}),  # a zero point the clip at 0 would miss
+    ("HardSigmoid", (2 / 255, 0), {"alpha": 1 / 6, "beta": 0.5}),  # a range past 1: saturation would not clip at 1
+    ("ReduceMean", (0.04, 10), {"axes": [1], "keepdims": 1}),  # not a spatial mean
+])
+def test_float_islands_that_cannot_be_int8_stay_as_they_are(op, y_q, attrs):
+    model = _qdq_graph(op, 8 / 255, 128, *y_q, [1, 8, 4, 4], **attrs)  # rewritten only, never run
+    before = model.SerializeToString()
+    assert fuse_float_islands(model) == 0 and model.SerializeToString() == before
 
 
 def test_lite_spaces_are_relu_without_se_and_small_kernels():

@@ -12,6 +12,7 @@ from edgenas.cli import main
 from edgenas.latency import LatencyError, LatencyTable, LocalBackend, RemoteBackend, enumerate_blocks, get_backend, network_keys
 from edgenas.latency.profile import block_model, profile
 from edgenas.latency.table import EMPTY_KEY
+from edgenas.quantize import INT8_GRAPH
 
 FAST = {"warmup": 1, "rounds": 1, "runs": 3, "chunk": 8}
 AGENT = Path(__file__).resolve().parent.parent / "deploy" / "agent.py"
@@ -232,7 +233,20 @@ def test_int8_blocks_are_quantized_and_profiled(tmp_path):
     ops = {n.op_type for n in model.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     table, _ = profile("tiny", [16], LocalBackend(), tmp_path / "int8.json", precision="int8", protocol=FAST, calibrate=0, progress=False)
-    assert table.meta["precision"] == "int8" and not table.missing_keys()
+    assert table.meta["precision"] == "int8" and not table.missing_keys() and table.int8_graph == INT8_GRAPH
+
+
+def test_int8_table_of_an_older_int8_graph_warns_and_is_not_resumed(tmp_path, capsys):
+    table, _ = profile("tiny", [16], LocalBackend(), tmp_path / "int8.json", precision="int8", protocol=FAST, calibrate=0, progress=False)
+    LatencyTable.load(tmp_path / "int8.json", "tiny", "int8")
+    assert "warning" not in capsys.readouterr().err
+    del table.meta["int8_graph"]  # a table profiled before the graph was recorded: h-swish, SE and pooling in float
+    table.save(tmp_path / "old.json")
+    assert LatencyTable.load(tmp_path / "old.json", "tiny", "int8").int8_graph == 1
+    err = capsys.readouterr().err
+    assert "int8 graph 1" in err and "profile the table again" in err
+    with pytest.raises(LatencyError, match="different int8_graph"):
+        profile("tiny", [16], LocalBackend(), tmp_path / "old.json", precision="int8", protocol=FAST, calibrate=0, progress=False)
 
 
 def test_cli_profile_latency_and_validate(tmp_path, capsys):

@@ -117,7 +117,7 @@ def predictor(args: argparse.Namespace) -> int:
 def quickstart(args: argparse.Namespace) -> int:
     out = args.out or ("edgenas-quickstart-cifar10" if args.cifar10 else "edgenas-quickstart")
     return _print(args, jobs.quickstart(out, max_latency=args.max_latency, epoch_scale=args.epoch_scale, seed=args.seed,
-                                        pretrained="cifar10" if args.cifar10 else None))
+                                        calibrate=args.calibrate, pretrained="cifar10" if args.cifar10 else None))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

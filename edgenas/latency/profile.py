@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .. import __version__, agent
 from ..export import OPSET, onnx_bytes
 from ..io import check_writable, exclusive
-from ..quantize import PRECISIONS, quantize_int8
+from ..quantize import INT8_GRAPH, PRECISIONS, quantize_int8
 from ..space import Arch, SearchSpace, definition_record, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
 from ..supernet.network import init_weights
@@ -35,7 +35,7 @@ __all__ = ["PRECISIONS", "calibration_model", "measure_chunked", "network_model"
 
 # fields that must agree for a half-finished table to be resumed
 _RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads",
-                  "cpu_model", "seed", "calibration_networks")
+                  "cpu_model", "seed", "calibration_networks", "int8_graph")
 
 
 def _maybe_int8(model: bytes, shape: tuple[int, ...], precision: str, seed: int) -> bytes:
@@ -96,6 +96,7 @@ def _new_meta(space: SearchSpace, resolutions: list[int], num_classes: int, prec
         "clock": agent.resolve_clock(protocol, info["threads"]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "edgenas_version": __version__, "complete": False, "seed": None,
+        **({"int8_graph": INT8_GRAPH} if precision == "int8" else {}),
     }
 
 
@@ -141,9 +142,9 @@ def _measure(space: SearchSpace, out: Path, meta: dict[str, Any], backend: Backe
     if out.exists():
         table = LatencyTable.read(out)
         for key in _RESUME_FIELDS:
-            if table.meta.get(key) != meta[key]:
+            if table.meta.get(key) != meta.get(key):
                 raise LatencyError(
-                    f"{out} exists with a different {key} ({table.meta.get(key)!r}, now {meta[key]!r}); "
+                    f"{out} exists with a different {key} ({table.meta.get(key)!r}, now {meta.get(key)!r}); "
                     "use another --out or remove the file"
                 )
         if table.meta.get("complete"):

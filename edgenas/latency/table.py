@@ -15,6 +15,7 @@ the table's protocol names (``min`` by default; tables made before it existed us
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ..agent import STATISTICS, latency_ms
 from ..checks import finite
 from ..errors import LatencyError, SpaceError
 from ..io import read_json, write_json
+from ..quantize import INT8_GRAPH
 from ..space import Arch, SearchSpace, get_space
 from .blocks import block_key, enumerate_blocks
 
@@ -113,6 +115,10 @@ class LatencyTable:
             table.check_space(get_space(space), path)
         if precision is not None and table.meta["precision"] != precision:
             raise LatencyError(f"latency table {path} is for precision {table.meta['precision']}, not {precision}")
+        if table.meta["precision"] == "int8" and table.int8_graph != INT8_GRAPH:
+            print(f"edgenas: warning: latency table {path} quantized its blocks as int8 graph {table.int8_graph}, which kept "
+                  "h-swish, squeeze-excite gates and pooling in float; models exported now run them in int8 "
+                  f"(int8 graph {INT8_GRAPH}), faster than it predicts: profile the table again", file=sys.stderr)
         return table
 
     def check_space(self, space: SearchSpace, where: Any = "latency table") -> None:
@@ -131,6 +137,11 @@ class LatencyTable:
                 raise LatencyError(f"latency table: {exc}") from None
             self.check_space(self._space)
         return self._space
+
+    @property
+    def int8_graph(self) -> int | None:
+        """How an int8 table's blocks were quantized (``quantize.INT8_GRAPH``; tables that predate it: 1); fp32: None."""
+        return int(self.meta.get("int8_graph", 1)) if self.meta["precision"] == "int8" else None
 
     @property
     def resolutions(self) -> tuple[int, ...]:

@@ -76,11 +76,11 @@ TINY = register_space(
 def lite(space: SearchSpace, name: str) -> SearchSpace:
     """The EfficientNet-Lite recipe: ReLU everywhere, no squeeze-excite, kernels up to 5x5.
 
-    h-swish and SE do not fuse in int8 graphs (HardSigmoid + Mul and ReduceMean stay float between
-    Q/DQ pairs); without them every block is Conv + ReLU, which ONNX Runtime runs as fused int8
-    kernels.  7x7 is dropped because ONNX Runtime's int8 depthwise kernel gains least there
-    (largest ofa-mbv3-lite @224, int8 vs fp32 on an AVX512-VNNI CPU: 2.0x with 3x3, 1.7x with
-    5x5, 1.4x with 7x7 kernels; ``benchmarks/int8.py``).
+    In int8, h-swish costs two kernels after each convolution (QLinearAdd + QLinearMul) and SE three
+    more (pooling, gate, product); ReLU costs none (the convolution's output range clips it), so
+    every block is three int8 convolutions.  7x7 is dropped because ONNX Runtime's int8 depthwise
+    kernel gains least there (largest ofa-mbv3-lite @224, int8 vs fp32 on an AVX512-VNNI CPU: 2.0x
+    with 3x3, 1.7x with 5x5, 1.4x with 7x7 kernels; ``benchmarks/int8.py``).
     """
     return replace(space, name=name, stem_act="relu", first_block_act="relu", head_act="relu", ks_choices=(3, 5),
                    stages=tuple(replace(s, act="relu", se=False) for s in space.stages),
