@@ -76,8 +76,10 @@ def device_info(provider: str = "CPUExecutionProvider", threads: int = 1) -> dic
 
 
 def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1, opt_level: str = "all",
-                 optimized_path: Optional[str] = None) -> ort.InferenceSession:
-    """A session with the measurement settings: fixed threads, no spinning, sequential."""
+                 optimized_path: Optional[str] = None, profile_prefix: Optional[str] = None) -> ort.InferenceSession:
+    """A session with the measurement settings: fixed threads, no spinning, sequential.
+
+    ``profile_prefix`` turns on ONNX Runtime's per-kernel profiler (its JSON file starts with it)."""
     if provider not in ort.get_available_providers():
         raise ValueError(f"provider {provider} is not available here; available: {', '.join(ort.get_available_providers())}")
     so = ort.SessionOptions()
@@ -90,6 +92,9 @@ def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1
     so.log_severity_level = 3
     if optimized_path:
         so.optimized_model_filepath = optimized_path
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
     providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so, providers=providers)
 

@@ -205,6 +205,23 @@ def test_agent_imports_only_numpy_onnxruntime_and_stdlib():
     assert modules - set(sys.stdlib_module_names) - {"__future__"} == {"numpy", "onnxruntime"}
 
 
+def test_agent_session_profiles_each_kernel_when_asked(tmp_path):
+    from edgenas import agent
+    from edgenas.latency.profile import network_model
+
+    space = get_space("tiny")
+    model = network_model(space, space.min_arch(16))
+    sess = agent.make_session(model, profile_prefix=str(tmp_path / "run"))
+    sess.run(None, agent.input_feed(sess))
+    path = Path(sess.end_profiling())
+    assert path.parent == tmp_path and path.name.startswith("run")
+    kernels = [e for e in json.loads(path.read_text()) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    assert any("Conv" in e["args"]["op_name"] for e in kernels)
+    plain = agent.make_session(model)  # off unless asked: timing runs are never profiled
+    plain.run(None, agent.input_feed(plain))
+    assert plain.end_profiling() == ""
+
+
 @pytest.mark.parametrize(
     "runner, message",
     [
