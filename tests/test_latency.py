@@ -266,6 +266,13 @@ def test_int8_table_of_an_older_int8_graph_warns_and_is_not_resumed(tmp_path, ca
         profile("tiny", [16], LocalBackend(), tmp_path / "old.json", precision="int8", protocol=FAST, calibrate=0, progress=False)
 
 
+@pytest.mark.parametrize("space,gap", [("cifar-mbv3", "h-swish, squeeze-excite gates and pooling"), ("cifar-mbv3-lite", "the head's pooling")])
+def test_shipped_int8_tables_of_graph_1_say_what_they_mispredict_for_their_space(space, gap, capsys):
+    table = LatencyTable.load(Path(__file__).resolve().parent.parent / "latency_tables" / f"amd-epyc_{space}_cpu-t1_int8.json", space, "int8")
+    err = capsys.readouterr().err
+    assert table.int8_graph == 1 and f"which kept {gap} in float" in err and err.count("warning") == 1
+
+
 def test_cli_profile_latency_and_validate(tmp_path, capsys):
     out = tmp_path / "cli.json"
     code = main(["profile", "--device", "cpu", "--space", "tiny", "--resolution", "16", "--warmup", "1", "--rounds", "1",
