@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Classify images with a model exported by edgenas: numpy + onnxruntime only (Pillow optional).
 
-    python3 infer.py model.onnx image.jpg [image2.png ...] [--top 5] [--threads 1]
+    python3 infer.py model.onnx image.jpg [image2.png ...] [--top 5] [--threads 1] [--provider cpu|openvino]
 
 Preprocessing is read from the model's metadata and done exactly as in training: RGB uint8 / 255,
 bilinear antialiased resize (the same filter as torch's ``interpolate(..., antialias=True)``) to
@@ -69,11 +69,22 @@ def preprocess(img: np.ndarray, resolution: int, mean, std) -> np.ndarray:
     return x[None]
 
 
+#: --provider: ONNX Runtime's CPU kernels, or OpenVINO's (Intel CPUs; the onnxruntime-openvino package), held to
+#: --threads and float32 as edgenas's latency agent holds it
+PROVIDERS = {"cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
+
+
+def session_providers(provider: str, threads: int) -> list:
+    if provider == "openvino":
+        return [(PROVIDERS[provider], {"device_type": "CPU", "num_of_threads": str(threads), "precision": "FP32"}), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
 class Classifier:
-    def __init__(self, model: str, threads: int = 1):
+    def __init__(self, model: str, threads: int = 1, provider: str = "cpu"):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model, so, providers=session_providers(provider, threads))
         meta = self.session.get_modelmeta().custom_metadata_map
         if "edgenas.resolution" not in meta:
             raise SystemExit(f"{model} has no edgenas metadata (export it with `edgenas export`)")
@@ -95,13 +106,18 @@ def main(argv=None) -> int:
     ap.add_argument("images", nargs="+")
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu",
+                    help="openvino: OpenVINO's kernels on an Intel CPU (pip install onnxruntime-openvino, in place of onnxruntime)")
     args = ap.parse_args(argv)
     if args.top < 1 or not 1 <= args.threads <= 1024:
         ap.error("--top must be >= 1 and --threads from 1 to 1024")
+    if PROVIDERS[args.provider] not in ort.get_available_providers():
+        return _fail(f"--provider {args.provider} is not in this onnxruntime (it has {', '.join(ort.get_available_providers())}); "
+                     "for openvino: pip install onnxruntime-openvino, in place of onnxruntime")
     if not Path(args.model).is_file():
         ap.error(f"model not found: {args.model}")
     try:
-        clf = Classifier(args.model, args.threads)
+        clf = Classifier(args.model, args.threads, args.provider)
     except (ValueError, TypeError, KeyError) as exc:
         return _fail(f"{args.model} has malformed edgenas metadata ({exc})")
     except Exception as exc:  # ONNX Runtime raises its own types for files that are not models

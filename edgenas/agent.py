@@ -69,10 +69,31 @@ def device_info(provider: str = "CPUExecutionProvider", threads: int = 1) -> dic
         "cpu_count": os.cpu_count(),
         "ort_version": ort.__version__,
         "provider": provider,
+        "provider_options": provider_options(provider, threads),
         "available_providers": ort.get_available_providers(),
         "threads": threads,
         "agent_version": AGENT_VERSION,
     }
+
+
+def resolve_provider(name: str) -> str:
+    """An installed provider's full name from its full or short name (``openvino``, ``CUDAExecutionProvider``)."""
+    available = {p.lower(): p for p in ort.get_available_providers()}
+    key = name.lower()
+    found = available.get(key) or available.get(key + "executionprovider")
+    if found is None:
+        raise ValueError(f"provider {name} is not available here; available: {', '.join(ort.get_available_providers())}")
+    return found
+
+
+def provider_options(provider: str, threads: int) -> Dict[str, str]:
+    """What holds a provider to the measurement's threads and to float32.
+
+    OpenVINO runs its own thread pool (every core unless told; with one thread it computes in the
+    calling thread, so the thread clock holds) and may pick a lower inference precision where the CPU has one."""
+    if provider == "OpenVINOExecutionProvider":
+        return {"device_type": "CPU", "num_of_threads": str(threads), "precision": "FP32"}
+    return {}
 
 
 def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1, opt_level: str = "all",
@@ -80,8 +101,7 @@ def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1
     """A session with the measurement settings: fixed threads, no spinning, sequential.
 
     ``profile_prefix`` turns on ONNX Runtime's per-kernel profiler (its JSON file starts with it)."""
-    if provider not in ort.get_available_providers():
-        raise ValueError(f"provider {provider} is not available here; available: {', '.join(ort.get_available_providers())}")
+    provider = resolve_provider(provider)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -95,7 +115,8 @@ def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
-    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    providers = ["CPUExecutionProvider"] if provider == "CPUExecutionProvider" else [
+        (provider, provider_options(provider, threads)), "CPUExecutionProvider"]
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so, providers=providers)
 
 
@@ -193,7 +214,7 @@ def measure(models: Mapping[str, object], provider: str = "CPUExecutionProvider"
 
 
 def handle(request: dict) -> dict:
-    provider = request.get("provider", "CPUExecutionProvider")
+    provider = resolve_provider(str(request.get("provider", "CPUExecutionProvider")))
     threads = int(request.get("threads", 1))
     if request.get("op") == "info":
         return {"ok": True, "device": device_info(provider, threads)}

@@ -324,6 +324,7 @@ def test_runner_timeout_kills_the_whole_process_group(tmp_path, capsys):
     (["{model}", "/nonexistent.png"], "cannot read image"),
     (["{model}", "{table}"], "cannot read image"),
     (["{model}", "{garbage}"], "cannot read image"),
+    (["{model}", "x.png", "--provider", "openvino"], "--provider openvino is not in this onnxruntime"),  # the plain onnxruntime
 ])
 def test_inference_example_bad_input(args, message, files, tmp_path):
     from edgenas.deploy import model_metadata

@@ -196,6 +196,33 @@ def test_remote_agent_through_a_local_runner(tmp_path):
     assert len(LatencyTable.load(out).meta["recalibrations"]) == 1
 
 
+def test_agent_holds_openvino_to_the_measurement_threads_and_float32(monkeypatch):
+    from edgenas import agent
+
+    made = []
+    monkeypatch.setattr(agent.ort, "get_available_providers", lambda: ["OpenVINOExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(agent.ort, "InferenceSession", lambda model, so, providers: made.append((so, providers)))
+    agent.make_session(b"model", "openvino", threads=2)
+    so, providers = made[0]
+    assert providers == [("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": "2", "precision": "FP32"}),
+                         "CPUExecutionProvider"]  # OpenVINO sizes its own thread pool: every core unless told
+    agent.make_session(b"model", "CPUExecutionProvider", threads=2)
+    assert made[1][1] == ["CPUExecutionProvider"] and made[1][0].intra_op_num_threads == 2
+    assert agent.handle({"op": "info", "provider": "OpenVINO"})["device"]["provider_options"]["num_of_threads"] == "1"
+    with pytest.raises(ValueError, match="provider coreml is not available here; available: OpenVINOExecutionProvider"):
+        agent.make_session(b"model", "coreml")
+
+
+def test_remote_provider_is_named_as_the_device_names_it(tmp_path):
+    fake = tmp_path / "device.py"  # a device with OpenVINO: answers info for the provider it resolved
+    fake.write_text("import json, sys\nreq = json.load(sys.stdin)\nprint(json.dumps({'ok': True, 'device': {'cpu_model': 'x', "
+                    "'ort_version': '1.24.1', 'provider': 'OpenVINOExecutionProvider' if req['provider'] == 'openvino' else '?'}}))\n")
+    assert RemoteBackend(f"{shlex.quote(sys.executable)} {shlex.quote(str(fake))}", "openvino").info()["provider"] == "OpenVINOExecutionProvider"
+    here = RemoteBackend(f"{shlex.quote(sys.executable)} {shlex.quote(str(AGENT))}", "openvino")  # this machine has no OpenVINO
+    with pytest.raises(LatencyError, match="device agent failed: ValueError: provider openvino is not available here"):
+        here.info()
+
+
 def test_agent_imports_only_numpy_onnxruntime_and_stdlib():
     import ast
 

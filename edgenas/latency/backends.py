@@ -30,15 +30,12 @@ def provider_names() -> dict[str, str]:
     return {p.removesuffix("ExecutionProvider").lower(): p for p in ort.get_available_providers()}
 
 
-def resolve_provider(name: str, available: dict[str, str] | None = None) -> str:
-    available = provider_names() if available is None else available
-    key = name.lower().removesuffix("executionprovider")
-    if key not in available:
-        raise LatencyError(
-            f"unknown device or execution provider '{name}'; available here: {', '.join(sorted(available))}, "
-            "or 'remote' with --runner"
-        )
-    return available[key]
+def resolve_provider(name: str) -> str:
+    try:
+        return agent.resolve_provider(name)
+    except ValueError:
+        raise LatencyError(f"unknown device or execution provider '{name}'; available here: {', '.join(sorted(provider_names()))}, "
+                           "or 'remote' with --runner") from None
 
 
 class LocalBackend:
@@ -130,10 +127,13 @@ class RemoteBackend:
             device = self._request("info").get("device")
             if not isinstance(device, dict) or not all(isinstance(device.get(k), str) for k in ("cpu_model", "ort_version")):
                 raise LatencyError(f"runner '{self.runner}' answered 'info' without a device description")
+            if isinstance(device.get("provider"), str):  # the device's full name for the provider asked for (openvino: OpenVINOExecutionProvider)
+                self.provider = device["provider"]
             self._info = {**device, "device": "remote", "runner": self.runner, "provider": self.provider, "threads": self.threads}
         return self._info
 
     def measure(self, models: dict[str, bytes], protocol: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        self.info()  # the provider's name as the device spells it
         payload = [{"key": k, "onnx_b64": base64.b64encode(v).decode()} for k, v in models.items()]
         results = self._request("measure", protocol=protocol, models=payload).get("results")
         if not isinstance(results, dict) or set(results) != set(models):
