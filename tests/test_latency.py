@@ -211,6 +211,13 @@ def test_agent_holds_openvino_to_the_measurement_threads_and_float32(monkeypatch
     assert agent.handle({"op": "info", "provider": "OpenVINO"})["device"]["provider_options"]["num_of_threads"] == "1"
     with pytest.raises(ValueError, match="provider coreml is not available here; available: OpenVINOExecutionProvider"):
         agent.make_session(b"model", "coreml")
+    sys.path.insert(0, str(AGENT.parent))  # deploy/infer.py, standalone, runs a model as the agent timed it
+    try:
+        import infer
+    finally:
+        sys.path.pop(0)
+    assert infer.session_providers("openvino", 3) == [("OpenVINOExecutionProvider", agent.provider_options("OpenVINOExecutionProvider", 3)),
+                                                      "CPUExecutionProvider"]
 
 
 def test_remote_provider_is_named_as_the_device_names_it(tmp_path):
