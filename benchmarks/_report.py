@@ -23,6 +23,14 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def per_cpu(title: str) -> str:
+    """A section title for results that hold for this CPU only (int8 kernels differ by instruction set), so a run on
+    another CPU writes its own section beside this one's instead of replacing it."""
+    from edgenas.agent import cpu_model
+
+    return f"{title}, {' '.join(re.sub(r'[(](R|TM)[)]', ' ', cpu_model()).split())}"
+
+
 def _pattern(title: str) -> re.Pattern:
     return re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
 

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _report import machine, update_section
+from _report import machine, per_cpu, update_section
+from int8_tables import slug
 
 from edgenas import agent, get_space
 from edgenas.cost import cost_model
@@ -36,10 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / "_work" / "int8"
 ZIP = ROOT.parent / "shared" / "data" / "cifar10" / "train.zip"
 TABLES = ROOT / "latency_tables"
-#: the speed rows of the previous run, on another machine (kept: a run replaces the whole section)
-EARLIER = ("The run before, on the AMD EPYC CI machine (2026-11-24, h-swish + SE not timed in int8): -lite int8 vs own fp32 "
-           "1.71x (ofa-mbv3-lite @224, 5.858 -> 3.435 ms) and 1.98x (cifar-mbv3-lite @32, 2.096 -> 1.058 ms); vs h-swish+SE fp32 "
-           "2.30x and 3.01x.")
 
 
 def speed() -> list[str]:
@@ -88,7 +85,7 @@ def search(drop: float) -> list[str]:
     y = 0.95 - 0.15 * np.exp(-macs / 60) + np.random.default_rng(0).normal(0, 0.003, len(X))
     pred = WORK / "lite_synthetic_predictor.json"
     AccuracyPredictor(sp, "ridge").fit(X, y).save(pred)
-    fp32, int8 = TABLES / "amd-epyc_cifar-mbv3-lite_cpu-t1_fp32.json", TABLES / "amd-epyc_cifar-mbv3-lite_cpu-t1_int8.json"
+    fp32, int8 = (TABLES / f"{slug()}_cifar-mbv3-lite_cpu-t1_{p}.json" for p in ("fp32", "int8"))  # this CPU's
     rows, wins = ["| seed | HV fp32 only | HV fp32+int8 |", "|---|---|---|"], 0
     for seed in range(5):
         hv = {}
@@ -119,17 +116,15 @@ def main() -> None:
         "",
         *speed(),
         "",
-        EARLIER,
-        "",
         f"Accuracy, tiny supernet trained on CIFAR-10 for 4 minutes on this CPU (mean change {-100 * drop:+.2f} points):",
         "",
         *acc_rows,
         "",
-        "Search, cifar-mbv3-lite, top-1 (synthetic predictor) and latency (shipped tables):",
+        "Search, cifar-mbv3-lite, top-1 (synthetic predictor) and latency (this CPU's shipped tables):",
         "",
         *search(drop),
     ])
-    update_section("int8", body, "python benchmarks/int8.py", machine())
+    update_section(per_cpu("int8"), body, "python benchmarks/int8.py", machine())
     print(body)
 
 

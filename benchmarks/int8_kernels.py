@@ -3,7 +3,7 @@ with their own depthwise kernels and with 3x3 ones.
 
     python benchmarks/int8_kernels.py     # ~2 min on 2 cores; run alone
 
-The -lite spaces' int8 speed-up over fp32 differs between CPUs (BENCHMARKS "int8"). This splits one
+The -lite spaces' int8 speed-up over fp32 differs between CPUs (BENCHMARKS "int8, <CPU>"). This splits one
 run of each network into its kernels (depthwise conv by kernel size, pointwise conv, the float stem, residual adds,
 the rest) with ONNX Runtime's per-kernel profiler, fp32 and int8 (as `edgenas export --int8` writes
 it) interleaved round by round, one thread, batch 1, after the graph optimizations the agent runs.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from _report import machine, update_section
+from _report import machine, per_cpu, update_section
 
 from edgenas import agent, get_space
 from edgenas.latency.profile import network_model
@@ -104,7 +104,7 @@ def main() -> None:
         "",
         *rows,
     ])
-    update_section("int8 kernels", body, "python benchmarks/int8_kernels.py", machine())
+    update_section(per_cpu("int8 kernels"), body, "python benchmarks/int8_kernels.py", machine())
     print(body)
 
 

@@ -1,4 +1,4 @@
-"""ONNX Runtime's OpenVINO provider on this Intel CPU: int8 speed, latency tables and accuracy against the default CPU provider.
+"""ONNX Runtime's OpenVINO provider on this x86 CPU: int8 speed, latency tables and accuracy against the default CPU provider.
 
     python benchmarks/openvino.py     # ~10 min on 2 cores (the first run also installs a venv); run alone (it times things)
 
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import machine, update_section
+from _report import machine, per_cpu, update_section
 from int8_tables import fmt, slug
 
 from edgenas import get_space
@@ -140,7 +140,7 @@ def main() -> None:
         "",
         *parts["accuracy"],
     ])
-    update_section("OpenVINO", body, "python benchmarks/openvino.py", machine())
+    update_section(per_cpu("OpenVINO"), body, "python benchmarks/openvino.py", machine())
     print(body)
 
 

@@ -49,6 +49,25 @@ OPT_LEVELS = {
 }
 
 
+#: instruction-set flags that choose ONNX Runtime's kernels: x86 vector widths and int8 dot products, ARM's dot
+#: product and int8 matrix multiply.  Cloud CPUs share a name across generations ("AMD EPYC"), these tell them apart.
+KERNEL_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8",
+                "amx_bf16", "asimd", "asimddp", "i8mm", "sve", "bf16")
+
+
+def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> List[str]:
+    """The CPU's :data:`KERNEL_FLAGS` (Linux's /proc/cpuinfo); [] where the system does not list them."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.lower().startswith(("flags", "features")):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in KERNEL_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -64,6 +83,7 @@ def device_info(provider: str = "CPUExecutionProvider", threads: int = 1) -> dic
     return {
         "hostname": platform.node(),
         "cpu_model": cpu_model(),
+        "cpu_features": cpu_features(),
         "machine": platform.machine(),
         "system": f"{platform.system()} {platform.release()}",
         "cpu_count": os.cpu_count(),

@@ -25,7 +25,7 @@ from .data import DataSplit, augment, batches, materialize
 from .errors import ExportError
 from .export import ort_session, read_metadata, set_metadata
 from .io import atomic_path
-from .latency.backends import LocalBackend
+from .latency.backends import LocalBackend, other_cpu
 from .latency.profile import calibration_model
 from .latency.table import LatencyError, LatencyTable
 from .quantize import quantize_int8
@@ -76,13 +76,13 @@ def calibration_batches(data: DataSplit, resolution: int, n_images: int = 256, b
     return [augment(imgs[i : i + batch], resolution, data.mean, data.std).numpy() for i in range(0, len(imgs), batch)]
 
 
-def quantize_model(fp32_path: str | os.PathLike, out: str | os.PathLike, calibration: list[np.ndarray]) -> Path:
+def quantize_model(fp32_path: str | os.PathLike, out: str | os.PathLike, calibration: list[np.ndarray], weight_bits: int = 8) -> Path:
     """Static QDQ int8 (per-channel weights) of an exported model; metadata carried over."""
     meta = read_metadata(fp32_path)
-    q = quantize_int8(Path(fp32_path).read_bytes(), calibration, per_channel=True)
+    q = quantize_int8(Path(fp32_path).read_bytes(), calibration, per_channel=True, weight_bits=weight_bits)
     with atomic_path(out) as tmp:
         tmp.write_bytes(q)
-        set_metadata(tmp, {**meta, "edgenas.precision": "int8"})
+        set_metadata(tmp, {**meta, "edgenas.precision": "int8", "edgenas.int8_weight_bits": str(weight_bits)})
     return Path(out)
 
 
@@ -208,8 +208,21 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
         result["n"] = len(data.val)
         if "fp32" in got and fp32_twin is not None:
             result["top1_change"] = result["top1"] - onnx_top1(fp32_twin, data, arch.r)
+    other = other_cpu(table.meta, backend.info())
+    if other:
+        result["other_cpu"] = other
+        print(f"edgenas: warning: {other}; the latency error is that CPU's, not the table's", file=sys.stderr)
     result["warnings"] = int8_warnings(result.get("int8_speedup"), result.get("top1_change"))
+    if precision == "int8" and meta.get("edgenas.int8_weight_bits", "8") == "8" and saturating_cpu(backend.info().get("cpu_features") or []):
+        result["warnings"].append("this CPU has no VNNI: its int8 kernels saturate 8-bit weights, which can cost top-1; "
+                                  "export with --int8-weight-bits 7 for it")
+        print(f"edgenas: warning: {result['warnings'][-1]}", file=sys.stderr)
     return result
+
+
+def saturating_cpu(features: list[str]) -> bool:
+    """An x86 CPU whose int8 kernels sum uint8 x int8 pairs in int16 (AVX2 without VNNI): 8-bit weights can saturate."""
+    return "avx2" in features and not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(features)
 
 
 def int8_warnings(speedup: float | None, top1_change: float | None) -> list[str]:
@@ -232,7 +245,8 @@ SPEEDUP_PROTOCOL = {"warmup": 5, "rounds": 3, "runs": 10, "retries": 1}
 def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str | None = None, data: str | None = None,
                   num_classes: int | None = None, seed: int = 0, simplify: bool = False, int8: bool = False,
                   calib_images: int = 256, bn_images: int = 1000, ort_format: bool = False, mobile: bool = False,
-                  check_tables: dict[str, str | None] | None = None, backend=None, time_int8: bool = True) -> dict[str, Any]:
+                  check_tables: dict[str, str | None] | None = None, backend=None, time_int8: bool = True,
+                  int8_weight_bits: int = 8) -> dict[str, Any]:
     """Extract, export (fp32, optionally int8 / ORT format), evaluate and check one subnet: ``edgenas export``.
 
     With a checkpoint, the subnet's BN statistics are recalibrated on ``bn_images`` training images
@@ -274,7 +288,7 @@ def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str 
     if int8:
         assert split is not None  # checked above: int8 needs calibration images
         qpath = out.with_name(out.stem + ".int8.onnx")
-        quantize_model(out, qpath, calibration_batches(split, arch.r, calib_images))
+        quantize_model(out, qpath, calibration_batches(split, arch.r, calib_images), int8_weight_bits)
         r.update(int8_path=str(qpath), int8_size_bytes=qpath.stat().st_size)
         models["int8"] = qpath
         if "top1_fp32" in r:

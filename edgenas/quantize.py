@@ -39,7 +39,7 @@ INT8_GRAPH = 2
 
 
 def quantize_int8(model: bytes, calibration: Iterable[np.ndarray] | None, per_channel: bool = True,
-                  percentile: float | None = CALIBRATION_PERCENTILE, fuse_islands: bool = True) -> bytes:
+                  percentile: float | None = CALIBRATION_PERCENTILE, fuse_islands: bool = True, weight_bits: int = 8) -> bytes:
     """Quantize a float ONNX model (weights int8 symmetric, activations uint8) from calibration batches.
 
     ``calibration`` yields float32 NCHW arrays fed to the model's single input; activation ranges
@@ -49,7 +49,12 @@ def quantize_int8(model: bytes, calibration: Iterable[np.ndarray] | None, per_ch
     input channels (the stem); latency tables quantize their blocks by the same rule.
     ``fuse_islands`` (default) runs h-swish, the SE gate and the pooling as int8 kernels
     (:func:`fuse_float_islands`); False keeps them float as ``INT8_GRAPH`` 1 did, for comparisons.
+    ``weight_bits`` 7 keeps weights within [-64, 64] (the same graph and kernels): x86 CPUs without VNNI multiply
+    uint8 by int8 into int16 sums that saturate at 8 bits, which cost the shipped supernet's subnets up to 1.1
+    points on an AVX2 CPU; 7 bits cannot saturate there (``benchmarks/int8_weight_bits.py``).
     """
+    if weight_bits not in (7, 8):
+        raise ExportError(f"int8 weights are 7 or 8 bits, not {weight_bits}")
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     batches = [np.ascontiguousarray(b, dtype=np.float32) for b in (calibration or [])]
@@ -90,7 +95,7 @@ def quantize_int8(model: bytes, calibration: Iterable[np.ndarray] | None, per_ch
                     str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax if percentile is None else CalibrationMethod.Percentile,
-                    nodes_to_exclude=stem_convs,
+                    nodes_to_exclude=stem_convs, reduce_range=weight_bits == 7,
                     extra_options={"CalibStridedMinMax": 1, **({} if percentile is None else {"CalibPercentile": percentile})},
                 )
         finally:

@@ -143,6 +143,22 @@ def test_deploy_check_tells_device_drift_from_table_error(exported, tables, caps
     assert "calibration networks" in out and "corrected for it, the error is" in out
 
 
+def test_deploy_check_names_another_cpu_and_saturating_int8_weights(exported, tables, capsys):
+    """Same CPU name, other instruction sets: another machine; an AVX2 CPU without VNNI: 8-bit int8 weights can saturate."""
+    table = LatencyTable.load(tables["int8"])
+    name = Path(exported["int8_path"]).name
+    device = SlowerDevice(table, table.predict(SP.max_arch(24)), name, 1.0)
+    device.times["fp32"] = device.times[name]  # its fp32 twin, measured beside it
+    table.meta["device"]["cpu_features"] = ["avx", "avx2", "fma"]
+    device.info = lambda: {"device": "fake", "cpu_model": table.meta["cpu_model"], "cpu_features": ["avx", "avx2", "fma"]}
+    q = deploy_check(exported["int8_path"], table, device)
+    assert "other_cpu" not in q and len(q["warnings"]) == 1 and "--int8-weight-bits 7" in q["warnings"][0]
+    device.info = lambda: {"device": "fake", "cpu_model": table.meta["cpu_model"], "cpu_features": ["avx", "avx2", "fma", "avx512f", "avx512_vnni"]}
+    q = deploy_check(exported["int8_path"], table, device)
+    assert "another CPU under the same name" in q["other_cpu"] and q["warnings"] == []
+    assert "edgenas: warning: the table was measured on a" in capsys.readouterr().err
+
+
 def test_deploy_bad_input(exported, tables, tmp_path):
     with pytest.raises(LatencyError, match="is a int8 model but the table holds fp32"):
         deploy_check(exported["int8_path"], LatencyTable.load(tables["fp32"]), LocalBackend())

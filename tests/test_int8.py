@@ -177,3 +177,30 @@ def test_activation_ranges_ignore_calibration_outliers():
     robust, minmax = input_scale(quantize_int8(fp32, batches)), input_scale(quantize_int8(fp32, batches, percentile=None))
     assert minmax >= 1000 / 255 * 0.99
     assert robust < 10 / 255  # about the noise's own range (|x| < ~4)
+
+
+def test_seven_bit_weights_for_cpus_without_vnni(tmp_path):
+    """The same int8 graph with weights in [-64, 64] (no int16 saturation on AVX2 without VNNI), recorded in the model."""
+    from edgenas.cli import main
+    from edgenas.deploy import saturating_cpu
+    from edgenas.errors import ExportError
+    from edgenas.export import read_metadata
+
+    def weights(model: bytes) -> np.ndarray:
+        g = onnx.load_from_string(model).graph
+        return np.concatenate([onnx.numpy_helper.to_array(t).ravel() for t in g.initializer if t.data_type == onnx.TensorProto.INT8])
+
+    sp = get_space("tiny")
+    fp32 = network_model(sp, sp.max_arch(16))
+    calib = [np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)]
+    eight, seven = quantize_int8(fp32, calib), quantize_int8(fp32, calib, weight_bits=7)
+    assert np.abs(weights(eight)).max() == 127 and np.abs(weights(seven).astype(int)).max() == 64
+    assert [n.op_type for n in onnx.load_from_string(seven).graph.node] == [n.op_type for n in onnx.load_from_string(eight).graph.node]
+    with pytest.raises(ExportError, match="7 or 8 bits"):
+        quantize_int8(fp32, calib, weight_bits=6)
+
+    assert main(["export", "--space", "tiny", "--arch", "min", "--data", "digits", "--int8", "--calib-images", "16",
+                 "--int8-weight-bits", "7", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert read_metadata(tmp_path / "m.int8.onnx")["edgenas.int8_weight_bits"] == "7"
+    assert saturating_cpu(["avx", "avx2", "fma"]) and not saturating_cpu(["avx2", "avx512f", "avx512_vnni"])
+    assert not saturating_cpu(["asimd", "asimddp"]) and not saturating_cpu([])

@@ -335,12 +335,12 @@ def test_cli_profile_latency_and_validate(tmp_path, capsys):
 class DriftedBackend:
     """This machine, but every network runs ``factor`` times its time in ``table``: a device whose speed moved."""
 
-    def __init__(self, table: LatencyTable, factor: float, cpu_model: str | None = None):
-        self.table, self.factor, self.cpu_model = table, factor, cpu_model
+    def __init__(self, table: LatencyTable, factor: float, cpu_model: str | None = None, cpu_features: list[str] | None = None):
+        self.table, self.factor, self.cpu_model, self.cpu_features = table, factor, cpu_model, cpu_features
 
     def info(self):
         info = LocalBackend().info()
-        return {**info, "cpu_model": self.cpu_model or info["cpu_model"]}
+        return {**info, "cpu_model": self.cpu_model or info["cpu_model"], "cpu_features": self.cpu_features or info["cpu_features"]}
 
     def measure(self, models, protocol):
         return {k: {f: v * self.factor if f.endswith("_ms") else v for f, v in self.table.entries[k].items()} for k in models}
@@ -363,6 +363,29 @@ def test_recalibration_refits_the_table_to_the_devices_drift(tiny_table):
 
     with pytest.raises(LatencyError, match="not a move to another device"):
         recalibrate(table, DriftedBackend(table, 1.0, cpu_model="Some Other CPU"), progress=False)
+    table.meta["device"]["cpu_features"] = ["avx", "avx2", "fma", "avx512f"]  # the same name, another generation
+    with pytest.raises(LatencyError, match="another CPU under the same name.*not a move to another device"):
+        recalibrate(table, DriftedBackend(table, 1.0, cpu_features=["avx", "avx2", "fma"]), progress=False)
+
+
+def test_a_cpu_is_told_apart_by_its_instruction_sets_not_only_its_name(tmp_path):
+    from edgenas import agent
+    from edgenas.latency.backends import other_cpu
+
+    meta = {"cpu_model": "AMD EPYC", "device": {"cpu_features": ["avx", "avx2", "avx512f"]}}
+    assert other_cpu(meta, {"cpu_model": "AMD EPYC", "cpu_features": ["avx512f", "avx2", "avx"]}) is None
+    assert "'Intel Xeon'" in other_cpu(meta, {"cpu_model": "Intel Xeon", "cpu_features": ["avx"]})
+    assert "avx avx2 avx512f; this one has avx avx2" in other_cpu(meta, {"cpu_model": "AMD EPYC", "cpu_features": ["avx", "avx2"]})
+    # tables and agents from before features were recorded, or systems that do not list them: the name decides
+    assert other_cpu({"cpu_model": "AMD EPYC", "device": {}}, {"cpu_model": "AMD EPYC", "cpu_features": ["avx2"]}) is None
+    assert other_cpu(meta, {"cpu_model": "AMD EPYC"}) is None and other_cpu(meta, {"cpu_model": "AMD EPYC", "cpu_features": []}) is None
+    x86, arm = tmp_path / "x86", tmp_path / "arm"
+    x86.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma bmi2 avx512f avx512_vnni\n\n")
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm aes asimddp i8mm\n")
+    assert agent.cpu_features(str(x86)) == ["avx", "avx2", "fma", "avx512f", "avx512_vnni"]
+    assert agent.cpu_features(str(arm)) == ["asimd", "asimddp", "i8mm"]
+    assert agent.cpu_features(str(tmp_path / "none")) == []
+    assert agent.device_info()["cpu_features"] == agent.cpu_features()  # recorded in every table profiled from now on
 
 
 def test_cli_recalibrate_writes_the_table_or_out_and_says_what_is_wrong(tmp_path, tiny_table, capsys):

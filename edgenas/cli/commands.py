@@ -53,7 +53,7 @@ def export(args: argparse.Namespace) -> int:
         args.out, space=space, arch=arch, run=args.from_run, strategy=args.pick, limits=_flags(args, LIMITS), checkpoint=args.checkpoint,
         table=args.table, int8_table=args.int8_table, int8=args.int8, check=args.check, backend=_backend(args) if args.check else None,
         data=args.data, num_classes=args.num_classes, seed=args.seed, simplify=args.simplify, calib_images=args.calib_images,
-        ort_format=args.ort, mobile=args.mobile_report))
+        int8_weight_bits=args.int8_weight_bits, ort_format=args.ort, mobile=args.mobile_report))
 
 
 def deploy_check(args: argparse.Namespace) -> int:

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity re-checked)")
     p.add_argument("--int8", action="store_true", help="also write MODEL.int8.onnx (static QDQ, calibrated on training images)")
     p.add_argument("--calib-images", type=IMAGES, default=256, help="training images for int8 calibration")
+    p.add_argument("--int8-weight-bits", type=int, choices=[7, 8], default=8,
+                   help="7 for x86 CPUs without VNNI (AVX2; AVX-512 before VNNI), whose int8 kernels saturate 8-bit weights")
     p.add_argument("--ort", action="store_true", help="also convert to ORT format for ONNX Runtime Mobile")
     p.add_argument("--mobile-report", action="store_true", help="report which ops NNAPI / CoreML would take")
     p.add_argument("--check", action="store_true", help="measure the exported model(s) on the device (deploy check)")

@@ -162,6 +162,22 @@ def get_backend(device: str, threads: int = 1, runner: str | None = None, provid
     return LocalBackend(device, threads)
 
 
+def other_cpu(meta: dict[str, Any], info: dict[str, Any]) -> str | None:
+    """Why the device ``info`` describes is not the CPU a table (``meta``) was measured on; None where it may be.
+
+    A name is not enough: cloud CPUs share one across generations ("AMD EPYC" with AVX2 only, or with AVX-512)
+    whose kernels, hence block latencies, differ.  Tables and agents from before features were recorded pass.
+    """
+    if info.get("cpu_model") != meta["cpu_model"]:
+        return f"the table was measured on '{meta['cpu_model']}', this device is '{info.get('cpu_model')}'"
+    device = meta.get("device")
+    then, now = device.get("cpu_features") if isinstance(device, dict) else None, info.get("cpu_features")
+    if isinstance(then, list) and isinstance(now, list) and then and now and set(then) != set(now):
+        return (f"the table was measured on a '{meta['cpu_model']}' with {' '.join(then)}; this one has {' '.join(now)}: "
+                "another CPU under the same name")
+    return None
+
+
 def table_backend(meta: dict[str, Any], where: Any, runner: str | None, timeout: float = 600.0) -> Backend:
     """The device a table was measured on, with its provider and threads (validation, recalibration).
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..io import check_writable, exclusive
-from .backends import Backend, table_backend
+from .backends import Backend, other_cpu, table_backend
 from .profile import calibration_model, measure_chunked
 from .table import NETWORK_PREFIX, LatencyError, LatencyTable
 
@@ -44,9 +44,9 @@ def recalibrate(table: LatencyTable, backend: Backend, progress: bool = True) ->
         raise LatencyError("this latency table has no calibration networks (it was profiled with --calibrate 0); "
                            "profile it again with --calibrate 30")
     info = backend.info()
-    if info["cpu_model"] != meta["cpu_model"]:
-        raise LatencyError(f"the table was measured on '{meta['cpu_model']}', this device is '{info['cpu_model']}': "
-                           "recalibration corrects a device's drift, not a move to another device; profile this one")
+    other = other_cpu(meta, info)
+    if other:
+        raise LatencyError(f"{other}: recalibration corrects a device's drift, not a move to another device; profile this one")
     if info.get("ort_version") != meta.get("ort_version") and progress:
         print(f"edgenas: warning: the table's blocks were measured with ONNX Runtime {meta.get('ort_version')}, this device "
               f"has {info.get('ort_version')}; a new ONNX Runtime can change blocks unevenly: profile again if validation misses",

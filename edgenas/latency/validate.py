@@ -17,7 +17,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..io import atomic_path, check_writable, exclusive, write_json
-from .backends import Backend, table_backend
+from .backends import Backend, other_cpu, table_backend
 from .profile import _random_arch, calibration_model, measure_chunked, network_model
 from .table import LatencyTable
 
@@ -44,9 +44,9 @@ def validate_table(path: str | os.PathLike, samples: int, *, runner: str | None 
     table = LatencyTable.load(path)
     meta = table.meta
     backend = table_backend(meta, path, runner, runner_timeout)
-    here = backend.info()["cpu_model"]
-    if here != meta["cpu_model"] and progress:
-        print(f"edgenas: warning: table measured on '{meta['cpu_model']}', validating on '{here}'", file=sys.stderr)
+    other = other_cpu(meta, backend.info())
+    if other and progress:
+        print(f"edgenas: warning: {other}; the errors below are the other CPU's, not the table's", file=sys.stderr)
     prefix = out or str(path).removesuffix(".json") + ".validation"
     return validate(table, backend, samples, prefix, seed=seed, passes=passes, progress=progress)
 
