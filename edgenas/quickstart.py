@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .deploy import export_subnet
+from .deploy import export_subnet, saturating_cpu
 from .errors import EdgeNASError
 from .latency.backends import LocalBackend
 from .latency.profile import profile
@@ -104,9 +104,11 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     chosen = pick(search_dir, "best", max_latency=budget)
     arch = sp.arch(chosen["arch"])
 
-    _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images), then")
+    bits = 7 if saturating_cpu(backend.info().get("cpu_features") or []) else 8  # the model is for this CPU
+    _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images"
+            + (", 7-bit weights: this CPU has no VNNI), then" if bits == 7 else "), then"))
     _say(7, "measuring both on this CPU against the prediction and on the held-out images")
-    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, int8=True,
+    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, int8=True, int8_weight_bits=bits,
                         check_tables={"fp32": str(tables["fp32"]), "int8": str(tables["int8"])}, backend=backend)
     checks = {Path(c["model"]).name: c for c in res["check"]}
     result = {
@@ -117,7 +119,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
                        "predicted_ms": c["predicted_ms"], "error": c["error"], "top1": c.get("top1"),
                        "drift": c.get("drift", {}).get("ratio"), "drift_corrected_error": c.get("drift_corrected_error")}
                    for p, c in zip(("fp32", "int8"), checks.values())},
-        "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []),
+        "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []), "int8_weight_bits": bits,
         "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
         "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": ckpt,
     }

@@ -223,6 +223,13 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     text = report(res)
     assert "fp32" in text and "int8" in text and "measured" in text
     assert all(m["drift"] > 0 for m in res["models"].values()) and "corrected for it, the errors are fp32" in text
+    from edgenas.agent import cpu_features
+    from edgenas.deploy import saturating_cpu
+    from edgenas.export import read_metadata
+
+    bits = 7 if saturating_cpu(cpu_features()) else 8  # its int8 model is for this CPU: 7-bit weights where 8 saturate
+    assert res["int8_weight_bits"] == bits and read_metadata(res["models"]["int8"]["path"])["edgenas.int8_weight_bits"] == str(bits)
+    assert not any("VNNI" in w for w in res["int8_warnings"])
     again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30, calibrate=8)  # finished steps are reused
     assert again["arch"] == res["arch"]
 
