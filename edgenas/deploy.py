@@ -189,13 +189,14 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
     probes = table.calibration_keys(near_ms=predicted, n=DRIFT_NETWORKS)
     models.update((k, calibration_model(table, k)) for k in probes)
     got = backend.measure(models, table.meta["protocol"])
+    info = backend.info()
     measured = got[path.name]
     measured_ms = table.ms(measured)
     result = {
         "model": str(path), "precision": precision, "space": space.name, "arch": arch.to_dict(),
         "size_bytes": path.stat().st_size, "measured_ms": measured_ms, "measured_median_ms": measured["median_ms"],
         "measured_p90_ms": measured["p90_ms"], "statistic": table.statistic, "predicted_ms": predicted, "error": predicted / measured_ms - 1,
-        "device": {k: backend.info().get(k) for k in ("device", "cpu_model", "provider", "threads", "hostname")},
+        "device": {k: info.get(k) for k in ("device", "cpu_model", "provider", "threads", "hostname")},
     }
     drift = table.drift({k: got[k] for k in probes})
     if drift:  # now / at profiling, median over the networks; the error with the table scaled by it
@@ -208,12 +209,12 @@ def deploy_check(model_path: str | os.PathLike, table: LatencyTable, backend, da
         result["n"] = len(data.val)
         if "fp32" in got and fp32_twin is not None:
             result["top1_change"] = result["top1"] - onnx_top1(fp32_twin, data, arch.r)
-    other = other_cpu(table.meta, backend.info())
+    other = other_cpu(table.meta, info)
     if other:
         result["other_cpu"] = other
         print(f"edgenas: warning: {other}; the latency error is that CPU's, not the table's", file=sys.stderr)
     result["warnings"] = int8_warnings(result.get("int8_speedup"), result.get("top1_change"))
-    if precision == "int8" and meta.get("edgenas.int8_weight_bits", "8") == "8" and saturating_cpu(backend.info().get("cpu_features") or []):
+    if precision == "int8" and meta.get("edgenas.int8_weight_bits", "8") == "8" and saturating_cpu(info.get("cpu_features") or []):
         result["warnings"].append("this CPU has no VNNI: its int8 kernels saturate 8-bit weights, which can cost top-1; "
                                   "export with --int8-weight-bits 7 for it")
         print(f"edgenas: warning: {result['warnings'][-1]}", file=sys.stderr)
