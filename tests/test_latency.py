@@ -9,6 +9,7 @@ import pytest
 
 from edgenas import get_space
 from edgenas.cli import main
+from edgenas.errors import EdgeNASError
 from edgenas.latency import LatencyError, LatencyTable, LocalBackend, RemoteBackend, enumerate_blocks, get_backend, network_keys
 from edgenas.latency.profile import block_model, profile
 from edgenas.latency.table import EMPTY_KEY
@@ -440,3 +441,76 @@ def test_shipped_tables_still_fit_their_spaces(path):
     r = max(table.resolutions)
     lat = table.predict_batch(np.stack([sp.encode(sp.max_arch(r)), sp.encode(sp.min_arch(r))]))
     assert np.all(np.isfinite(lat)) and lat[0] > lat[1] > 0
+
+
+def _same_model(a: bytes, b: bytes) -> None:
+    """The same graph and weights, equal to the float rounding of BN statistics summed on another thread count."""
+    from onnx import numpy_helper
+
+    ma, mb = onnx.load_from_string(a), onnx.load_from_string(b)
+    assert [n.op_type for n in ma.graph.node] == [n.op_type for n in mb.graph.node]
+    wa, wb = ({i.name: numpy_helper.to_array(i) for i in m.graph.initializer} for m in (ma, mb))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_allclose(wb[k].astype(float), wa[k].astype(float), rtol=1e-3, atol=1e-5, err_msg=k)
+
+
+def test_helper_processes_build_the_models_this_process_builds(tiny_table, monkeypatch):
+    """A long profile builds its models in helper processes (fresh interpreters, fed over pipes); they stop with the builder."""
+    from edgenas.latency import build
+    from edgenas.latency.profile import TableModels
+
+    table = LatencyTable.load(tiny_table)
+    models = TableModels.of(table, [get_space("tiny").max_arch(24)])
+    keys = [EMPTY_KEY, *[k for k in table.entries if ":r16" in k][:3], "network:0", "0"]
+    here = {k: models(k) for k in keys}
+    with build.ModelBuilder(models, workers=2) as builder:  # short work: no helpers
+        assert builder(keys[:2], left=3) == {k: here[k] for k in keys[:2]} and not builder.parallel
+    monkeypatch.setattr(build, "WORTH_S", 0.0)  # any work left is worth helpers
+    with build.ModelBuilder(models, workers=2) as builder:
+        assert builder(keys[:1], left=len(keys)) == {keys[0]: here[keys[0]]} and builder.parallel  # timed here, then helpers started
+        procs = [h.proc for h in builder._helpers]
+        got = builder(keys)
+        assert list(got) == keys
+        for k in keys:
+            _same_model(here[k], got[k])
+        with pytest.raises(EdgeNASError, match="helper process failed: KeyError"):
+            builder(["no-such-block"])
+    assert all(p.poll() == 0 for p in procs)  # closed: each read the end of its tasks and exited
+
+
+def test_helpers_exit_when_their_parent_is_killed(tmp_path):
+    """A profile killed at any point (SIGKILL included) leaves no helper behind: each sees its pipe close."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = (
+        "import os, signal\n"
+        "from edgenas.latency import build\n"
+        "from edgenas.latency.profile import TableModels\n"
+        "from edgenas import get_space\n"
+        "build.WORTH_S = 0.0\n"
+        "b = build.ModelBuilder(TableModels(get_space('tiny'), (16,), 10, 'fp32', 0, ()), workers=2)\n"
+        "b(['__empty__'], left=5)\n"
+        "print(*[h.proc.pid for h in b._helpers], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == -signal.SIGKILL
+    pids = [int(p) for p in proc.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+    assert os.getpid()  # (this process untouched)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has exited: its parent is gone, init reaps it
+    except FileNotFoundError:
+        return False

@@ -12,6 +12,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,10 @@ from ..supernet.network import init_weights
 from ..supernet.static import SubNet
 from .backends import Backend
 from .blocks import Block, block_onnx, empty_graph, enumerate_blocks
+from .build import ModelBuilder
 from .table import EMPTY_KEY, NETWORK_PREFIX, LatencyError, LatencyTable
 
-__all__ = ["PRECISIONS", "calibration_model", "measure_chunked", "network_model", "profile", "profile_summary"]
+__all__ = ["PRECISIONS", "TableModels", "calibration_model", "measure_chunked", "network_model", "profile", "profile_summary"]
 
 # fields that must agree for a half-finished table to be resumed
 _RESUME_FIELDS = ("space", "space_digest", "resolutions", "num_classes", "precision", "opset", "protocol", "provider", "threads",
@@ -60,24 +63,61 @@ def network_model(space: SearchSpace, arch: Arch, num_classes: int | None = None
 
 def calibration_model(table: LatencyTable, key: str) -> bytes:
     """The table's calibration network ``key`` ("network:i") exactly as its profile measured it."""
-    meta = table.meta
-    arch = table.calibration_archs()[int(key[len(NETWORK_PREFIX):])]
-    return network_model(table.space, arch, meta["num_classes"], meta["precision"], meta.get("seed") or 0)
+    return TableModels.of(table)(key)
 
 
-def measure_chunked(backend: Backend, keys: list[str], model: Callable[[str], bytes], protocol: dict[str, Any], desc: str,
+@dataclass(frozen=True)
+class TableModels:
+    """Each model a table times, by key: its blocks, the empty graph, its calibration networks ("network:i")
+    and ``extra`` networks ("0", "1", ...: validation's, each seeded by its index).
+
+    Plain data, so helper processes build the same models (``ModelBuilder``).
+    """
+
+    space: SearchSpace
+    resolutions: tuple[int, ...]
+    num_classes: int
+    precision: str
+    seed: int
+    calibration: tuple[Arch, ...]
+    extra: tuple[Arch, ...] = ()
+
+    @classmethod
+    def of(cls, table: LatencyTable, extra: Iterable[Arch] = ()) -> TableModels:
+        meta = table.meta
+        return cls(table.space, tuple(meta["resolutions"]), meta["num_classes"], meta["precision"], meta.get("seed") or 0,
+                   tuple(table.calibration_archs()), tuple(extra))
+
+    @cached_property
+    def blocks(self) -> dict[str, Block]:
+        return {b.key: b for b in enumerate_blocks(self.space, list(self.resolutions), self.num_classes)}
+
+    def __call__(self, key: str) -> bytes:
+        if key == EMPTY_KEY:
+            return empty_graph()
+        if key.startswith(NETWORK_PREFIX):
+            return network_model(self.space, self.calibration[int(key[len(NETWORK_PREFIX):])], self.num_classes, self.precision,
+                                 self.seed)
+        if key.isdigit():
+            return network_model(self.space, self.extra[int(key)], self.num_classes, self.precision, seed=int(key))
+        return block_model(self.blocks[key], self.precision, self.seed)
+
+
+def measure_chunked(backend: Backend, keys: list[str], build: Callable[[str], bytes], protocol: dict[str, Any], desc: str,
                     on_chunk: Callable[[dict[str, dict[str, Any]]], None] | None = None,
                     progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Export and measure chunk by chunk with a progress bar; ``on_chunk(results)`` after each.
+    """Build and measure chunk by chunk with a progress bar; ``on_chunk(results)`` after each.
 
     Only one chunk of ONNX models exists at a time (memory stays bounded whatever the table's
-    size), and what a chunk measured is handed on before the next is exported.
+    size), and what a chunk measured is handed on before the next is built.  ``build`` must pickle
+    (``TableModels``): a long job builds each chunk in helper processes, before timing it.
     """
     results: dict[str, dict[str, Any]] = {}
     chunk = protocol["chunk"]
-    with tqdm(total=len(keys), desc=desc, unit="model", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(total=len(keys), desc=desc, unit="model", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar, \
+            ModelBuilder(build) as builder:
         for start in range(0, len(keys), chunk):
-            part = {k: model(k) for k in keys[start : start + chunk]}
+            part = builder(keys[start : start + chunk], left=max(0, len(keys) - start - chunk))
             got = backend.measure(part, protocol)
             results.update(got)
             if on_chunk is not None:
@@ -153,29 +193,20 @@ def _measure(space: SearchSpace, out: Path, meta: dict[str, Any], backend: Backe
         table = LatencyTable(meta)
         table.save(out)  # the table exists, incomplete, from the start: a second writer is refused by its lock
 
-    num_classes, precision, seed, protocol = meta["num_classes"], meta["precision"], meta["seed"], meta["protocol"]
-    blocks = {b.key: b for b in enumerate_blocks(space, meta["resolutions"], num_classes)}
     archs = table.calibration_archs()
     todo = _interleave([k for k in table.missing_keys() if not k.startswith(NETWORK_PREFIX)],
                        [k for k in table.missing_keys() if k.startswith(NETWORK_PREFIX)])
     if todo:
         if progress:
             print(f"profiling {len(todo)} of {len(table.required_keys())} entries ({space.name} at {meta['resolutions']}, "
-                  f"{precision}, {meta['provider']} x{meta['threads']} threads; {len(archs)} whole networks interleaved for "
-                  "calibration)", file=sys.stderr)
+                  f"{meta['precision']}, {meta['provider']} x{meta['threads']} threads; {len(archs)} whole networks interleaved "
+                  "for calibration)", file=sys.stderr)
 
         def save(got: dict[str, dict[str, Any]]) -> None:
             table.entries.update(got)
             table.save(out)
 
-        def model(k: str) -> bytes:
-            if k == EMPTY_KEY:
-                return empty_graph()
-            if k.startswith(NETWORK_PREFIX):
-                return calibration_model(table, k)
-            return block_model(blocks[k], precision, seed)
-
-        measure_chunked(backend, todo, model, protocol, "blocks", save, progress)
+        measure_chunked(backend, todo, TableModels.of(table), meta["protocol"], "blocks", save, progress)
 
     if archs:
         X = np.stack([space.encode(a) for a in archs])

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io import check_writable, exclusive
 from .backends import Backend, other_cpu, table_backend
-from .profile import calibration_model, measure_chunked
+from .profile import TableModels, measure_chunked
 from .table import NETWORK_PREFIX, LatencyError, LatencyTable
 
 __all__ = ["recalibrate", "recalibrate_table"]
@@ -52,7 +52,7 @@ def recalibrate(table: LatencyTable, backend: Backend, progress: bool = True) ->
               f"has {info.get('ort_version')}; a new ONNX Runtime can change blocks unevenly: profile again if validation misses",
               file=sys.stderr)
     space, keys = table.space, [f"{NETWORK_PREFIX}{i}" for i in range(len(archs))]
-    got = measure_chunked(backend, keys, lambda k: calibration_model(table, k), meta["protocol"], "calibration networks",
+    got = measure_chunked(backend, keys, TableModels.of(table), meta["protocol"], "calibration networks",
                           progress=progress)
     X = np.stack([space.encode(a) for a in archs])
     now = np.array([table.ms(got[k]) for k in keys])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from scipy.stats import spearmanr
 
 from ..io import atomic_path, check_writable, exclusive, write_json
 from .backends import Backend, other_cpu, table_backend
-from .profile import _random_arch, calibration_model, measure_chunked, network_model
+from .profile import TableModels, _random_arch, measure_chunked
 from .table import LatencyTable
 
 __all__ = ["accuracy_metrics", "validate", "validate_table"]
@@ -36,6 +37,20 @@ def accuracy_metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, f
         "mean_error": float(np.mean(err)),
         "spearman": float(rho),
     }
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """Builds each network once and keeps it on disk for the next pass: memory holds one chunk of them."""
+
+    build: TableModels
+    folder: str
+
+    def __call__(self, key: str) -> bytes:
+        path = Path(self.folder) / f"{key.replace(':', '_')}.onnx"
+        if not path.exists():
+            path.write_bytes(self.build(key))
+        return path.read_bytes()
 
 
 def validate_table(path: str | os.PathLike, samples: int, *, runner: str | None = None, runner_timeout: float = 600.0,
@@ -63,7 +78,7 @@ def validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: st
 def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: Path, seed: int, passes: int,
               progress: bool) -> dict[str, Any]:
     space, res = table.space, list(table.resolutions)
-    precision, num_classes = table.meta["precision"], table.meta["num_classes"]
+    precision = table.meta["precision"]
     protocol = table.meta["protocol"]
     rng = np.random.default_rng(seed)
     archs = [_random_arch(space, res, rng, i) for i in range(samples)]
@@ -77,14 +92,7 @@ def _validate(table: LatencyTable, backend: Backend, samples: int, out_prefix: P
     rng.shuffle(order)
     runs, drift, typical = [], [], []
     with tempfile.TemporaryDirectory(prefix="edgenas-validate-") as tmp:
-        def model(key: str) -> bytes:
-            """Exported once, kept on disk: memory holds one chunk of networks, not all of them."""
-            path = Path(tmp) / f"{key.replace(':', '_')}.onnx"
-            if not path.exists():
-                path.write_bytes(calibration_model(table, key) if key in calib else
-                                 network_model(space, archs[int(key)], num_classes, precision, seed=int(key)))
-            return path.read_bytes()
-
+        model = _Kept(TableModels.of(table, archs), tmp)
         for p in range(passes):
             got = measure_chunked(backend, order, model, protocol, f"networks pass {p + 1}/{passes}", progress=progress)
             runs.append(np.array([table.ms(got[str(i)]) for i in range(samples)]))
