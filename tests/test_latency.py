@@ -475,7 +475,8 @@ def test_helper_processes_build_the_models_this_process_builds(tiny_table, monke
         for k in keys:
             _same_model(here[k], got[k])
         with pytest.raises(EdgeNASError, match="helper process failed: KeyError"):
-            builder(["no-such-block"])
+            builder([keys[-1], "no-such-block", *keys[1:4]])
+        assert not builder.parallel and builder(keys[:2]) == {k: here[k] for k in keys[:2]}  # stopped; built here after
     assert all(p.poll() == 0 for p in procs)  # closed: each read the end of its tasks and exited
 
 

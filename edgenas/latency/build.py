@@ -112,7 +112,11 @@ class ModelBuilder:
 
     def __call__(self, keys: Sequence[str], left: int = 0) -> dict[str, bytes]:
         if self._helpers:
-            return self._map(keys)
+            try:
+                return self._map(keys)
+            except BaseException:  # others may still be building: stop them all, and build here from now on
+                self.close()
+                raise
         t0 = time.perf_counter()
         out = {k: self.build(k) for k in keys}
         if keys and not self._timed:
