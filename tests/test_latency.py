@@ -482,7 +482,6 @@ def test_helper_processes_build_the_models_this_process_builds(tiny_table, monke
 
 def test_helpers_exit_when_their_parent_is_killed(tmp_path):
     """A profile killed at any point (SIGKILL included) leaves no helper behind: each sees its pipe close."""
-    import os
     import signal
     import subprocess
     import time
@@ -506,7 +505,6 @@ def test_helpers_exit_when_their_parent_is_killed(tmp_path):
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.2)
     assert not any(_alive(p) for p in pids)
-    assert os.getpid()  # (this process untouched)
 
 
 def _alive(pid: int) -> bool:

@@ -42,6 +42,7 @@ def build_workers() -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(cpus, MAX_WORKERS))
 
+
 def _env() -> dict[str, str]:
     """This environment, with the folder of the edgenas this process runs first on the helpers' path."""
     here = str(Path(__file__).resolve().parents[2])
