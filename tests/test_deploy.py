@@ -234,8 +234,13 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     assert again["arch"] == res["arch"]
 
 
-def test_export_from_a_run_that_chose_int8_writes_and_checks_int8(trained, tables, tmp_path, capsys):
+def test_export_from_a_run_that_chose_int8_writes_and_checks_int8(trained, tables, tmp_path, capsys, monkeypatch):
     import yaml
+
+    import edgenas.deploy
+
+    scored, top1 = [], edgenas.deploy.onnx_top1
+    monkeypatch.setattr(edgenas.deploy, "onnx_top1", lambda path, *a, **kw: scored.append(Path(path).name) or top1(path, *a, **kw))
 
     run = tmp_path / "run"
     run.mkdir()
@@ -249,3 +254,5 @@ def test_export_from_a_run_that_chose_int8_writes_and_checks_int8(trained, table
     assert res["precision"] == "int8" and Path(res["int8_path"]).is_file() and res["int8_speedup"] > 0
     assert [c["precision"] for c in res["check"]] == ["int8"]  # measured against the int8 table
     assert "int8_speedup" in res["check"][0] and "top1_change" in res["check"][0]
+    assert res["check"][0]["top1_change"] == res["top1_int8"] - res["top1_fp32"]
+    assert sorted(scored) == ["m.int8.onnx", "m.onnx"]  # the check reuses what export scored on the same images

@@ -9,6 +9,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from edgenas import Supernet, get_space, list_spaces
 from edgenas.cli import main
 from edgenas.cost import cost_model, stats
+from edgenas.errors import EdgeNASError
 from edgenas.latency import LatencyTable, LocalBackend
 from edgenas.latency.profile import profile
 from edgenas.search import (
@@ -324,7 +325,6 @@ def test_resume_reproduces_every_artifact(tmp_path, table_path, predictor_path, 
 
 
 def test_one_writer_per_run_directory(tmp_path, table_path, predictor_path):
-    from edgenas.errors import EdgeNASError
     from edgenas.io import exclusive
 
     (tmp_path / "run").mkdir()
@@ -383,6 +383,22 @@ def test_sampling_setting_is_recorded_checked_and_old_runs_resume_as_they_were_d
     assert load_search_config(old, {}, saved_run=True).sampling == "uniform"
     with pytest.raises(SearchError, match="unknown sampling 'sobol'; choose from stratified, uniform"):
         config(table_path, predictor_path, sampling="sobol")
+
+
+def test_default_budget_follows_what_an_evaluation_costs(table_path, predictor_path):
+    """A predictor or costs alone: 100 x 50 (NSGA-II is ahead of random search there, and it takes seconds); the
+    supernet scoring every arch: 40 x 25.  A value given is kept, and the resolved budget is what a run records."""
+    def budget(**kw):
+        cfg = load_search_config(None, {"space": "tiny", "table": str(table_path), **kw})
+        return cfg.pop_size, cfg.generations
+
+    assert budget(objectives=["top1", "latency"], predictor=str(predictor_path)) == (100, 50)
+    assert budget(objectives=["macs", "latency"]) == (100, 50)
+    assert budget(objectives=["top1", "latency"], checkpoint="sn.pt", data="digits") == (40, 25)
+    assert budget(objectives=["top1", "latency"], checkpoint="sn.pt", data="digits", algorithm="surrogate") == (40, 25)
+    assert budget(objectives=["top1", "latency"], predictor=str(predictor_path), pop_size=8) == (8, 50)
+    with pytest.raises(EdgeNASError, match="'generations' = 0 is out of range"):
+        budget(objectives=["macs", "latency"], generations=0)
 
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parent.parent / "search").glob("*.yaml")), ids=lambda p: p.name)

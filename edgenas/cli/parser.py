@@ -205,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)}")
     p.add_argument("--objectives", help=f"comma-separated, of: {', '.join(OBJECTIVES)} (default top1,latency)")
     p.add_argument("--algorithm", metavar="ALGO", help=ALGORITHM_HELP)
-    p.add_argument("--pop-size", type=int, help="default 40")
-    p.add_argument("--generations", type=int, help="default 25 (rounds, for surrogate)")
+    p.add_argument("--pop-size", type=int, help="default 100 with --predictor or no top1, 40 when the supernet scores each arch")
+    p.add_argument("--generations", type=int, help="default 50 with --predictor or no top1, else 25 (rounds, for surrogate)")
     p.add_argument("--sampling", choices=SAMPLINGS, help=SAMPLING_HELP + "; for the first generation (random search: "
                    "every arch; reinforce's controller draws its own) (default stratified: the front's ends are in reach from the start)")
     p.add_argument("--seed", type=int, help="default 0")

@@ -207,7 +207,9 @@ class LatencyTable:
             for ri, r in enumerate(sp.resolutions):
                 if r not in self.resolutions:
                     continue
-                ms = lambda spec: self.ms(self.entries[block_key(spec)]) - o  # noqa: E731
+                # a block's share is never negative: one noisy empty-graph time above the blocks' must not make
+                # networks predict faster than an empty graph (or below zero)
+                ms = lambda spec: max(self.ms(self.entries[block_key(spec)]) - o, 0.0)  # noqa: E731
                 for wi, w in enumerate(sp.widths):
                     fixed[wi, ri] = o + ms(sp.stem_spec(r)) + ms(sp.first_block_spec(r)) + ms(sp.head_spec(r, num_classes, w))
                 for slot in range(sp.n_layers):

@@ -13,10 +13,14 @@ from ..quantize import PRECISIONS
 from ..space import SAMPLINGS, definition_record, get_space
 from .objectives import OBJECTIVES
 
-__all__ = ["ALGORITHMS", "LIMITS", "SearchConfig", "load_search_config"]
+__all__ = ["ALGORITHMS", "BUDGETS", "LIMITS", "SearchConfig", "load_search_config"]
 
 #: registered search algorithms (``edgenas.search.algorithms`` implements them)
 ALGORITHMS = ("nsga2", "nsga3", "agemoea", "random", "reinforce", "surrogate")
+#: default population x generations: when every evaluation is a table lookup and a predictor call (5,000 evaluations:
+#: there NSGA-II beats random search on every seed, ``benchmarks/search_budget.py``), and when each scores a subnet
+#: with the supernet (seconds each: 1,000)
+BUDGETS = {"cheap": (100, 50), "supernet": (40, 25)}
 #: budget flags and settings -> (quantity, whether it is an upper bound); shared by search and pick
 LIMITS = {"max_latency": ("latency", True), "max_macs": ("macs", True), "max_params": ("params", True), "min_top1": ("top1", False)}
 
@@ -27,8 +31,8 @@ class SearchConfig:
     space_def: dict[str, Any] | None = None  # the definition of a space not built in
     objectives: list[str] = field(default_factory=lambda: ["top1", "latency"])
     algorithm: str = "nsga2"
-    pop_size: int = ranged(40, 2, 100_000)
-    generations: int = ranged(25, 1, 100_000)
+    pop_size: int = ranged(None, 2, 100_000)  # unset: BUDGETS by what an evaluation costs; validate resolves it (recorded)
+    generations: int = ranged(None, 1, 100_000)
     sampling: str = "stratified"  # the first generation (random search: every arch): one of SAMPLINGS
     seed: int = ranged(0, 0, 2**31 - 1)
     table: str | None = None
@@ -53,6 +57,11 @@ class SearchConfig:
     int8_drop: float | None = ranged(None, 0.0, 100.0, integer=False)  # top-1 points int8 loses (default: measured)
 
     def validate(self) -> SearchConfig:
+        if self.pop_size is None or self.generations is None:
+            top1 = isinstance(self.objectives, list) and "top1" in self.objectives
+            pop, gens = BUDGETS["supernet" if self.algorithm == "surrogate" or (top1 and not self.predictor) else "cheap"]
+            return dataclasses.replace(self, pop_size=pop if self.pop_size is None else self.pop_size,
+                                       generations=gens if self.generations is None else self.generations).validate()
         check_fields(self, "search settings")
         space = get_space(self.space, self.space_def)
         if not self.objectives or len(set(self.objectives)) != len(self.objectives):
