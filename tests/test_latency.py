@@ -91,7 +91,9 @@ def test_vectorised_prediction_equals_scalar_and_block_sum(tiny_table):
     assert np.all(slow.predict_batch(vecs) == data["entries"][EMPTY_KEY]["min_ms"])
 
     mparams = cost_model(sp).batch(vecs)[0] / 1e6
-    assert np.allclose(batch, cal["scale"] * raw + cal["per_mparam"] * mparams + cal["offset_ms"])
+    assert np.allclose(batch, np.maximum(cal["scale"] * raw + cal["per_mparam"] * mparams + cal["offset_ms"], o))
+    below = LatencyTable(table.meta, table.entries, {**cal, "offset_ms": -1e3})  # a fit extrapolated below the empty graph
+    assert np.all(below.predict_batch(vecs) == o)
 
 
 def test_table_holds_the_statistic_its_protocol_names(tiny_table, tmp_path):

@@ -2,8 +2,8 @@
 
 A network's latency is predicted as::
 
-    overhead + sum over its blocks of (block time - overhead)            (raw)
-    scale * raw + per_mparam * params / 1e6 + offset                     (calibrated, if fitted)
+    overhead + sum over its blocks of max(block time - overhead, 0)     (raw)
+    max(scale * raw + per_mparam * params / 1e6 + offset, overhead)      (calibrated, if fitted)
 
 where ``overhead`` is the per-``run`` cost of an empty graph (paid once per network, not once per
 block) and the calibration is a least-squares fit on whole networks measured end to end: a block
@@ -234,7 +234,8 @@ class LatencyTable:
         raw = fixed[last, ri] + np.where(active, per_slot, 0.0).sum(1)
         if calibrated and self.calibration:
             c = self.calibration
-            return c["scale"] * raw + c["per_mparam"] * self._mparams(X) + c["offset_ms"]
+            fitted = c["scale"] * raw + c["per_mparam"] * self._mparams(X) + c["offset_ms"]
+            return np.maximum(fitted, self.overhead_ms)  # a fit's line, extrapolated, never beats the empty graph
         return raw
 
     def _mparams(self, X: np.ndarray) -> np.ndarray:
