@@ -354,6 +354,25 @@ class DriftedBackend:
         return {k: {f: v * self.factor if f.endswith("_ms") else v for f, v in self.table.entries[k].items()} for k in models}
 
 
+def test_calibration_keeps_the_weight_term_non_negative(tiny_table):
+    """Networks whose times fall with their weights (noise on a few networks) fit a line that extrapolates below
+    zero; the weight term is then dropped and the rest refitted.  An upward one is fitted as it is."""
+    from edgenas.cost import cost_model
+
+    table, sp = LatencyTable.load(tiny_table), get_space("tiny")
+    X = sp.sample_vectors(np.random.default_rng(8), 12)
+    X[:, -1] = np.where(X[:, -1] == 1, 0, X[:, -1])
+    raw, mp = table.predict_batch(X, calibrated=False), cost_model(sp).batch(X)[0] / 1e6
+    up = table.fit_calibration(X, 1.1 * raw + 0.3 * mp + 0.01)
+    assert (up["scale"], up["per_mparam"], up["offset_ms"]) == pytest.approx((1.1, 0.3, 0.01), rel=1e-6, abs=1e-9)
+    down = table.fit_calibration(X, 1.1 * raw - 0.3 * mp + 0.5)
+    assert down["per_mparam"] == 0.0 and down["scale"] > 0
+    ref = np.polyfit(raw, 1.1 * raw - 0.3 * mp + 0.5, 1)  # the line without the weight term
+    assert (down["scale"], down["offset_ms"]) == pytest.approx(tuple(ref), rel=1e-6)
+    falling = table.fit_calibration(X, 1.0 - 0.1 * raw)  # no upward line at all: a pure ratio
+    assert falling["per_mparam"] == 0.0 and falling["offset_ms"] == 0.0 and falling["scale"] > 0
+
+
 def test_recalibration_refits_the_table_to_the_devices_drift(tiny_table):
     from edgenas.latency.recalibrate import recalibrate
 
