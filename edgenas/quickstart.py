@@ -44,7 +44,7 @@ def _say(i: int, text: str, done: bool = False) -> None:
 
 
 def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str = "digits", epoch_scale: float = 2.5,
-               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0, calibrate: int = 30,
+               max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0, calibrate: int = 16,
                pretrained: str | None = None) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

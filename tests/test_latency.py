@@ -354,6 +354,22 @@ class DriftedBackend:
         return {k: {f: v * self.factor if f.endswith("_ms") else v for f, v in self.table.entries[k].items()} for k in models}
 
 
+def test_a_noisy_entry_measured_again_keeps_every_pass_runs(monkeypatch):
+    """A retry adds runs: the fastest run of any pass counts, even when that pass was the noisier one."""
+    from edgenas import agent
+    from edgenas.latency.blocks import empty_graph
+
+    passes = iter([[2.0, 2.4, 2.8, 3.2] * 5, [1.0, 3.0, 5.0, 7.0] * 5, [1.5, 4.0, 6.0, 9.0] * 5])
+
+    def timed(sessions, feeds, protocol):
+        return {k: [(ms, ms) for ms in next(passes)] for k in sessions}
+
+    monkeypatch.setattr(agent, "_time_chunk", timed)
+    got = agent.measure({"m": empty_graph()}, protocol={"retries": 2, "max_spread": 0.1})["m"]
+    assert got["remeasured"] == 2 and got["runs"] == 60
+    assert got["min_ms"] == 1.0 and got["median_ms"] == pytest.approx(3.1)
+
+
 def test_calibration_keeps_the_weight_term_non_negative(tiny_table):
     """Networks whose times fall with their weights (noise on a few networks) fit a line that extrapolates below
     zero; the weight term is then dropped and the rest refitted.  An upward one is fitted as it is."""
@@ -367,10 +383,29 @@ def test_calibration_keeps_the_weight_term_non_negative(tiny_table):
     assert (up["scale"], up["per_mparam"], up["offset_ms"]) == pytest.approx((1.1, 0.3, 0.01), rel=1e-6, abs=1e-9)
     down = table.fit_calibration(X, 1.1 * raw - 0.3 * mp + 0.5)
     assert down["per_mparam"] == 0.0 and down["scale"] > 0
-    ref = np.polyfit(raw, 1.1 * raw - 0.3 * mp + 0.5, 1)  # the line without the weight term
+    y = 1.1 * raw - 0.3 * mp + 0.5
+    ref = np.polyfit(raw, y, 1, w=1 / y)  # the line without the weight term, residuals relative to each network's time
     assert (down["scale"], down["offset_ms"]) == pytest.approx(tuple(ref), rel=1e-6)
     falling = table.fit_calibration(X, 1.0 - 0.1 * raw)  # no upward line at all: a pure ratio
     assert falling["per_mparam"] == 0.0 and falling["offset_ms"] == 0.0 and falling["scale"] > 0
+
+
+def test_calibration_never_leaves_its_networks_further_off_than_the_sum(tiny_table):
+    """The fit minimises each network's error relative to its time: however noisy the networks (here the largest
+    1.4x slow), it cannot end further from them, in RMS relative error, than the uncalibrated sum of blocks."""
+    from edgenas.cost import cost_model
+
+    table, sp = LatencyTable.load(tiny_table), get_space("tiny")
+    for seed in range(4):
+        X = sp.sample_vectors(np.random.default_rng(seed), 12)
+        X[:, -1] = np.where(X[:, -1] == 1, 0, X[:, -1])
+        raw = table.predict_batch(X, calibrated=False)
+        assert np.ptp(cost_model(sp).batch(X)[0]) > 0  # the full three-term fit is tried
+        y = raw * (1 + 0.05 * np.random.default_rng(seed).standard_normal(12))
+        y[np.argmax(raw)] *= 1.4
+        table.fit_calibration(X, y)
+        fitted_rms, raw_rms = (float(np.sqrt(np.mean((pred / y - 1) ** 2))) for pred in (table.predict_batch(X), raw))
+        assert fitted_rms <= raw_rms + 1e-9, seed
 
 
 def test_recalibration_refits_the_table_to_the_devices_drift(tiny_table):
