@@ -2,8 +2,8 @@
 
     python benchmarks/calibration_networks.py      # seconds; reads the shipped tables, times nothing
 
-For every table in ``latency_tables/`` with 30 calibration networks: 300 random draws of 5 held-out networks and
-k fitting networks from the other 25 (k = 8 ... 25), the calibration fitted on the k (``LatencyTable.fit_calibration``)
+For every table in ``latency_tables/`` with 30 calibration networks: 300 random draws of k fitting networks and
+5 held-out networks from the others (k = 8 ... 25), the calibration fitted on the k (``LatencyTable.fit_calibration``)
 and its error on the 5.  Each network's time is one measurement, so the errors include its noise.
 """
 
@@ -22,16 +22,16 @@ COUNTS = (8, 12, 16, 20, 25)
 HELD_OUT, DRAWS = 5, 300
 
 
-def errors(table: LatencyTable, k: int) -> np.ndarray:
+def heldout_errors(table: LatencyTable, fit: int, held: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """|predicted / measured - 1| on ``held`` calibration networks, the calibration fitted on ``fit`` others, ``draws`` times."""
     archs = table.calibration_archs()
     X = np.stack([table.space.encode(a) for a in archs])
     y = np.array([table.ms(table.entries[f"{NETWORK_PREFIX}{i}"]) for i in range(len(archs))])
-    g, out = np.random.default_rng(k), []
-    for _ in range(DRAWS):
+    g, out = np.random.default_rng(seed), []
+    for _ in range(draws):
         idx = g.permutation(len(archs))
-        held, fit = idx[:HELD_OUT], idx[HELD_OUT : HELD_OUT + k]
-        table.fit_calibration(X[fit], y[fit])
-        out.append(table.predict_batch(X[held]) / y[held] - 1)
+        table.fit_calibration(X[idx[:fit]], y[idx[:fit]])
+        out.append(table.predict_batch(X[idx[fit : fit + held]]) / y[idx[fit : fit + held]] - 1)
     return np.abs(np.concatenate(out))
 
 
@@ -46,7 +46,7 @@ def main() -> None:
             continue
         cells = []
         for k in COUNTS:
-            e = errors(table, k)
+            e = heldout_errors(table, k, HELD_OUT, seed=k)
             pooled[k].append(e)
             cells.append(f"{100 * e.mean():.1f}%")
         rows.append(f"| {path.stem} | " + " | ".join(cells) + " |")

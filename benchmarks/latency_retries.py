@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 from _report import machine, per_cpu, update_section
+from calibration_networks import heldout_errors
 
 from edgenas import agent
 from edgenas.latency import LocalBackend
 from edgenas.latency.profile import profile
-from edgenas.latency.table import NETWORK_PREFIX, LatencyTable
+from edgenas.latency.table import LatencyTable
 
 RULES = ("first pass", "quieter pass (before)", "all runs (now)")
 PASSES = 3
@@ -57,20 +58,6 @@ class ThreePassBackend(LocalBackend):
         return {k: self.entries[RULES[-1]][k] for k in models}
 
 
-def heldout_errors(table: LatencyTable, entries: dict[str, dict], splits: int = 300) -> np.ndarray:
-    t = LatencyTable(copy.deepcopy(table.meta), dict(entries))
-    archs = t.calibration_archs()
-    X = np.stack([t.space.encode(a) for a in archs])
-    y = np.array([t.ms(t.entries[f"{NETWORK_PREFIX}{i}"]) for i in range(len(archs))])
-    g, errs = np.random.default_rng(0), []
-    for _ in range(splits):
-        idx = g.permutation(len(archs))
-        fit, held = idx[: len(archs) // 2], idx[len(archs) // 2 :]
-        t.fit_calibration(X[fit], y[fit])
-        errs.append(t.predict_batch(X[held]) / y[held] - 1)
-    return np.abs(np.concatenate(errs))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=2)
@@ -84,7 +71,8 @@ def main() -> None:
                                    progress=False)
                 cells = []
                 for rule in RULES:
-                    e = heldout_errors(table, backend.entries[rule])
+                    t = LatencyTable(copy.deepcopy(table.meta), dict(backend.entries[rule]))
+                    e = heldout_errors(t, 15, 15)
                     means[(precision, rule)].append(e.mean())
                     cells.append(f"{100 * e.mean():.1f}% / {100 * (e <= 0.1).mean():.0f}%")
                 rows.append(f"| {rep + 1} | {precision} | " + " | ".join(cells) + " |")
