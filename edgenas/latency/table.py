@@ -6,8 +6,8 @@ A network's latency is predicted as::
     max(scale * raw + per_mparam * params / 1e6 + offset, overhead)      (calibrated, if fitted)
 
 where ``overhead`` is the per-``run`` cost of an empty graph (paid once per network, not once per
-block) and the calibration is a least-squares fit on whole networks measured end to end: a block
-timed alone runs with its weights hot in cache, inside a network they arrive cold, which costs
+block) and the calibration is a least-squares fit of relative errors on whole networks measured end
+to end: a block timed alone runs with its weights hot in cache, inside a network they arrive cold, which costs
 roughly in proportion to the weight bytes (hence the parameter term).  Each time is the statistic
 the table's protocol names (``min`` by default; tables made before it existed used the median).
 """
@@ -263,10 +263,10 @@ class LatencyTable:
         # few networks, or no line that slopes upwards: a pure ratio (the one nearest each network, relatively)
         scale, per_mparam, offset = float(np.sum(raw * w) / np.sum((raw * w) ** 2)), 0.0, 0.0
         if raw.size >= 6 and np.ptp(raw) > 0 and np.ptp(mp) > 0:
-            ones = np.ones_like(raw)
-            (s, p, o), *_ = np.linalg.lstsq(np.column_stack([raw, mp, ones]) * w[:, None], measured_ms * w, rcond=None)
+            A, b = np.column_stack([raw, mp, np.ones_like(raw)]) * w[:, None], measured_ms * w
+            (s, p, o), *_ = np.linalg.lstsq(A, b, rcond=None)
             if p < 0 or s <= 0:
-                (s, o), *_ = np.linalg.lstsq(np.column_stack([raw, ones]) * w[:, None], measured_ms * w, rcond=None)
+                (s, o), *_ = np.linalg.lstsq(A[:, [0, 2]], b, rcond=None)
                 p = 0.0
             if s > 0:
                 scale, per_mparam, offset = s, p, o
