@@ -25,10 +25,22 @@ def machine() -> str:
 
 def per_cpu(title: str) -> str:
     """A section title for results that hold for this CPU only (int8 kernels differ by instruction set), so a run on
-    another CPU writes its own section beside this one's instead of replacing it."""
-    from edgenas.agent import cpu_model
+    another CPU writes its own section beside this one's instead of replacing it.  Cloud CPUs share a name across
+    generations ("AMD EPYC" with AVX2 only, or with AVX-512 and VNNI), so the title carries the instruction sets too."""
+    from edgenas.agent import cpu_features, cpu_model
 
-    return f"{title}, {' '.join(re.sub(r'[(](R|TM)[)]', ' ', cpu_model()).split())}"
+    name = " ".join(re.sub(r"[(](R|TM)[)]", " ", cpu_model()).split())
+    isa = instruction_sets(cpu_features())
+    return f"{title}, {name}" + (f" ({isa})" if isa else "")
+
+
+def instruction_sets(features: list[str]) -> str:
+    """What chooses ONNX Runtime's int8 and fp32 kernels, in a few words: 'AVX2', 'AVX-512 VNNI', 'ARM dot product'."""
+    have = set(features)
+    width = next((name for flag, name in (("amx_int8", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "ARM NEON"))
+                  if flag in have), "")
+    dot = "VNNI" if {"avx512_vnni", "avx_vnni"} & have and width != "AMX" else "dot product" if "asimddp" in have else ""
+    return " ".join(part for part in (width, dot) if part)
 
 
 def _pattern(title: str) -> re.Pattern:
