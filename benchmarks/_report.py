@@ -39,7 +39,7 @@ def instruction_sets(features: list[str]) -> str:
     have = set(features)
     width = next((name for flag, name in (("amx_int8", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "ARM NEON"))
                   if flag in have), "")
-    dot = "VNNI" if {"avx512_vnni", "avx_vnni"} & have and width != "AMX" else "dot product" if "asimddp" in have else ""
+    dot = "VNNI" if {"avx512_vnni", "avx_vnni"} & have else "dot product" if "asimddp" in have else ""
     return " ".join(part for part in (width, dot) if part)
 
 
