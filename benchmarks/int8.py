@@ -7,8 +7,8 @@
    --int8` writes it, and with h-swish, SE gates and pooling left in float as the int8 graph was
    before), against the largest of their -lite spaces in fp32 and int8.
 2. Accuracy: the tiny supernet trained on the shared CIFAR-10 zip (last 500 images per class held
-   out) for a 4-minute budget on CPU; 5 random subnets exported in fp32 and int8 (calibrated on
-   256 training images), top-1 on the 5,000 held-out images.
+   out) for a 4-minute budget on CPU; 5 random subnets exported in fp32 and int8 (calibrated as export
+   does: `quantize.CALIBRATION_IMAGES` training images, 256 before 2026-12-07), top-1 on the 5,000 held-out images.
 3. Search: cifar-mbv3-lite, NSGA-II over top-1 and latency at equal budget, fp32 alone against
    fp32+int8 (the shipped fp32 and int8 tables; int8's top-1 drop as measured in 2); top-1 from a
    predictor fitted on a synthetic accuracy (no trained cifar-mbv3-lite supernet exists here),

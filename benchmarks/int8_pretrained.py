@@ -22,7 +22,7 @@ from _report import machine, update_section
 from edgenas.data import checkpoint_data
 from edgenas.deploy import calibration_batches, export_subnet, onnx_top1
 from edgenas.latency.backends import LocalBackend
-from edgenas.quantize import CALIBRATION_PERCENTILE, quantize_int8
+from edgenas.quantize import CALIBRATION_IMAGES, CALIBRATION_PERCENTILE, quantize_int8
 from edgenas.space import get_space
 from edgenas.supernet import read_checkpoint
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
              **{f"random-{i}": space.arch({**space.sample(rng).to_dict(), "r": 32}) for i in range(args.subnets - 2)}}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        calib = calibration_batches(split, 32, 256)
+        calib = calibration_batches(split, 32)  # as export calibrates
         for name, arch in archs.items():
             fp32 = Path(tmp) / f"{name}.onnx"
             export_subnet(space, arch, fp32, checkpoint="cifar10", data=args.data)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{m['fp32'] / m['islands']:.2f}x |" for n, t, m in rows)
     drops = [100 * (t["percentile"] - t["fp32"]) for _, t, _ in rows]
     body = f"""The shipped `cifar10` supernet (cifar-mbv3: h-swish and squeeze-excite), subnets at 32x32, BN recalibrated,
-int8 (static QDQ, per-channel int8 weights, uint8 activations) calibrated on 256 training images, activation ranges
+int8 (static QDQ, per-channel int8 weights, uint8 activations) calibrated on {CALIBRATION_IMAGES} training images, activation ranges
 from the {CALIBRATION_PERCENTILE}th percentiles (as `export --int8` writes it) or from min/max; top-1 on {len(split.val):,} held-out images.
 "float islands": percentile ranges, but h-swish, the SE gate and the pooling left in float between Q/DQ pairs, as the
 int8 graph was before (`INT8_GRAPH` 1); the others run them as int8 kernels.  Latency: ONNX Runtime, 1 thread, batch 1,

@@ -5,7 +5,8 @@
 x86 CPUs without VNNI (AVX2; AVX-512 before VNNI) run ONNX Runtime's uint8 x int8 kernels with int16 partial sums,
 which saturate when 8-bit weights meet large activations; 7-bit weights (`edgenas export --int8-weight-bits 7`)
 cannot saturate there.  The largest, smallest and 2 random subnets are exported in fp32 and int8 both ways
-(calibrated on 256 training images), top-1 on the 1,000 shipped held-out images, and the two int8 models of
+(calibrated as export does: `quantize.CALIBRATION_IMAGES` training images, 256 before 2026-12-07),
+top-1 on the 1,000 shipped held-out images, and the two int8 models of
 each timed interleaved (`agent.measure`, one thread, batch 1).
 """
 

@@ -11,8 +11,8 @@ venv's Python (`edgenas profile --device remote --runner ... --provider openvino
    one thread, batch 1, the two alternated over rounds; the median of each model's per-round medians.
 2. Tables: cifar-mbv3-lite @32, fp32 and int8, profiled through the agent with OpenVINO and validated on 40 random
    subnets measured end to end twice.
-3. Accuracy: subnets of the shipped CIFAR-10 supernet exported fp32 and int8 (int8 calibrated on 256 training
-   images), top-1 on its 1,000 shipped held-out images under each provider.
+3. Accuracy: subnets of the shipped CIFAR-10 supernet exported fp32 and int8 (int8 calibrated as export
+   does: `quantize.CALIBRATION_IMAGES` training images, 256 before 2026-12-07), top-1 on its 1,000 shipped held-out images under each provider.
 """
 
 from __future__ import annotations

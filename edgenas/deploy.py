@@ -28,7 +28,7 @@ from .io import atomic_path
 from .latency.backends import LocalBackend, other_cpu
 from .latency.profile import calibration_model
 from .latency.table import LatencyError, LatencyTable
-from .quantize import quantize_int8
+from .quantize import CALIBRATION_IMAGES, quantize_int8
 from .space import Arch, SearchSpace, definition_record, get_space
 
 __all__ = [
@@ -67,7 +67,7 @@ def onnx_top1(model_path: str | os.PathLike, data: DataSplit, resolution: int, b
     return correct / len(data.val)
 
 
-def calibration_batches(data: DataSplit, resolution: int, n_images: int = 256, batch: int = 32, seed: int = 0) -> list[np.ndarray]:
+def calibration_batches(data: DataSplit, resolution: int, n_images: int = CALIBRATION_IMAGES, batch: int = 32, seed: int = 0) -> list[np.ndarray]:
     """Real training images (seeded subset), preprocessed as at inference, for int8 calibration."""
     if data is None or len(data.train) == 0:
         raise ExportError("int8 quantization needs calibration data: give --data (the training data)")
@@ -248,7 +248,7 @@ SPEEDUP_PROTOCOL = {"warmup": 5, "rounds": 3, "runs": 10, "retries": 1}
 
 def export_subnet(space, arch: Arch, out: str | os.PathLike, *, checkpoint: str | None = None, data: str | None = None,
                   num_classes: int | None = None, seed: int = 0, simplify: bool = False, int8: bool = False,
-                  calib_images: int = 256, bn_images: int = 1000, ort_format: bool = False, mobile: bool = False,
+                  calib_images: int = CALIBRATION_IMAGES, bn_images: int = 1000, ort_format: bool = False, mobile: bool = False,
                   check_tables: dict[str, str | None] | None = None, backend=None, time_int8: bool = True,
                   int8_weight_bits: int = 8) -> dict[str, Any]:
     """Extract, export (fp32, optionally int8 / ORT format), evaluate and check one subnet: ``edgenas export``.

@@ -140,3 +140,12 @@ def test_every_command_prints_its_help():
 
     for p in parsers(build_parser()):
         assert p.prog in p.format_help()  # a bare % in a help text breaks --help with a traceback
+
+
+def test_export_calibrates_int8_on_the_librarys_number_of_images():
+    """The flag's default is written out (the parser does not import onnx); it must stay the library's."""
+    from edgenas.cli.parser import build_parser
+    from edgenas.quantize import CALIBRATION_IMAGES
+
+    args = build_parser().parse_args(["export", "--space", "tiny", "--arch", "max", "--out", "m.onnx"])
+    assert args.calib_images == CALIBRATION_IMAGES

@@ -204,3 +204,23 @@ def test_seven_bit_weights_for_cpus_without_vnni(tmp_path):
     assert read_metadata(tmp_path / "m.int8.onnx")["edgenas.int8_weight_bits"] == "7"
     assert saturating_cpu(["avx", "avx2", "fma"]) and not saturating_cpu(["avx2", "avx512f", "avx512_vnni"])
     assert not saturating_cpu(["asimd", "asimddp"]) and not saturating_cpu([])
+
+
+def _graph(model: bytes) -> tuple[list, list]:
+    """Everything of a graph but its values: nodes in order with their wiring, initializers' names, types and shapes."""
+    g = onnx.load_from_string(model).graph
+    return ([(n.op_type, list(n.input), list(n.output)) for n in g.node],
+            sorted((t.name, t.data_type, tuple(t.dims)) for t in g.initializer))
+
+
+def test_the_int8_network_a_table_times_is_the_graph_export_makes():
+    """Latency tables calibrate their int8 models on noise with min/max ranges (faster); export calibrates on
+    images with percentile ranges.  Only the scales may differ, or the table times another model."""
+    sp = get_space("tiny")
+    arch = sp.arch({**sp.sample(np.random.default_rng(1)).to_dict(), "r": 16})
+    fp32 = network_model(sp, arch)
+    g = np.random.default_rng(5)
+    exported = quantize_int8(fp32, [g.uniform(-2, 2, (8, 3, 16, 16)).astype(np.float32) for _ in range(2)])
+    timed = network_model(sp, arch, precision="int8")
+    assert _graph(timed) == _graph(exported)
+    assert timed != exported  # the same graph with other ranges

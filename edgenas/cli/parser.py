@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=SEED, default=0, help="seed of the random weights without a checkpoint")
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity re-checked)")
     p.add_argument("--int8", action="store_true", help="also write MODEL.int8.onnx (static QDQ, calibrated on training images)")
-    p.add_argument("--calib-images", type=IMAGES, default=256, help="training images for int8 calibration")
+    p.add_argument("--calib-images", type=IMAGES, default=128, help="training images for int8 calibration")  # quantize.CALIBRATION_IMAGES
     p.add_argument("--int8-weight-bits", type=int, choices=[7, 8], default=8,
                    help="7 for x86 CPUs without VNNI (AVX2; AVX-512 before VNNI), whose int8 kernels saturate 8-bit weights")
     p.add_argument("--ort", action="store_true", help="also convert to ORT format for ONNX Runtime Mobile")
