@@ -61,6 +61,18 @@ def update_section(title: str, body: str, command: str, machine_desc: str) -> No
     _write(pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section)
 
 
+def replace_body(title: str, body: str) -> bool:
+    """Section ``title``'s body replaced, its command, machine and date kept (a part of what they measured was
+    redone by other means, which the body says); False if there is no such section."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else ""
+    old = _pattern(title).search(text)
+    if old is None:
+        return False
+    head = "\n\n".join(old.group(0).split("\n\n", 2)[:2])  # the title; the Command, Machine and Date lines
+    _write(text[: old.start()] + f"{head}\n\n{body.strip()}\n\n" + text[old.end():])
+    return True
+
+
 def keep_section(title: str, as_title: str) -> None:
     """Section ``title`` kept under ``as_title`` (a record the next :func:`update_section` of ``title``
     would replace), unless ``as_title`` exists already."""

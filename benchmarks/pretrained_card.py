@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _report import keep_section, machine, update_section  # noqa: E402  (the script's folder is on sys.path)
+from _report import keep_section, machine, replace_body, update_section  # noqa: E402  (the script's folder is on sys.path)
 
 from edgenas import get_space  # noqa: E402
 from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
@@ -216,6 +216,7 @@ def replace_predictor(dest: Path, src: Path, note: str | None) -> None:
     write_json(dest / "card.json", card)
     (dest / "MODEL_CARD.md").write_text(render(card))
     print(render(card))
+    replace_body(f"Supernet on one GPU: {card['name']}", benchmark_body(card, None))
 
 
 def _probes(paths: list[str]) -> dict:

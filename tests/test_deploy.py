@@ -15,6 +15,7 @@ from edgenas.cli import main
 from edgenas.data import augment, load_data
 from edgenas.deploy import deploy_check, export_subnet, mobile_report
 from edgenas.errors import EdgeNASError
+from edgenas.io import exclusive
 from edgenas.latency import LatencyError, LatencyTable, LocalBackend, RemoteBackend
 from edgenas.latency.profile import profile
 from edgenas.train import Trainer, load_config
@@ -172,6 +173,49 @@ def test_deploy_bad_input(exported, tables, tmp_path):
         deploy_check(plain, LatencyTable.load(tables["fp32"]), LocalBackend())
     with pytest.raises(EdgeNASError, match="needs calibration images"):
         export_subnet(SP, SP.min_arch(), tmp_path / "q.onnx", int8=True)
+
+
+def test_interrupted_predictor_resumes_its_labels_and_more_samples_label_only_new_subnets(trained, tmp_path, monkeypatch, capsys):
+    from edgenas.evaluate import Evaluator
+
+    evaluated, stop_at = [], [None]
+    real = Evaluator.correct
+
+    def counted(self, net, arch, recalibrate=True):
+        if len(evaluated) + 1 == stop_at[0]:
+            raise KeyboardInterrupt
+        evaluated.append(arch)
+        return real(self, net, arch, recalibrate)
+
+    def run(out, samples=16, calib=64):
+        evaluated.clear()
+        return main(["predictor", "--space", "tiny", "--checkpoint", str(trained), "--samples", str(samples), "--resolution", "24",
+                     "--calib-images", str(calib), "--out", str(tmp_path / out)])
+
+    def fitted(out):
+        d = json.loads((tmp_path / out).read_text())
+        return np.array(d["X"]), np.array(d["y"])
+
+    monkeypatch.setattr(Evaluator, "correct", counted)
+    assert run("whole.json") == 0 and len(evaluated) == 16
+    stop_at[0] = 7
+    assert run("p.json") == 130 and len(evaluated) == 6 and not (tmp_path / "p.json").exists()
+    assert (tmp_path / "p.labels.npz").exists()  # the six measured before the interrupt
+    stop_at[0] = None
+    assert run("p.json") == 0 and len(evaluated) == 10  # the other ten only
+    assert "6 of 16 subnets already labelled" in capsys.readouterr().err
+    for a, b in zip(fitted("p.json"), fitted("whole.json")):
+        assert np.array_equal(a, b)  # the same labels, hence the same predictor
+    assert json.loads((tmp_path / "p.json").read_text())["report"]["labels_reused"] == 6
+    assert run("p.json", samples=20) == 0 and len(evaluated) == 4  # a bigger sample: its first 16 are labelled
+    assert np.array_equal(fitted("p.json")[0][:16], fitted("whole.json")[0])
+    assert run("p.json", calib=32) == 0 and len(evaluated) == 16  # other BN calibration images: other labels
+    assert "labelling starts over" in capsys.readouterr().err
+    with exclusive(tmp_path / "p.labels.npz", "predictor labels"):  # another process labelling into them
+        assert run("p.json") == 2 and "another edgenas process is writing predictor labels" in capsys.readouterr().err
+        assert not evaluated
+    (tmp_path / "p.labels.npz").write_bytes(b"not an npz")
+    assert run("p.json") == 2 and "p.labels.npz is not an edgenas labels file" in capsys.readouterr().err and not evaluated
 
 
 def test_export_from_search_run_in_one_step(trained, tables, tmp_path, capsys):

@@ -343,6 +343,16 @@ def test_random_budget_is_capped_at_the_space_size():
         sample_archs(SP, n + 1, seed=0, resolutions=[16])
 
 
+@pytest.mark.parametrize("stratified", [False, True])
+def test_a_draw_is_the_start_of_any_larger_draw(stratified):
+    """What lets `edgenas predictor --samples N` reuse the labels of an earlier, smaller sample."""
+    sp = get_space("cifar-mbv3")
+    big = sample_archs(sp, 9000, seed=4, stratified=stratified)  # more than two rounds of draws
+    for n in (10, 4096, 5000):
+        assert np.array_equal(sample_archs(sp, n, seed=4, stratified=stratified), big[:n])
+    assert np.array_equal(sample_archs(SP, 7000, seed=1, resolutions=[16])[:300], sample_archs(SP, 300, seed=1, resolutions=[16]))
+
+
 def test_stratified_sampling_spreads_sizes_from_the_smallest_arch_to_the_largest():
     sp = get_space("cifar-mbv3")
     costs = cost_model(sp)

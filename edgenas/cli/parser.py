@@ -251,5 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=torch_device_arg(), default="cpu")
     p.add_argument("--static-shapes", action="store_true", help="label subnets in the supernet at its largest layer shapes "
                                                                 "(the same labels; on a GPU no set-up per subnet's new shapes)")
-    p.add_argument("--out", required=True, help="predictor file (.json)")
+    p.add_argument("--out", required=True, help="predictor file (.json); its labels are kept beside it (NAME.labels.npz) as they are "
+                                                "measured, and a rerun goes on from them")
     return parser

@@ -9,15 +9,19 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-from ..io import read_json, write_json
+from ..io import exclusive, read_json, write_json
 from ..space import SearchSpace, definition_record, get_space
 from .objectives import SearchError
+
+if TYPE_CHECKING:
+    from .labels import LabelFile
 
 __all__ = ["AccuracyPredictor", "SupernetAccuracy", "arch_features", "fit_predictor", "label_reliability", "rank_metrics",
            "sample_archs"]
@@ -46,7 +50,9 @@ def rank_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 def sample_archs(space: SearchSpace, n: int, seed: int, resolutions: list[int] | None = None, stratified: bool = False) -> np.ndarray:
     """``n`` distinct random canonical arch vectors (optionally at given resolutions, drawn uniformly);
-    ``stratified``: sizes spread from the smallest arch to the largest (``SearchSpace.sample_vectors``)."""
+    ``stratified``: sizes spread from the smallest arch to the largest (``SearchSpace.sample_vectors``).
+    Prefix-stable: a draw of ``n`` is the first ``n`` of any larger draw with the same settings, so
+    ``edgenas predictor`` can add subnets to the ones it labelled before."""
     available = space.n_archs(resolutions)
     if n > available:
         raise SearchError(f"space '{space.name}' holds only {available:,} distinct archs at these resolutions; asked for {n:,}")
@@ -54,7 +60,7 @@ def sample_archs(space: SearchSpace, n: int, seed: int, resolutions: list[int] |
     allowed = [space.resolutions.index(r) for r in resolutions] if resolutions else None
     seen: dict[bytes, np.ndarray] = {}
     for _ in range(1000):  # n <= available: a handful of rounds even when n == available
-        X = space.sample_vectors(rng, max(2 * n, 4096), stratified, allowed)
+        X = space.sample_vectors(rng, 4096, stratified, allowed)  # rounds of one size whatever n: the prefix property
         for x in X:
             seen.setdefault(x.tobytes(), x)
         if len(seen) >= n:
@@ -72,18 +78,30 @@ class SupernetAccuracy:
     def top1_vectors(self, X: np.ndarray) -> np.ndarray:
         return self.correct_matrix(X).mean(1)
 
-    def correct_matrix(self, X: np.ndarray, until: float | None = None) -> np.ndarray:
+    def correct_matrix(self, X: np.ndarray, until: float | None = None, labels: LabelFile | None = None) -> np.ndarray:
         """(archs, held-out images): whether each subnet classifies each image right.  With ``until``
-        (a ``time.perf_counter()`` value) only the first archs evaluated by then: fewer rows."""
+        (a ``time.perf_counter()`` value) only the first archs labelled by then: fewer rows.  Archs found in
+        ``labels`` are not evaluated again; new rows are added to it as they are measured."""
         from tqdm import tqdm
 
-        archs = [self.space.decode(x) for x in X]
-        it = tqdm(archs, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(archs) < 8, leave=False)
+        it = tqdm(X, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(X) < 8, leave=False,
+                  initial=0 if labels is None else sum(labels.get(x) is not None for x in X))
         rows = []
-        for a in it:
-            if until is not None and time.perf_counter() >= until:
-                break
-            rows.append(self.evaluator.correct(self.net, a))
+        try:
+            for x in X:
+                row = None if labels is None else labels.get(x)
+                if row is None:
+                    if until is not None and time.perf_counter() >= until:
+                        break
+                    row = self.evaluator.correct(self.net, self.space.decode(x))
+                    it.update()
+                    if labels is not None:
+                        labels.add(x, row)
+                rows.append(row)
+        finally:
+            it.close()
+            if labels is not None:
+                labels.save()
         return np.stack(rows) if rows else np.zeros((0, self.evaluator.n), dtype=bool)
 
 
@@ -233,7 +251,7 @@ def _holdout_size(n: int, holdout: float) -> int:
 def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: int, *, data: str | None = None, holdout: float = 0.2,
                   seed: int = 0, resolutions: list[int] | None = None, stratified: bool = True, calib_images: int = 500,
                   device: str = "cpu", progress: bool = True, time_limit: float | None = None,
-                  static_shapes: bool = False) -> AccuracyPredictor:
+                  static_shapes: bool = False, labels: str | os.PathLike | None = None) -> AccuracyPredictor:
     """``edgenas predictor``: evaluate ``samples`` random subnets (``sample_archs``) with the supernet on its held-out
     split (BN recalibrated on its training split), select and score a surrogate on ``holdout``, refit on all.
 
@@ -247,7 +265,10 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     large subnets of similar cost worst (``benchmarks/predictor_sampling.py``).
 
     ``static_shapes``: label in the supernet at its largest layer shapes (``Evaluator``): for a GPU, where each
-    subnet's new shapes would pay that set-up."""
+    subnet's new shapes would pay that set-up.
+
+    ``labels``: a file (``LabelFile``) the labels are kept in as they are measured and taken from when they were
+    measured before with the same weights and images: an interrupted or time-limited run goes on where it stopped."""
     from ..data import checkpoint_data
     from ..evaluate import Evaluator
     from ..supernet import Supernet, read_checkpoint
@@ -261,16 +282,29 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
     if not split.own:
         raise SearchError(f"--data {data} is not the data the checkpoint was trained on; the predictor is fitted on its held-out split")
     evaluator = Evaluator(split, calib_images=calib_images, device=device, static_shapes=static_shapes)
-    acc = SupernetAccuracy(Supernet.from_checkpoint(ckpt).to(device), evaluator, progress)
+    net = Supernet.from_checkpoint(ckpt)
     X = sample_archs(space, samples, seed, resolutions, stratified)
-    began = time.perf_counter()
-    hits = acc.correct_matrix(X, None if time_limit is None else began + time_limit)
+    with nullcontext() if labels is None else exclusive(labels, "predictor labels"):
+        store = None
+        if labels is not None:
+            from .labels import LabelFile, labels_key
+
+            store = LabelFile(labels, labels_key(net, evaluator), evaluator.n)
+            if len(store) and progress:
+                print(f"{sum(store.get(x) is not None for x in X)} of {samples} subnets already labelled in {labels}", file=sys.stderr)
+        acc = SupernetAccuracy(net.to(device), evaluator, progress)
+        began = time.perf_counter()
+        hits = acc.correct_matrix(X, None if time_limit is None else began + time_limit, store)
     if len(hits) - _holdout_size(len(hits), holdout) < 10:
+        kept = "" if store is None else f"; the {len(hits)} are kept in {labels}, and a rerun goes on from them"
         raise SearchError(f"only {len(hits)} subnets were evaluated in the time limit of {time_limit:.3g} s "
-                          f"({time.perf_counter() - began:.0f} s taken); too few to fit on and score: give more time")
+                          f"({time.perf_counter() - began:.0f} s taken); too few to fit on and score: give more time{kept}")
     X, took = X[: len(hits)], time.perf_counter() - began
+    reused = 0 if store is None else len(hits) - store.added
     pred = AccuracyPredictor.fit_with_holdout(space, X, hits.mean(1), holdout, seed)
     pred.report["label_seconds"] = round(took, 1)
+    if reused:
+        pred.report["labels_reused"] = reused
     if time_limit is not None:
         pred.report["time_limit_s"] = time_limit
     pred.report["checkpoint"] = str(checkpoint)
