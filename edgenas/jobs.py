@@ -259,15 +259,16 @@ def predictor(space: SearchSpace, checkpoint: str, samples: int, out: str, **opt
     from .search.predictor import fit_predictor
 
     check_writable(out)
+    labels = labels_path(out)
     with exclusive(out, "accuracy predictor"):
-        pred = fit_predictor(space, checkpoint, samples, labels=labels_path(out), **options)
+        pred = fit_predictor(space, checkpoint, samples, labels=labels, **options)
         pred.save(out)
     rep, h, ceiling = pred.report, pred.report["holdout"], pred.report["labels"]["tau_ceiling"]
     limit = "" if ceiling is None else (f" (a perfect predictor would score about {ceiling:.2f} against labels measured on "
                                         f"{rep['labels']['images']:,} images)")
     return Report({"path": out, **rep}, f"{rep['model']} on {rep['n_train'] + rep['n_holdout']} archs: held-out Kendall tau "
                                         f"{h['kendall_tau']:.3f}{limit}, Spearman {h['spearman']:.3f}, RMSE {h['rmse']:.4f}; wrote {out} "
-                                        f"(labels kept in {labels_path(out)}: a rerun with more --samples labels only the new subnets)")
+                                        f"(labels kept in {labels}: a rerun with more --samples labels only the new subnets)")
 
 
 def quickstart(out: str, *, max_latency: str | None = None, **options: Any) -> Report:

@@ -1,7 +1,7 @@
 """Subnet labels (which held-out images each subnet classifies right), kept on disk as they are measured.
 
-Labelling is the slow part of ``edgenas predictor``: about 15 s a cifar-mbv3 subnet on a 2-core CPU, so more
-than an hour for 300.  With the labels kept beside the predictor, an interrupted or time-limited run goes on
+Labelling is the slow part of ``edgenas predictor``: about 14 s a cifar-mbv3 subnet on a 2-core CPU (300 took
+72 minutes).  With the labels kept beside the predictor, an interrupted or time-limited run goes on
 where it stopped, and a rerun with more ``--samples`` (``sample_archs`` draws are prefix-stable) labels only the
 new subnets.  The file is keyed by everything a label depends on: the supernet's weights, the held-out images
 and the BN calibration images; labels made with anything else are never reused.

@@ -84,8 +84,10 @@ class SupernetAccuracy:
         ``labels`` are not evaluated again; new rows are added to it as they are measured."""
         from tqdm import tqdm
 
-        it = tqdm(X, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(X) < 8, leave=False,
-                  initial=0 if labels is None else sum(labels.get(x) is not None for x in X))
+        done = 0 if labels is None else sum(labels.get(x) is not None for x in X)
+        if labels is not None and done and self.progress:
+            print(f"{done} of {len(X)} subnets already labelled in {labels.path}", file=sys.stderr)
+        it = tqdm(X, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(X) < 8, leave=False, initial=done)
         rows = []
         try:
             for x in X:
@@ -290,8 +292,6 @@ def fit_predictor(space: SearchSpace, checkpoint: str | os.PathLike, samples: in
             from .labels import LabelFile, labels_key
 
             store = LabelFile(labels, labels_key(net, evaluator), evaluator.n)
-            if len(store) and progress:
-                print(f"{sum(store.get(x) is not None for x in X)} of {samples} subnets already labelled in {labels}", file=sys.stderr)
         acc = SupernetAccuracy(net.to(device), evaluator, progress)
         began = time.perf_counter()
         hits = acc.correct_matrix(X, None if time_limit is None else began + time_limit, store)
