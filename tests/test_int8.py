@@ -224,3 +224,24 @@ def test_the_int8_network_a_table_times_is_the_graph_export_makes():
     timed = network_model(sp, arch, precision="int8")
     assert _graph(timed) == _graph(exported)
     assert timed != exported  # the same graph with other ranges
+
+
+@pytest.mark.parametrize("space,bits,percentile", [("tiny-mixed", 8, None), ("tiny-mixed", 7, 99.99), ("cifar-mbv3-lite", 8, 99.99)])
+def test_weight_scales_computed_at_once_make_the_model_ort_makes_alone(space, bits, percentile, monkeypatch):
+    """The Conv weights' per-channel scales edgenas hands ORT's quantizer (faster) give the very model the quantizer
+    makes computing them itself, a channel of zeros (scale 1) included: if ORT changes its rule, this fails."""
+    import edgenas.quantize as quantize
+
+    sp = get_space(space)
+    proto = onnx.load_from_string(network_model(sp, sp.sample(np.random.default_rng(2)), precision="fp32"))
+    conv = next(n for n in proto.graph.node if n.op_type == "Conv" and n.name not in quantize._float_convs(proto.graph))
+    w = next(t for t in proto.graph.initializer if t.name == conv.input[1])
+    a = onnx.numpy_helper.to_array(w).copy()
+    a[0] = 0
+    w.CopyFrom(onnx.numpy_helper.from_array(a, w.name))
+    fp32, r = proto.SerializeToString(), proto.graph.input[0].type.tensor_type.shape.dim[2].dim_value
+    calib = [np.random.default_rng(3).standard_normal((1, 3, r, r)).astype(np.float32)]
+    assert len(quantize._conv_weight_scales(proto.graph, set(), bits)) > 1
+    fast = quantize_int8(fp32, calib, percentile=percentile, weight_bits=bits)
+    monkeypatch.setattr(quantize, "_conv_weight_scales", lambda *args: {})
+    assert fast == quantize_int8(fp32, calib, percentile=percentile, weight_bits=bits)

@@ -1,9 +1,9 @@
 """Building the ONNX models a latency table times, in this process or in helper processes.
 
 Exporting and quantizing, not timing, take most of an int8 profile: for ``cifar-mbv3`` at 32 on a 2-core
-AMD EPYC, 122 of 171 s (ONNX Runtime's quantizer computes each weight channel's scale in Python); in fp32,
-22 of 75 s.  A chunk is built whole before it is timed, so helpers never run beside a measurement
-(``benchmarks/profile_build.py``).
+AMD EPYC, 122 of 171 s (ONNX Runtime's quantizer computed each weight channel's scale in Python; edgenas now
+hands it the scales, 1.3x faster building: ``benchmarks/int8_weight_scales.py``); in fp32, 22 of 75 s.  A chunk
+is built whole before it is timed, so helpers never run beside a measurement (``benchmarks/profile_build.py``).
 
 Helpers are fresh interpreters (``python -c``) fed over pipes, not ``multiprocessing``: its ``spawn``
 re-imports the caller's main script, which runs a script without a ``__main__`` guard again, and its
