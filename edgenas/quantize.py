@@ -214,8 +214,10 @@ def _conv_weight_scales(graph: onnx.GraphProto, skip: set[str], weight_bits: int
     latency table builds; here each weight's channels at once, by the quantizer's own rule (symmetric range made to
     hold 0, float64 division, a scale below float32's smallest normal replaced by 1), so the model is the same to
     the byte (``tests/test_int8.py``)."""
-    from onnxruntime.quantization.quant_utils import get_qmin_qmax_for_qType
-
+    try:
+        from onnxruntime.quantization.quant_utils import get_qmin_qmax_for_qType
+    except ImportError:  # a quantizer without it: it computes the scales itself, as before
+        return {}
     qmin, qmax = (float(q) for q in get_qmin_qmax_for_qType(onnx.TensorProto.INT8, reduce_range=weight_bits == 7, symmetric=True))
     zero_point = np.int8(round((qmin + qmax) / 2))
     weights = {t.name: t for t in graph.initializer}
