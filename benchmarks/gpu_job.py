@@ -19,7 +19,7 @@ run it from the repository root with ``PYTHONPATH=.``; nothing is installed.
         --data imagefolder:data/train.zip --val-per-class 500 --split last --batch-size 512
     # calls 2..n: a few seconds each
     python3 benchmarks/gpu_job.py poll --run runs/c10
-    # last call: evaluate, fit the predictor, write bf16 weights, metrics and log under $OUT
+    # last call: write bf16 weights, evaluate them, fit the predictor on them (labels kept), metrics and log under $OUT
     python3 benchmarks/gpu_job.py pack --run runs/c10 --dest $OUT --predictor-samples 300
 
 Each step prints a short summary last (a device call returns the end of its output).  On a CPU
@@ -53,6 +53,7 @@ from edgenas.evaluate import Evaluator  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
 from edgenas.latency.blocks import enumerate_blocks, network_keys  # noqa: E402
 from edgenas.search import SearchError  # noqa: E402
+from edgenas.search.labels import labels_path  # noqa: E402
 from edgenas.search.predictor import fit_predictor  # noqa: E402
 from edgenas.space import SAMPLINGS  # noqa: E402
 from edgenas.supernet import Supernet, read_checkpoint  # noqa: E402
@@ -352,8 +353,9 @@ def poll(args: argparse.Namespace) -> dict:
 
 
 def pack(args: argparse.Namespace) -> dict:
-    """Evaluate (largest, smallest, random subnets; with and without BN recalibration), fit the
-    predictor on GPU evaluations, and write bf16 weights, metrics, config, log and results to --dest."""
+    """Write bf16 weights, metrics, config and log to --dest, then evaluate those weights (largest, smallest, random
+    subnets; with and without BN recalibration) and fit the predictor on GPU evaluations of them, its labels kept
+    beside it (``predictor.labels.npz``)."""
     began = time.perf_counter()
     run, dest = Path(args.run), Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -364,11 +366,14 @@ def pack(args: argparse.Namespace) -> dict:
     if not ckpt_path.is_file():
         sys.exit(f"pack: {run} holds no finished epoch yet (its log: {run / 'train.log'}); nothing to pack")
     ckpt = read_checkpoint(ckpt_path)
-    net = Supernet.from_checkpoint(ckpt).to(args.device)
+    save_weights(run, dest, ckpt)  # first: a call cut short still brings them back
+    # the weights that ship (bf16, loaded back to fp32) are the ones evaluated and labelled: the card and the predictor
+    # describe them, and the labels file's key is theirs, so `edgenas predictor --checkpoint` on them adds to its labels
+    shipped = dest / "supernet.bf16.pt"
+    net = Supernet.from_checkpoint(read_checkpoint(shipped)).to(args.device)
     space = net.space
     data = checkpoint_data(ckpt.get("data"))
     ev = Evaluator(data, calib_images=args.calib_images, device=args.device, static_shapes=args.static_shapes)  # float32, as the labels
-    save_weights(run, dest, ckpt)  # first: a call cut short still brings them back
     rng = np.random.default_rng(args.seed)
     r = max(space.resolutions)
     archs = {"largest": space.max_arch(r), "smallest": space.min_arch(r),
@@ -389,9 +394,10 @@ def pack(args: argparse.Namespace) -> dict:
         why = "no time left before the deadline"
     else:
         try:
-            pred = fit_predictor(space, ckpt_path, min(args.predictor_samples, space.n_archs()), seed=args.seed,
+            pred = fit_predictor(space, shipped, min(args.predictor_samples, space.n_archs()), seed=args.seed,
                                  stratified=args.predictor_sampling == "stratified", calib_images=args.calib_images,
-                                 device=args.device, progress=False, time_limit=limit, static_shapes=args.static_shapes)
+                                 device=args.device, progress=False, time_limit=limit, static_shapes=args.static_shapes,
+                                 labels=labels_path(dest / "predictor.json"))
             pred.save(dest / "predictor.json")
         except SearchError as exc:
             why = str(exc)
