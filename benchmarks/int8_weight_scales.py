@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         "and with edgenas handing them over (`TensorQuantOverrides`, the default).", "",
         "| models | count | quantizer computes the scales, s | scales handed over, s | faster |", "|---|---|---|---|---|", *rows, "",
         f"The two builds are the same bytes for {same} of {n} models."])
-    update_section(per_cpu("int8 weight scales"), body, " ".join(["python benchmarks/int8_weight_scales.py", *(argv or sys.argv[1:])]),
-                   machine())
+    command = " ".join(["python benchmarks/int8_weight_scales.py", *(argv or sys.argv[1:])])
+    update_section(per_cpu(f"int8 weight scales: {args.space} at {args.resolution}"), body, command, machine())
     return 0 if same == n else 1
 
 

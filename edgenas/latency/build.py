@@ -2,7 +2,7 @@
 
 Exporting and quantizing, not timing, take most of an int8 profile: for ``cifar-mbv3`` at 32 on a 2-core
 AMD EPYC, 122 of 171 s (ONNX Runtime's quantizer computed each weight channel's scale in Python; edgenas now
-hands it the scales, 1.3x faster building: ``benchmarks/int8_weight_scales.py``); in fp32, 22 of 75 s.  A chunk
+hands it the scales, 1.2-1.35x faster building: ``benchmarks/int8_weight_scales.py``); in fp32, 22 of 75 s.  A chunk
 is built whole before it is timed, so helpers never run beside a measurement (``benchmarks/profile_build.py``).
 
 Helpers are fresh interpreters (``python -c``) fed over pipes, not ``multiprocessing``: its ``spawn``
