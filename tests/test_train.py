@@ -260,8 +260,11 @@ def test_cli_train_eval_and_errors(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump({"limit": 256, "batch_size": 64, "bn_calib_images": 64, "phases": [PHASES[0], PHASES[3]]}))
     run = tmp_path / "run"
     assert main(["train", "--space", "tiny", "--data", "digits", "--config", str(cfg), "--device", "cpu", "--out", str(run), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
     assert out["phase"] == "expand" and (run / "latest.pt").is_file()
+    # stderr is no terminal here (as in a log file): each epoch's progress in whole lines, not redrawn in place
+    assert "\r" not in cap.err and any(ln.startswith("expand 1/") for ln in cap.err.splitlines())
 
     assert main(["eval", "--space", "tiny", "--checkpoint", str(run / "latest.pt"), "--arch", "max", "--data", "digits", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .. import __version__, agent
 from ..export import OPSET, onnx_bytes
 from ..io import check_writable, exclusive
+from ..progress import bar as progress_bar
 from ..quantize import INT8_GRAPH, PRECISIONS, quantize_int8
 from ..space import Arch, SearchSpace, definition_record, get_space
 from ..supernet.bn import noise_batches, recalibrate_bn
@@ -118,7 +118,7 @@ def measure_chunked(backend: Backend, keys: list[str], build: Callable[[str], by
     """
     results: dict[str, dict[str, Any]] = {}
     chunk = protocol["chunk"]
-    with tqdm(total=len(keys), desc=desc, unit="model", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar, \
+    with progress_bar(total=len(keys), desc=desc, unit="model", disable=not progress) as bar, \
             ModelBuilder(build) as builder:
         for start in range(0, len(keys), chunk):
             part = builder(keys[start : start + chunk], left=max(0, len(keys) - start - chunk))

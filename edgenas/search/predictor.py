@@ -82,12 +82,12 @@ class SupernetAccuracy:
         """(archs, held-out images): whether each subnet classifies each image right.  With ``until``
         (a ``time.perf_counter()`` value) only the first archs labelled by then: fewer rows.  Archs found in
         ``labels`` are not evaluated again; new rows are added to it as they are measured."""
-        from tqdm import tqdm
+        from ..progress import bar
 
         done = 0 if labels is None else sum(labels.get(x) is not None for x in X)
         if labels is not None and done and self.progress:
             print(f"{done} of {len(X)} subnets already labelled in {labels.path}", file=sys.stderr)
-        it = tqdm(X, desc="supernet eval", file=sys.stderr, disable=not self.progress or len(X) < 8, leave=False, initial=done)
+        it = bar(X, desc="supernet eval", disable=not self.progress or len(X) < 8, leave=False, initial=done)
         rows = []
         try:
             for x in X:

@@ -20,10 +20,10 @@ import numpy as np
 import yaml
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-from tqdm import tqdm
 
 from ..errors import SearchError
 from ..io import atomic_path, run_directory, write_json
+from ..progress import bar as progress_bar
 from ..space import SearchSpace, get_space
 from .algorithms import Budget, get_algorithm
 from .archive import Archive
@@ -206,7 +206,7 @@ class SearchRun:
             self._label = label  # each run has its own cache: the budget is not shared
             self.problem.cache, self.problem.seen = self.archive.cache(label), {}
             curve = curves.setdefault(label, [])
-            with tqdm(total=cfg.generations, desc=label, file=sys.stderr, disable=not self.progress, dynamic_ncols=True) as bar:
+            with progress_bar(total=cfg.generations, desc=label, disable=not self.progress) as bar:
                 callback = functools.partial(self._generation_done, label, bar=bar, curve=curve)
                 get_algorithm(algorithm).run(self.problem, budget, seed, callback)
         return self._finish(curves, time.perf_counter() - t0)

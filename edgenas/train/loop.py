@@ -29,13 +29,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..checks import torch_device
 from ..data import ImageData, Loader, augment, load_data, materialize, working_size
 from ..errors import CheckpointError, EdgeNASError
 from ..evaluate import Evaluator, default_channels_last
 from ..io import atomic_path, run_directory
+from ..progress import bar as progress_bar
 from ..space import get_space
 from ..supernet import Supernet, read_checkpoint
 from .budget import PROBE_PHASES, epoch_seconds, plan_epochs, refits_after, replan, work
@@ -386,7 +386,7 @@ class Trainer:
                 self.net.train()
                 t0, losses = time.perf_counter(), []
                 mark = t0 if mark is None else mark
-                bar = tqdm(self.loader.epoch(epoch_index), total=steps_per_epoch, file=sys.stderr, dynamic_ncols=True,
+                bar = progress_bar(self.loader.epoch(epoch_index), total=steps_per_epoch,
                            disable=not self.progress or self.rank != 0,
                            desc=f"{phase.name} {epoch + 1}/{phase.epochs} (epoch {epoch_index + 1}/{total_epochs})")
                 for i, (x, y) in enumerate(bar):

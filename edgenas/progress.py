@@ -1,0 +1,53 @@
+"""Progress bars that stay readable when stderr is a log file.
+
+On a terminal a bar redraws itself in place ten times a second.  Redirected (``nohup edgenas train
+... > train.log 2>&1``, a batch scheduler, a detached GPU job) the same redraws pile up as one
+carriage-return-separated line that grows by megabytes a day and that ``tail`` shows as one blur.
+There each bar writes whole lines instead, at most one every ``LOG_INTERVAL_S`` seconds (its
+first and last always).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+from tqdm import tqdm
+
+__all__ = ["LOG_INTERVAL_S", "bar"]
+
+LOG_INTERVAL_S = 30.0
+
+
+class _Lines:
+    """A file that turns tqdm's in-place redraws into whole lines."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+
+    def write(self, s: str) -> None:
+        text = s.replace("\r", "").replace("\x1b[A", "").rstrip()
+        if text:  # a bar closing without ``leave`` erases itself: blanks, nothing to log
+            self.file.write(text + "\n")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _is_terminal(file: IO[str]) -> bool:
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def bar(iterable: Iterable[Any] | None = None, *, file: IO[str] | None = None, **kwargs: Any) -> tqdm:
+    """``tqdm(iterable, **kwargs)`` on stderr (or ``file``): in place on a terminal, whole lines elsewhere."""
+    file = sys.stderr if file is None else file
+    if _is_terminal(file):
+        kwargs.setdefault("dynamic_ncols", True)
+        return tqdm(iterable, file=file, **kwargs)
+    kwargs.setdefault("mininterval", LOG_INTERVAL_S)
+    kwargs.setdefault("maxinterval", max(LOG_INTERVAL_S, kwargs["mininterval"]))  # tqdm's monitor would redraw every 10 s
+    return tqdm(iterable, file=_Lines(file), **kwargs)

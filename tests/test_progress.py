@@ -1,0 +1,35 @@
+"""Progress bars: in place on a terminal, whole lines in a log."""
+
+import io
+
+from edgenas.progress import bar
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_log_gets_whole_lines_first_and_last_only():
+    log = io.StringIO()
+    assert sum(bar(range(500), file=log, desc="epoch")) == sum(range(500))
+    lines = log.getvalue().split("\n")
+    assert "\r" not in log.getvalue() and lines[-1] == ""  # newline-terminated
+    assert len(lines[:-1]) == 2 and "0/500" in lines[0] and "500/500" in lines[1]
+
+
+def test_a_bar_that_erases_itself_leaves_no_blank_lines_in_a_log():
+    log = io.StringIO()
+    with bar(total=3, file=log, leave=False) as b:
+        b.update(3)
+    assert log.getvalue().count("\n") == len([ln for ln in log.getvalue().splitlines() if ln.strip()])
+
+
+def test_a_terminal_is_redrawn_in_place_and_disable_writes_nothing():
+    tty = Terminal()
+    for _ in bar(range(5), file=tty, mininterval=0):
+        pass
+    assert "\r" in tty.getvalue() and "5/5" in tty.getvalue()
+    quiet = io.StringIO()
+    list(bar(range(5), file=quiet, disable=True))
+    assert quiet.getvalue() == ""
