@@ -35,6 +35,16 @@ class _Lines:
         self.file.flush()
 
 
+class _LogBar(tqdm):
+    """A bar for a log: a new postfix or description shows with the next due line, not as a line of its own."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = False, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_description(self, desc: str | None = None, refresh: bool = False) -> None:
+        super().set_description(desc, refresh=False)
+
+
 def _is_terminal(file: IO[str]) -> bool:
     try:
         return file.isatty()
@@ -50,4 +60,4 @@ def bar(iterable: Iterable[Any] | None = None, *, file: IO[str] | None = None, *
         return tqdm(iterable, file=file, **kwargs)
     kwargs.setdefault("mininterval", LOG_INTERVAL_S)
     kwargs.setdefault("maxinterval", max(LOG_INTERVAL_S, kwargs["mininterval"]))  # tqdm's monitor would redraw every 10 s
-    return tqdm(iterable, file=_Lines(file), **kwargs)
+    return _LogBar(iterable, file=_Lines(file), **kwargs)

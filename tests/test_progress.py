@@ -12,10 +12,15 @@ class Terminal(io.StringIO):
 
 def test_a_log_gets_whole_lines_first_and_last_only():
     log = io.StringIO()
-    assert sum(bar(range(500), file=log, desc="epoch")) == sum(range(500))
+    total = 0
+    with bar(range(500), file=log, desc="epoch") as b:
+        for i in b:
+            total += i
+            b.set_postfix(loss=i)  # waits for the next line due, as the training loop's loss does
+    assert total == sum(range(500))
     lines = log.getvalue().split("\n")
     assert "\r" not in log.getvalue() and lines[-1] == ""  # newline-terminated
-    assert len(lines[:-1]) == 2 and "0/500" in lines[0] and "500/500" in lines[1]
+    assert len(lines[:-1]) == 2 and "0/500" in lines[0] and "500/500" in lines[1] and "loss=499" in lines[1]
 
 
 def test_a_bar_that_erases_itself_leaves_no_blank_lines_in_a_log():
