@@ -71,7 +71,7 @@ def export(out: str, *, space: SearchSpace | None = None, arch: Arch | None = No
     if run:
         space, arch, checkpoint, table, precision = run_target(run, strategy, checkpoint, table, **(limits or {}))
     elif space is None or arch is None:
-        raise EdgeNASError("export needs --space and --arch, or --from RUN")
+        raise EdgeNASError("export needs --arch and --space (or a --checkpoint, whose space it takes), or --from RUN")
     int8 = int8 or precision == "int8"  # a run that chose int8 exports it (beside the fp32 model it is made from)
     tables = {"fp32": table, "int8": int8_table} if precision == "fp32" else {"fp32": None, "int8": int8_table or table}
     r = export_subnet(space, arch, out, checkpoint=checkpoint, int8=int8, check_tables=tables if check else {},

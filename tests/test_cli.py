@@ -104,6 +104,8 @@ def test_bad_input_gets_one_clear_line(capsys, tmp_path):
     assert not out.exists()
     msg = _bad(capsys, "export", "--space", "tiny", "--arch", "min", "--out", str(tmp_path / "no" / "x.onnx"))
     assert "does not exist" in msg
+    assert "needs --arch and --space (or a --checkpoint" in _bad(capsys, "export", "--arch", "min", "--out", str(out))
+    assert "checkpoint not found" in _bad(capsys, "eval", "--checkpoint", str(tmp_path / "none.pt"), "--arch", "max")  # no --space
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.pt"]  # nothing half-written
 
 

@@ -71,7 +71,8 @@ def test_builtin_predictor_agrees_with_the_shipped_weights():
 
 def test_eval_with_the_builtin_name_and_no_dataset_uses_the_shipped_sample(tmp_path):
     # run where the path the supernet was trained from does not exist, as on a user's machine
-    proc = edgenas("eval", "--space", "cifar-mbv3", "--checkpoint", "cifar10", "--arch", "min", "--json", cwd=tmp_path)
+    # and without --space: the checkpoint's (cifar-mbv3, whose smallest subnet "min" names)
+    proc = edgenas("eval", "--checkpoint", "cifar10", "--arch", "min", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["n"] == 1000 and res["recalibrated"]

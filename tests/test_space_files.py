@@ -155,6 +155,8 @@ assert "tiny-k3" not in list_spaces()
 for argv in (["latency", "validate", "--table", "{table}", "--samples", "2", "--no-noise-floor", "--out", "{tmp_path}/v"],
              ["deploy", "check", "{model}", "--table", "{table}", "--data", "digits"],
              ["export", "--from", "{search_dir}", "--pick", "knee", "--out", "{tmp_path}/m2.onnx"],
+             ["eval", "--checkpoint", "{run_dir}/latest.pt", "--arch", "max", "--data", "digits"],  # no --space: the checkpoint's
+             ["export", "--checkpoint", "{run_dir}/latest.pt", "--arch", "min", "--out", "{tmp_path}/m3.onnx"],
              ["train", "--resume", "--out", "{run_dir}"]):
     code = main(argv + ["--json"])
     assert code == 0, argv

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from .. import jobs
 from ..errors import EdgeNASError
 from ..search.config import LIMITS as SEARCH_LIMITS
-from ..space import get_space
+from ..space import SearchSpace, get_space
 from .args import parse_arch
 
 __all__ = ["COMMANDS"]
@@ -37,6 +37,17 @@ def _flags(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     return {k: getattr(args, k) for k in names}
 
 
+def _space(args: argparse.Namespace) -> SearchSpace:
+    """--space, else the space the --checkpoint was trained in (it records its definition)."""
+    if args.space:
+        return get_space(args.space)
+    if not args.checkpoint:
+        raise EdgeNASError(f"{args.command_name} needs --space, or a --checkpoint (whose space it takes)")
+    from ..supernet.network import read_checkpoint, space_from_checkpoint
+
+    return space_from_checkpoint(read_checkpoint(args.checkpoint))
+
+
 def spaces(args: argparse.Namespace) -> int:
     return _print(args, jobs.show_space(get_space(args.show)) if args.show else jobs.spaces())
 
@@ -47,7 +58,7 @@ def stats(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    space = get_space(args.space) if args.space and not args.from_run else None
+    space = _space(args) if not args.from_run and (args.space or args.checkpoint) else None
     arch = parse_arch(space, args.arch) if space is not None and args.arch else None
     return _print(args, jobs.export(
         args.out, space=space, arch=arch, run=args.from_run, strategy=args.pick, limits=_flags(args, LIMITS), checkpoint=args.checkpoint,
@@ -92,7 +103,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    space = get_space(args.space)
+    space = _space(args)
     return _print(args, jobs.evaluate(space, args.checkpoint, parse_arch(space, args.arch), args.data, calib_data=args.calib_data,
                                       calib_images=args.calib_images, recalibrate=not args.no_recalibrate, device=args.device))
 
@@ -107,7 +118,7 @@ def pick(args: argparse.Namespace) -> int:
 
 
 def predictor(args: argparse.Namespace) -> int:
-    return _print(args, jobs.predictor(get_space(args.space), args.checkpoint, args.samples, args.out, data=args.data,
+    return _print(args, jobs.predictor(_space(args), args.checkpoint, args.samples, args.out, data=args.data,
                                        holdout=args.holdout, seed=args.seed, resolutions=args.resolution,
                                        stratified=args.sampling == "stratified", calib_images=args.calib_images, device=args.device,
                                        time_limit=None if args.time_limit is None else args.time_limit * 60,
