@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from _report import machine, update_section
 from scipy.stats import kendalltau
-from tqdm import tqdm
 
 from edgenas.cost import cost_model
 from edgenas.data import checkpoint_data
 from edgenas.evaluate import Evaluator
 from edgenas.pretrained import resolve_checkpoint
+from edgenas.progress import bar
 from edgenas.search import AccuracyPredictor
 from edgenas.search.predictor import label_reliability, sample_archs
 from edgenas.space import get_space
@@ -43,7 +43,7 @@ def label(net, ev, X: np.ndarray, kind: str, cache: dict[str, np.ndarray]) -> np
     if len(done) and not np.array_equal(cache[f"{kind}_X"][: len(done)], X[: len(done)]):
         done = done[:0]  # another draw (other --subnets or --seed): start over
     rows = list(done)
-    for x in tqdm(X[len(rows):], desc=f"{kind} subnets", initial=len(rows), total=len(X)):
+    for x in bar(X[len(rows):], desc=f"{kind} subnets", initial=len(rows), total=len(X)):
         rows.append(ev.correct(net, net.space.decode(x)).astype(bool))
         cache[f"{kind}_X"], cache[f"{kind}_correct"] = X[: len(rows)], np.stack(rows)
         CACHE.parent.mkdir(exist_ok=True)
