@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -164,9 +164,10 @@ def read_yaml(path: str | os.PathLike, what: str = "config") -> dict[str, Any]:
 
 
 def load_settings(fields: Iterable[str], path: str | os.PathLike | None, overrides: dict[str, Any], what: str,
-                  ignore: Iterable[str] = ()) -> dict[str, Any]:
+                  ignore: Iterable[str] = (), recorded_space: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Settings for a job: a YAML file (optional; keys in ``ignore`` dropped) with flags over it
-    (``None`` = not given); unknown keys and a missing ``space`` get one clear error."""
+    (``None`` = not given); unknown keys and a missing ``space`` get one clear error.  ``recorded_space(settings)``:
+    the space settings (``space``, and ``space_def`` for one not built in) that a file they name records, or {}."""
     data = read_yaml(path, what) if path else {}
     data = {k: v for k, v in data.items() if k not in set(ignore)}
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -174,6 +175,8 @@ def load_settings(fields: Iterable[str], path: str | os.PathLike | None, overrid
     unknown = sorted(set(data) - known)
     if unknown:
         raise EdgeNASError(f"unknown {what} key(s) {unknown}; known: {sorted(known)}")
+    if "space" not in data and recorded_space is not None:
+        data.update(recorded_space(data))
     if "space" not in data:
         raise EdgeNASError(f"no space given (--space or 'space:' in the {what})")
     return data

@@ -411,6 +411,19 @@ def test_default_budget_follows_what_an_evaluation_costs(table_path, predictor_p
         budget(objectives=["macs", "latency"], generations=0)
 
 
+def test_a_search_without_a_space_takes_the_one_its_files_record(table_path, predictor_path, tmp_path):
+    # the predictor's, else the checkpoint's, else the table's; the other files are then checked against it
+    assert load_search_config(None, {"predictor": str(predictor_path), "table": str(table_path)}).space == "tiny"
+    assert load_search_config(None, {"table": str(table_path), "objectives": ["latency", "macs"]}).space == "tiny"
+    ckpt = Supernet("tiny-mixed").save(tmp_path / "mixed.pt")
+    assert load_search_config(None, {"checkpoint": str(ckpt), "data": "digits", "objectives": ["top1", "macs"]}).space == "tiny-mixed"
+    with pytest.raises(EdgeNASError, match="not for space 'tiny-mixed'"):
+        SearchRun(load_search_config(None, {"checkpoint": str(ckpt), "table": str(table_path), "data": "digits"}), tmp_path / "r",
+                  progress=False).run()
+    with pytest.raises(EdgeNASError, match="no space given"):
+        load_search_config(None, {"objectives": ["macs", "params"]})
+
+
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parent.parent / "search").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_recipe_loads(recipe):
     cfg = load_search_config(recipe, {})

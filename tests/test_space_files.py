@@ -157,6 +157,8 @@ for argv in (["latency", "validate", "--table", "{table}", "--samples", "2", "--
              ["export", "--from", "{search_dir}", "--pick", "knee", "--out", "{tmp_path}/m2.onnx"],
              ["eval", "--checkpoint", "{run_dir}/latest.pt", "--arch", "max", "--data", "digits"],  # no --space: the checkpoint's
              ["export", "--checkpoint", "{run_dir}/latest.pt", "--arch", "min", "--out", "{tmp_path}/m3.onnx"],
+             ["search", "--table", "{table}", "--predictor", "{pred}", "--pop-size", "8", "--generations", "2", "--no-baseline",
+              "--out", "{tmp_path}/search2"],  # no --space: the predictor's
              ["train", "--resume", "--out", "{run_dir}"]):
     code = main(argv + ["--json"])
     assert code == 0, argv

@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "search", "search", "multi-objective search over a space")
     p.add_argument("--config", help="search recipe (YAML, see search/); flags override it")
-    p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)}")
+    p.add_argument("--space", metavar="SPACE", help=f"search space: {', '.join(spaces)} (default: the recipe's, else the one the "
+                                                    "--predictor, --checkpoint or --table records)")
     p.add_argument("--objectives", help=f"comma-separated, of: {', '.join(OBJECTIVES)} (default top1,latency)")
     p.add_argument("--algorithm", metavar="ALGO", help=ALGORITHM_HELP)
     p.add_argument("--pop-size", type=int, help="default 100 with --predictor or no top1, 40 when the supernet scores each arch")

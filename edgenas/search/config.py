@@ -101,7 +101,7 @@ def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved
     from ..io import load_settings
 
     data = load_settings([f.name for f in dataclasses.fields(SearchConfig)], path, overrides,
-                         "search run config" if saved_run else "search recipe",
+                         "search run config" if saved_run else "search recipe", recorded_space=_recorded_space,
                          ignore=("hv_bounds", "hv_reference_point") if saved_run else ())  # recomputed on resume
     if saved_run:
         data.setdefault("sampling", "uniform")  # runs saved before the setting drew uniform genes: resume them alike
@@ -112,3 +112,23 @@ def load_search_config(path: str | Path | None, overrides: dict[str, Any], saved
     if not isinstance(refs, list) or not all(isinstance(r, dict) and "arch" in r for r in refs):
         raise SearchError("search recipe: 'references' must be a list of mappings with 'name' and 'arch'")
     return SearchConfig(**data).validate()
+
+
+def _recorded_space(settings: dict[str, Any]) -> dict[str, Any]:
+    """No space named: the one the predictor, checkpoint or table records (the first given; the others are checked
+    against it as when the space is named)."""
+    if settings.get("predictor"):
+        from .predictor import AccuracyPredictor
+
+        space = AccuracyPredictor.load(settings["predictor"]).space
+    elif settings.get("checkpoint"):
+        from ..supernet.network import read_checkpoint, space_from_checkpoint
+
+        space = space_from_checkpoint(read_checkpoint(settings["checkpoint"]))
+    elif settings.get("table"):
+        from ..latency.table import LatencyTable
+
+        space = LatencyTable.read(settings["table"]).space
+    else:
+        return {}
+    return {"space": space.name, **definition_record(space)}
