@@ -439,6 +439,8 @@ def test_latency_random_arch_draws_among_the_table_resolutions(table_path, capsy
     assert main(["latency", "--table", str(table_path), "--space", "tiny", "--arch", '{"ks":[3,3,3,3,3,3],"e":[2,2,2,2,2,2],'
                  '"d":[1,1,1],"r":20}']) == 2
     assert "measured: 16, 24" in capsys.readouterr().err
+    assert main(["latency", "--table", str(table_path), "--arch", "max", "--json"]) == 0  # no --space: the table's
+    assert json.loads(capsys.readouterr().out)["latency_ms"] == pytest.approx(LatencyTable.load(table_path).predict(get_space("tiny").max_arch()))
 
 
 @pytest.fixture(scope="module")

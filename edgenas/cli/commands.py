@@ -79,9 +79,14 @@ def profile(args: argparse.Namespace) -> int:
 
 
 def latency(args: argparse.Namespace) -> int:
-    if args.table is None or args.space is None or args.arch is None:
-        raise EdgeNASError("latency needs --table, --space and --arch (or: edgenas latency validate --table T)")
-    space = get_space(args.space)
+    if args.table is None or args.arch is None:
+        raise EdgeNASError("latency needs --table and --arch (or: edgenas latency validate --table T)")
+    if args.space is None:  # the table's
+        from ..latency.table import LatencyTable
+
+        space = LatencyTable.read(args.table).space
+    else:
+        space = get_space(args.space)
     return _print(args, jobs.latency(args.table, space, lambda resolutions: parse_arch(space, args.arch, resolutions)))
 
 

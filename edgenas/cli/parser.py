@@ -48,10 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         return p
 
-    def space_arg(p: argparse.ArgumentParser, required: bool = True, checkpoint: bool = False) -> None:
+    def space_arg(p: argparse.ArgumentParser, required: bool = True, recorded: str = "") -> None:
         p.add_argument("--space", required=required, metavar="SPACE",
                        help=f"search space: {', '.join(spaces)}, or a space file (.yaml/.json; see edgenas spaces --show)"
-                            + ("; default: the --checkpoint's" if checkpoint else ""))
+                            + (f"; default: the {recorded}'s" if recorded else ""))
 
     p = add(sub, "spaces", "spaces", "list the registered search spaces, or show one's definition")
     p.add_argument("--show", metavar="SPACE", help="print this space's definition (a name or a space file) as YAML: "
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=CLASSES, help="classifier size (default: the space's)")
 
     p = add(sub, "export", "export", "extract a subnet, export it to ONNX and check ORT against PyTorch")
-    space_arg(p, required=False, checkpoint=True)
+    space_arg(p, required=False, recorded="--checkpoint")
     p.add_argument("--arch", help=ARCH_HELP)
     p.add_argument("--from", dest="from_run", metavar="RUN", help="export the model picked from a search run")
     p.add_argument("--pick", default="best", choices=["best", "knee"], help="with --from: which front member")
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "latency", "latency", "predicted latency of a subnet from a table (and: latency validate, latency recalibrate)")
     p.add_argument("--table", help="latency table (.json)")
-    space_arg(p, required=False)
+    space_arg(p, required=False, recorded="--table")
     p.add_argument("--arch", help=ARCH_HELP + "; random:SEED draws among the table's resolutions")
     latency_sub = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
     p = add(latency_sub, "validate", "latency validate", "measure random subnets end to end and compare with a table")
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "cudagraphs generates no code, so it is ready sooner)")
 
     p = add(sub, "eval", "eval", "top-1 of a subnet after BN recalibration")
-    space_arg(p, required=False, checkpoint=True)
+    space_arg(p, required=False, recorded="--checkpoint")
     p.add_argument("--checkpoint", required=True, help="supernet checkpoint, or a built-in name: cifar10")
     p.add_argument("--arch", required=True, help=ARCH_HELP)
     p.add_argument("--data", help="the checkpoint's training data at its path here (its held-out split is scored) or other labelled "
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the chosen arch (OFA JSON) here")
 
     p = add(sub, "predictor", "predictor", "fit an accuracy predictor on supernet evaluations")
-    space_arg(p, required=False, checkpoint=True)
+    space_arg(p, required=False, recorded="--checkpoint")
     p.add_argument("--checkpoint", required=True, help="supernet checkpoint, or a built-in name: cifar10")
     p.add_argument("--data", help="the data the checkpoint was trained on (default: as recorded in it)")
     p.add_argument("--samples", type=Range(10, 100_000).arg("--samples"), default=300, help="archs evaluated with the supernet")
