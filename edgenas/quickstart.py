@@ -6,9 +6,11 @@ pick the most accurate model under a latency budget -> export fp32 and int8 -> m
 CPU against the prediction.  Every step keeps its output in ``--out``; re-running skips what is
 finished (and resumes an interrupted training).
 
-``pretrained="cifar10"`` (``quickstart --cifar10``) starts from the shipped CIFAR-10 supernet and
-its predictor instead: no training, tables at the space's largest resolution only, and the
-exported models scored on its shipped held-out images.
+``checkpoint`` (``quickstart --checkpoint C``; ``--cifar10`` is ``--checkpoint cifar10``) specializes a
+supernet trained elsewhere (on a GPU) for this CPU instead: no training, the tables at its space's largest
+resolution only, its accuracy predictor (``predictor``; a built-in supernet's shipped one; else one fitted
+here on ``predictor_samples`` of its subnets) and the search settings of ``recipes/cifar10-pretrained.yaml``;
+the exported models are scored on its held-out data (a built-in one's shipped sample).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import numpy as np
 
 from .deploy import export_subnet, saturating_cpu
 from .errors import EdgeNASError
+from .io import read_json, write_json
 from .latency.backends import LocalBackend
 from .latency.profile import profile
-from .pretrained import resolve_predictor
+from .pretrained import BUILTIN, resolve_checkpoint, resolve_predictor
 from .search import AccuracyPredictor, SearchRun, load_search_config, pick
+from .search.labels import labels_path
 from .search.predictor import fit_predictor
-from .space import get_space
+from .space import definition_record, get_space
+from .supernet.network import read_checkpoint, space_from_checkpoint
 from .train import Trainer, load_config
 
 __all__ = ["quickstart"]
@@ -37,28 +42,30 @@ STEPS = 7
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
 RECIPE = RECIPES / "tiny-digits.yaml"  # also search/tiny-digits.yaml
+PRETRAINED_RECIPE = RECIPES / "cifar10-pretrained.yaml"  # a trained supernet's search: its space, predictor and table set here
 
 
 def _say(i: int, text: str, done: bool = False) -> None:
     print(f"\n[{i}/{STEPS}] {text}" + (" (done: kept from the last run)" if done else ""), file=sys.stderr, flush=True)
 
 
-def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str = "digits", epoch_scale: float = 2.5,
+def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str | None = None, epoch_scale: float = 2.5,
                max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0, calibrate: int = 16,
-               pretrained: str | None = None) -> dict[str, Any]:
+               checkpoint: str | None = None, predictor: str | None = None) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     backend = LocalBackend("cpu", 1)
-    recipe, resolutions = RECIPE, None
-    if pretrained is not None:
-        from .pretrained import card
-
-        space = card(pretrained)["space"]
-        recipe = RECIPES / f"{pretrained}-pretrained.yaml"
-    sp = get_space(space)
-    if pretrained is not None:
-        resolutions = [max(sp.resolutions)]  # the predictor covers all; one table resolution keeps profiling short
+    recipe, resolutions, space_def = RECIPE, None, None
+    if checkpoint is not None:
+        sp = space_from_checkpoint(read_checkpoint(checkpoint))
+        space, space_def = sp.name, definition_record(sp).get("space_def")
+        recipe, resolutions = PRETRAINED_RECIPE, [max(sp.resolutions)]  # the predictor covers all; one resolution profiles sooner
+        if predictor is None and str(checkpoint) in BUILTIN:
+            predictor = str(checkpoint)
+    else:
+        sp = get_space(space)
+    _same_source(out, checkpoint, predictor)
 
     tables = {p: out / f"latency_{space}_{p}.json" for p in ("fp32", "int8")}
     _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8",
@@ -67,9 +74,10 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         profile(sp, resolutions or sp.resolutions, backend, path, precision=precision, calibrate=calibrate, seed=seed)
 
     pred_path = out / "predictor.json"
-    if pretrained is None:
+    if checkpoint is None:
         run = out / "supernet"
         # digits has 1,617 training images: batch 64 gives 25 steps an epoch
+        data = data or "digits"
         cfg = load_config(None, {"space": space, "data": data, "seed": seed, "device": "cpu", "epoch_scale": epoch_scale,
                                  "batch_size": 64})
         done = (run / "latest.pt").exists() and _finished(run, cfg)
@@ -77,21 +85,28 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         if not done:
             Trainer(cfg, run, resume=(run / "latest.pt").exists()).run()
         ckpt = str(run / "latest.pt")
-        _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet", pred_path.exists())
-        if not pred_path.exists():
-            fit_predictor(sp, ckpt, predictor_samples, seed=seed).save(pred_path)
     else:
-        ckpt, pred_path = pretrained, resolve_predictor(pretrained)
-        _say(2, f"no training: the shipped '{pretrained}' supernet ({space}), trained on a GPU (see its MODEL_CARD.md)")
-        _say(3, f"no predictor fitting: the '{pretrained}' supernet's shipped accuracy predictor")
+        ckpt = str(checkpoint)
+        if ckpt in BUILTIN:
+            _say(2, f"no training: the shipped '{ckpt}' supernet ({space}), trained on a GPU (see its MODEL_CARD.md)")
+        else:
+            _say(2, f"no training: the '{space}' supernet in {ckpt}")
+    if predictor is not None:
+        pred_path = resolve_predictor(predictor)
+        _say(3, f"no predictor fitting: {'the shipped' if predictor in BUILTIN else 'the'} accuracy predictor {predictor}")
+    else:
+        _say(3, f"fitting an accuracy predictor on {predictor_samples} subnets evaluated with the supernet", pred_path.exists())
+        if not pred_path.exists():  # labels are kept as they are measured: a re-run goes on from them
+            fit_predictor(sp, ckpt, predictor_samples, data=None if checkpoint is None else data, seed=seed, resolutions=resolutions,
+                          labels=labels_path(pred_path)).save(pred_path)
     pred = AccuracyPredictor.load(pred_path, sp)
 
     search_dir = out / "search"
     _say(4, f"searching the top-1 / latency / MACs front ({recipe.name}: NSGA-II, with a random-search baseline)",
          (search_dir / "summary.json").exists())
     if not (search_dir / "summary.json").exists():
-        scfg = load_search_config(recipe, {"space": space, "table": str(tables["fp32"]), "predictor": str(pred_path), "seed": seed,
-                                           "resolutions": resolutions})
+        scfg = load_search_config(recipe, {"space": space, "space_def": space_def, "table": str(tables["fp32"]),
+                                           "predictor": str(pred_path), "seed": seed, "resolutions": resolutions})
         SearchRun(scfg, search_dir, resume=(search_dir / "config.yaml").exists()).run()
     import json
 
@@ -108,7 +123,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images"
             + (", 7-bit weights: this CPU has no VNNI), then" if bits == 7 else "), then"))
     _say(7, "measuring both on this CPU against the prediction and on the held-out images")
-    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, int8=True, int8_weight_bits=bits,
+    res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, data=None if checkpoint is None else data, int8=True, int8_weight_bits=bits,
                         check_tables={"fp32": str(tables["fp32"]), "int8": str(tables["int8"])}, backend=backend)
     checks = {Path(c["model"]).name: c for c in res["check"]}
     result = {
@@ -132,6 +147,22 @@ def _faster_precision(models: dict[str, dict]) -> str:
     fp32, int8 = models["fp32"], models["int8"]
     lossy = fp32["top1"] is not None and int8["top1"] is not None and int8["top1"] < fp32["top1"] - 0.01
     return "int8" if int8["measured_ms"] < fp32["measured_ms"] and not lossy else "fp32"
+
+
+def _same_source(out: Path, checkpoint: str | None, predictor: str | None) -> None:
+    """Refuse a working directory kept from another supernet or predictor: its steps would be skipped as done."""
+    def name(value: str | None, resolve: Any) -> str | None:  # a built-in by its name: the package may move
+        return None if value is None else value if resolve(value) != Path(value) else str(Path(value).resolve())
+
+    source = {"checkpoint": name(checkpoint, resolve_checkpoint), "predictor": name(predictor, resolve_predictor)}
+    path = out / "quickstart.json"
+    if path.exists():
+        kept = read_json(path, "quickstart record")
+        if kept != source:
+            raise EdgeNASError(f"{out} holds the quickstart of another supernet or predictor ({kept}; none: trained or fitted "
+                               "there); give another --out")
+    else:
+        write_json(path, source)
 
 
 def _complete(path: Path) -> bool:

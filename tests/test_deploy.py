@@ -277,6 +277,20 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     again = quickstart(tmp_path / "qs", epoch_scale=1.0, predictor_samples=30, calibrate=8)  # finished steps are reused
     assert again["arch"] == res["arch"]
 
+    # a supernet trained elsewhere, specialized for this CPU: no training, a predictor fitted on its subnets, the same checks
+    ckpt = tmp_path / "qs" / "supernet" / "latest.pt"
+    argv = ["quickstart", "--checkpoint", str(ckpt), "--predictor-samples", "20", "--calibrate", "4", "--out", str(tmp_path / "qs2")]
+    assert main([*argv, "--json"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    assert spec["checkpoint"] == str(ckpt) and not (tmp_path / "qs2" / "supernet").exists()
+    assert (tmp_path / "qs2" / "predictor.labels.npz").is_file()
+    front = json.loads(Path(spec["front"]).read_text())
+    assert {m["arch"]["r"] for m in front} == {max(get_space("tiny").resolutions)}  # at its largest resolution only
+    assert all(Path(m["path"]).is_file() and m["top1"] > 0.3 for m in spec["models"].values())
+    with pytest.raises(EdgeNASError, match="holds the quickstart of another supernet"):
+        quickstart(tmp_path / "qs", checkpoint=str(ckpt))  # its steps would be skipped as done
+    assert main(["quickstart", "--predictor", "p.json"]) == 2 and "go with --checkpoint" in capsys.readouterr().err
+
 
 def test_export_from_a_run_that_chose_int8_writes_and_checks_int8(trained, tables, tmp_path, capsys, monkeypatch):
     import yaml

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from .. import jobs
 from ..errors import EdgeNASError
+from ..pretrained import BUILTIN
 from ..search.config import LIMITS as SEARCH_LIMITS
 from ..space import SearchSpace, get_space
 from .args import parse_arch
@@ -131,9 +132,16 @@ def predictor(args: argparse.Namespace) -> int:
 
 
 def quickstart(args: argparse.Namespace) -> int:
-    out = args.out or ("edgenas-quickstart-cifar10" if args.cifar10 else "edgenas-quickstart")
+    if args.cifar10 and args.checkpoint not in (None, "cifar10"):
+        raise EdgeNASError("quickstart: --cifar10 is --checkpoint cifar10; give one of them")
+    checkpoint = "cifar10" if args.cifar10 else args.checkpoint
+    if checkpoint is None and (args.predictor or args.data):
+        raise EdgeNASError("quickstart: --predictor and --data go with --checkpoint (without it the quickstart trains on digits)")
+    out = args.out or ("edgenas-quickstart" if checkpoint is None else
+                       f"edgenas-quickstart-{checkpoint if checkpoint in BUILTIN else 'checkpoint'}")
     return _print(args, jobs.quickstart(out, max_latency=args.max_latency, epoch_scale=args.epoch_scale, seed=args.seed,
-                                        calibrate=args.calibrate, pretrained="cifar10" if args.cifar10 else None))
+                                        calibrate=args.calibrate, checkpoint=checkpoint, predictor=args.predictor, data=args.data,
+                                        predictor_samples=args.predictor_samples))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

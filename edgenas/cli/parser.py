@@ -59,9 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU)")
     p.add_argument("--cifar10", action="store_true",
-                   help="start from the shipped CIFAR-10 supernet (trained on a GPU): search and export for this CPU, no training")
-    p.add_argument("--out", help="working directory (default: edgenas-quickstart, or edgenas-quickstart-cifar10 with --cifar10; "
-                                 "re-running skips finished steps)")
+                   help="start from the shipped CIFAR-10 supernet (trained on a GPU): search and export for this CPU, no training "
+                        "(the same as --checkpoint cifar10)")
+    p.add_argument("--checkpoint", help="start from this trained supernet (or a built-in name) instead of training one: "
+                                        "profile, search and export for this CPU")
+    p.add_argument("--predictor", help="with --checkpoint: its accuracy predictor (default: a built-in supernet's shipped one, "
+                                       "else one fitted here on --predictor-samples of its subnets)")
+    p.add_argument("--predictor-samples", type=Range(10, 100_000).arg("--predictor-samples"), default=150,
+                   help="subnets a predictor fitted here is trained on")
+    p.add_argument("--data", help="with --checkpoint: its data at a path here (default: as it records; a built-in supernet's "
+                                  "shipped sample)")
+    p.add_argument("--out", help="working directory (default: edgenas-quickstart, edgenas-quickstart-cifar10 with --cifar10, "
+                                 "edgenas-quickstart-checkpoint with another --checkpoint; re-running skips finished steps)")
     p.add_argument("--max-latency", help="latency budget for the pick, e.g. 0.05ms or 50us (default: the front's median)")
     p.add_argument("--epoch-scale", type=Range(0.001, 1000, integer=False).arg("--epoch-scale"), default=2.5,
                    help="scale the training schedule")
