@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "profile, search and export for this CPU")
     p.add_argument("--predictor", help="with --checkpoint: its accuracy predictor (default: a built-in supernet's shipped one, "
                                        "else one fitted here on --predictor-samples of its subnets)")
-    p.add_argument("--predictor-samples", type=Range(10, 100_000).arg("--predictor-samples"), default=150,
+    p.add_argument("--predictor-samples", type=Range(20, 100_000).arg("--predictor-samples"), default=150,
                    help="subnets a predictor fitted here is trained on")
     p.add_argument("--data", help="with --checkpoint: its data at a path here (default: as it records; a built-in supernet's "
                                   "shipped sample)")
