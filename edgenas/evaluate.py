@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .checks import torch_device
+from .cost import cost_model
 from .data import DataError, DataSplit, ImageData, ImageFiles, augment, batches, checkpoint_data, load_images, materialize
 from .heap import kept_heap
 from .space import Arch, SearchSpace
@@ -36,6 +37,8 @@ CALIB_BATCH_MEMORY = 2 * 2**30  # bytes of activations one BN-calibration batch 
 # and nothing measurable for tiny at 24 (benchmarks/eval_cache.py), while 1,400 images took 842 MB per resolution
 # there, and ofa-mbv3 has 25 resolutions
 CACHE_MEMORY = 2**30
+#: a subnet's MACs times the held-out images from which a CPU scores it with ONNX Runtime (exported once per subnet)
+ORT_MIN_WORK = 2e10
 
 
 def calib_batch_size(space: SearchSpace, r: int, n: int, floor: int) -> int:
@@ -70,13 +73,16 @@ class Evaluator:
     defaults to on for CPU and CUDA: the same top-1, 1.6x faster on a CPU (``default_channels_last``).
     ``static_shapes``: score in the supernet at its largest shapes (module docstring), for GPUs, where
     each new layer shape costs a set-up; on a CPU a small subnet then costs the largest one's time.
+    ``onnxruntime``: on a CPU, score the exported subnet (the model ``edgenas export`` writes and scores) with ONNX
+    Runtime: None (default) where its MACs times the held-out images reach ``ORT_MIN_WORK``, True always, False never.
     """
 
     def __init__(self, data: DataSplit, *, calib_images: int = 1000, batch_size: int = 256, device: str | torch.device = "cpu",
                  seed: int = 0, calib_data: ImageData | ImageFiles | None = None, bf16: bool = False, channels_last: bool | None = None,
-                 workers: int = 0, static_shapes: bool = False):
+                 workers: int = 0, static_shapes: bool = False, onnxruntime: bool | None = None):
         self.data, self.batch_size, self.device, self.workers = data, batch_size, torch_device(device), workers
         self.static_shapes = static_shapes
+        self.onnxruntime = False if self.device.type != "cpu" or static_shapes or bf16 else onnxruntime
         src = calib_data if calib_data is not None else data.train
         n = min(calib_images, len(src))
         # in random order: data is stored class by class, and calibration batches in stored order would each
@@ -140,10 +146,28 @@ class Evaluator:
         how much of a difference between subnets is the images' sampling noise."""
         hits = []
         with kept_heap(), self._scoring(net, arch, recalibrate) as sub:
+            if self._use_onnxruntime(net, arch):
+                return self._onnxruntime_correct(sub, arch.r)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 for x, y in self._val_batches(arch.r):
                     hits.append(sub(x).argmax(1) == y)
         return torch.cat(hits).cpu().numpy()  # one copy: one wait for the GPU, not one per batch
+
+    def _use_onnxruntime(self, net: Supernet, arch: Arch) -> bool:
+        if self.onnxruntime is None:
+            return cost_model(net.space, net.num_classes).stats(arch).macs * len(self.data.val) >= ORT_MIN_WORK
+        return self.onnxruntime
+
+    def _onnxruntime_correct(self, sub: nn.Module, r: int) -> np.ndarray:
+        """Score the exported subnet with ONNX Runtime, which runs these networks faster than PyTorch on a CPU: enough
+        to pay for the export from ``ORT_MIN_WORK`` on (``benchmarks/eval_speed.py``)."""
+        from .export import onnx_bytes, ort_session
+
+        to: Any = sub.to  # NCHW weights: the exporter reads them as stored
+        to(memory_format=torch.contiguous_format)
+        session = ort_session(onnx_bytes(sub, (1, 3, r, r)), threads=torch.get_num_threads())
+        return np.concatenate([session.run(None, {"input": np.ascontiguousarray(x.numpy())})[0].argmax(1) == y.numpy()
+                               for x, y in self._val_batches(r)])
 
     @contextmanager
     def _scoring(self, net: Supernet, arch: Arch, recalibrate: bool) -> Iterator[nn.Module]:

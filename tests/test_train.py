@@ -168,6 +168,30 @@ def test_evaluation_recalibrates_without_touching_the_supernet(static):
             assert np.mean(ev.correct(net, a, recalibrate=False) != extracted.correct(net, a, recalibrate=False)) <= 0.01
 
 
+def test_onnxruntime_scores_as_pytorch_does_where_the_work_pays_for_the_export(monkeypatch):
+    """On a CPU a subnet's MACs times the held-out images from ORT_MIN_WORK on are scored by ONNX Runtime (its export
+    is faster there): each image must get PyTorch's verdict.  Less work stays in PyTorch, and so does any work with
+    static shapes (the supernet itself is scored) or bf16."""
+    import edgenas.evaluate
+
+    data, sp = load_data("digits", limit=300), get_space("tiny")
+    net = Supernet("tiny", num_classes=10, seed=0)
+    archs = [sp.max_arch(), sp.min_arch(), sp.sample(np.random.default_rng(3))]
+    used = []
+    ort_correct = Evaluator._onnxruntime_correct
+    monkeypatch.setattr(Evaluator, "_onnxruntime_correct", lambda self, sub, r: used.append(r) or ort_correct(self, sub, r))
+    pytorch, ort, default = (Evaluator(data, calib_images=64, onnxruntime=o) for o in (False, True, None))
+    for a in archs:
+        assert np.sum(ort.correct(net, a) != pytorch.correct(net, a)) <= 1  # float rounding may flip a near tie
+    assert used == [a.r for a in archs]
+    default.correct(net, archs[0])
+    assert len(used) == 3  # tiny's largest on ~60 images: far below ORT_MIN_WORK
+    monkeypatch.setattr(edgenas.evaluate, "ORT_MIN_WORK", 1)
+    default.correct(net, archs[0])
+    assert len(used) == 4
+    assert not Evaluator(data, static_shapes=True, onnxruntime=True).onnxruntime and not Evaluator(data, bf16=True).onnxruntime
+
+
 def test_bn_calibration_takes_batches_as_large_as_memory_allows(monkeypatch):
     """Train-mode BN normalises by batch statistics, so the calibration batch changes the subnet: all
     calibration images go in one batch when they fit, else as many as fit, never fewer than the scoring batch."""
