@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", metavar="SPACE", help="print this space's definition (a name or a space file) as YAML: "
                    "copy it, or write 'base: NAME' and the fields to change, to define your own")
 
-    p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU)")
+    p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU), "
+                                             "or from a trained supernet (--checkpoint, --cifar10) without training")
     p.add_argument("--cifar10", action="store_true",
                    help="start from the shipped CIFAR-10 supernet (trained on a GPU): search and export for this CPU, no training "
                         "(the same as --checkpoint cifar10)")
