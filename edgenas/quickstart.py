@@ -32,7 +32,7 @@ from .search import AccuracyPredictor, SearchRun, load_search_config, pick
 from .search.labels import labels_path
 from .search.predictor import fit_predictor
 from .space import definition_record, get_space
-from .supernet.network import read_checkpoint, space_from_checkpoint
+from .supernet.network import checkpoint_space
 from .train import Trainer, load_config
 
 __all__ = ["quickstart"]
@@ -58,7 +58,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     backend = LocalBackend("cpu", 1)
     recipe, resolutions, space_def = RECIPE, None, None
     if checkpoint is not None:
-        sp = space_from_checkpoint(read_checkpoint(checkpoint))
+        sp = checkpoint_space(checkpoint)
         space, space_def = sp.name, definition_record(sp).get("space_def")
         recipe, resolutions = PRETRAINED_RECIPE, [max(sp.resolutions)]  # the predictor covers all; one resolution profiles sooner
         if predictor is None and str(checkpoint) in BUILTIN:

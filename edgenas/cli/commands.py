@@ -44,9 +44,9 @@ def _space(args: argparse.Namespace) -> SearchSpace:
         return get_space(args.space)
     if not args.checkpoint:
         raise EdgeNASError(f"{args.command_name} needs --space, or a --checkpoint (whose space it takes)")
-    from ..supernet.network import read_checkpoint, space_from_checkpoint
+    from ..supernet.network import checkpoint_space
 
-    return space_from_checkpoint(read_checkpoint(args.checkpoint))
+    return checkpoint_space(args.checkpoint)
 
 
 def spaces(args: argparse.Namespace) -> int:

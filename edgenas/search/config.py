@@ -122,9 +122,9 @@ def _recorded_space(settings: dict[str, Any]) -> dict[str, Any]:
 
         space = AccuracyPredictor.load(settings["predictor"]).space
     elif settings.get("checkpoint"):
-        from ..supernet.network import read_checkpoint, space_from_checkpoint
+        from ..supernet.network import checkpoint_space
 
-        space = space_from_checkpoint(read_checkpoint(settings["checkpoint"]))
+        space = checkpoint_space(settings["checkpoint"])
     elif settings.get("table"):
         from ..latency.table import LatencyTable
 

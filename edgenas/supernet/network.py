@@ -301,6 +301,11 @@ def read_checkpoint(path: str | os.PathLike, space: str | SearchSpace | None = N
     return ckpt
 
 
+def checkpoint_space(path: str | os.PathLike) -> SearchSpace:
+    """The space a checkpoint (a path or a built-in name) was trained in: what a command takes when --space is left out."""
+    return space_from_checkpoint(read_checkpoint(path))
+
+
 def space_from_checkpoint(ckpt: dict[str, Any]) -> SearchSpace:
     """The registered space of that name if identical, else the definition stored in the file."""
     if not isinstance(ckpt.get("space"), str) or "space_def" not in ckpt:
