@@ -28,7 +28,7 @@ class _Lines:
 
     def write(self, s: str) -> None:
         text = s.replace("\r", "").replace("\x1b[A", "").rstrip()
-        if text:  # a bar closing without ``leave`` erases itself: blanks, nothing to log
+        if text:  # tqdm's clearing writes blanks: nothing to log
             self.file.write(text + "\n")
 
     def flush(self) -> None:
@@ -58,6 +58,7 @@ def bar(iterable: Iterable[Any] | None = None, *, file: IO[str] | None = None, *
     if _is_terminal(file):
         kwargs.setdefault("dynamic_ncols", True)
         return tqdm(iterable, file=file, **kwargs)
+    kwargs["leave"] = True  # a log keeps each bar's last line (a terminal may erase a finished bar)
     kwargs.setdefault("mininterval", LOG_INTERVAL_S)
     kwargs.setdefault("maxinterval", max(LOG_INTERVAL_S, kwargs["mininterval"]))  # tqdm's monitor would redraw every 10 s
     return _LogBar(iterable, file=_Lines(file), **kwargs)
