@@ -38,7 +38,7 @@ from .errors import DataError
 from .pretrained import sample_files
 
 __all__ = ["DataError", "DataSplit", "ImageData", "ImageFiles", "Loader", "augment", "batches", "checkpoint_data", "fingerprint",
-           "load_data", "materialize", "split_indices", "working_size"]
+           "load_data", "locate_checkpoint_data", "materialize", "split_indices", "working_size"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
@@ -400,6 +400,23 @@ def _split(data: ImageData | ImageFiles, name: str, flip: bool, spec: str, *, va
     return DataSplit(train, val, mean, std, flip, name, info)
 
 
+def locate_checkpoint_data(info: dict | None, spec: str | None = None) -> str | None:
+    """What :func:`checkpoint_data` will read (None: a built-in supernet's shipped sample), checked without reading an
+    image, so a long job can say before it starts that the data is missing."""
+    info = info or {}
+    spec = spec or info.get("spec")
+    if not spec:
+        raise DataError("the checkpoint records no training data; give --data")
+    if spec.startswith(("imagefolder:", "imagenet:")) and not Path(spec.split(":", 1)[1]).expanduser().exists():
+        if spec != info.get("spec"):
+            raise DataError(f"data path not found: {Path(spec.split(':', 1)[1]).expanduser()}")
+        if sample_files(info) is None:
+            raise DataError(f"the checkpoint was trained on {spec}, which is not on this machine; give --data with the same "
+                            "images at their path here")
+        return None
+    return spec
+
+
 def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
     """The data a supernet checkpoint was trained on (``info`` = its ``data`` record), split as in training.
 
@@ -408,22 +425,19 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
     statistics are recalibrated on).  Normalisation always follows the checkpoint.
     """
     info = info or {}
-    spec = spec or info.get("spec")
-    if not spec:
-        raise DataError("the checkpoint records no training data; give --data")
+    source = locate_checkpoint_data(info, spec)
     recorded = {"val_spec": info.get("val_spec"), "val_fraction": info.get("val_fraction", 0.1), "val_per_class": info.get("val_per_class"),
                 "split": info.get("split", "random"), "seed": info.get("seed", 0), "limit": info.get("limit"), "size": info.get("size")}
+    if source is None:  # a built-in supernet without its dataset here: its shipped images
+        shipped = sample_files(info)
+        assert shipped is not None  # located above
+        name, calib_zip, heldout_zip = shipped
+        calib, _, flip = load_images(f"imagefolder:{calib_zip}")
+        heldout, _, _ = load_images(f"imagefolder:{heldout_zip}")
+        return DataSplit(calib, heldout, tuple(info["mean"]), tuple(info["std"]), flip,
+                         f"{name}, shipped sample of {len(calib)} training and {len(heldout)} held-out images", dict(info))
+    spec = source
     if spec == info.get("spec"):
-        if spec.startswith(("imagefolder:", "imagenet:")) and not Path(spec.split(":", 1)[1]).expanduser().exists():
-            shipped = sample_files(info)  # a built-in supernet: its shipped images
-            if shipped is not None:
-                name, calib_zip, heldout_zip = shipped
-                calib, _, flip = load_images(f"imagefolder:{calib_zip}")
-                heldout, _, _ = load_images(f"imagefolder:{heldout_zip}")
-                return DataSplit(calib, heldout, tuple(info["mean"]), tuple(info["std"]), flip,
-                                 f"{name}, shipped sample of {len(calib)} training and {len(heldout)} held-out images", dict(info))
-            raise DataError(f"the checkpoint was trained on {spec}, which is not on this machine; give --data with the same "
-                            "images at their path here")
         data = load_data(spec, **recorded)
     else:
         images, name, flip = load_images(spec, size=info.get("size"))

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import locate_checkpoint_data
 from .deploy import export_subnet, saturating_cpu
 from .errors import EdgeNASError
 from .io import read_json, write_json
@@ -32,7 +33,7 @@ from .search import AccuracyPredictor, SearchRun, load_search_config, pick
 from .search.labels import labels_path
 from .search.predictor import fit_predictor
 from .space import definition_record, get_space
-from .supernet.network import checkpoint_space
+from .supernet.network import read_checkpoint, space_from_checkpoint
 from .train import Trainer, load_config
 
 __all__ = ["quickstart"]
@@ -53,18 +54,22 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
                max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0, calibrate: int = 16,
                checkpoint: str | None = None, predictor: str | None = None) -> dict[str, Any]:
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     backend = LocalBackend("cpu", 1)
     recipe, resolutions, space_def = RECIPE, None, None
     if checkpoint is not None:
-        sp = checkpoint_space(checkpoint)
+        ckpt_record = read_checkpoint(checkpoint)
+        sp = space_from_checkpoint(ckpt_record)
         space, space_def = sp.name, definition_record(sp).get("space_def")
         recipe, resolutions = PRETRAINED_RECIPE, [max(sp.resolutions)]  # the predictor covers all; one resolution profiles sooner
         if predictor is None and str(checkpoint) in BUILTIN:
             predictor = str(checkpoint)
+        locate_checkpoint_data(ckpt_record.get("data"), data)  # missing data or a foreign predictor: said before profiling
+        if predictor is not None:
+            AccuracyPredictor.load(resolve_predictor(predictor), sp)
     else:
         sp = get_space(space)
+    out.mkdir(parents=True, exist_ok=True)
     _same_source(out, checkpoint, predictor)
 
     tables = {p: out / f"latency_{space}_{p}.json" for p in ("fp32", "int8")}

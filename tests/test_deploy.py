@@ -289,6 +289,12 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path, capsys):
     assert all(Path(m["path"]).is_file() and m["top1"] > 0.3 for m in spec["models"].values())
     with pytest.raises(EdgeNASError, match="holds the quickstart of another supernet"):
         quickstart(tmp_path / "qs", checkpoint=str(ckpt))  # its steps would be skipped as done
+    # missing data or a predictor of another space: said at once, before minutes of profiling
+    with pytest.raises(EdgeNASError, match="data path not found"):
+        quickstart(tmp_path / "qs3", checkpoint=str(ckpt), data=f"imagefolder:{tmp_path / 'none'}")
+    with pytest.raises(EdgeNASError, match="cifar-mbv3"):
+        quickstart(tmp_path / "qs3", checkpoint=str(ckpt), predictor="cifar10")
+    assert not (tmp_path / "qs3").exists()
     assert main(["quickstart", "--predictor", "p.json"]) == 2 and "go with --checkpoint" in capsys.readouterr().err
 
 
