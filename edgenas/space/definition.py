@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpaceError
+from ..io import read_yaml
 from .searchspace import SearchSpace
 from .specs import ACTIVATIONS, StageSpec
 
@@ -100,21 +101,21 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
 _OPTIONAL_EMPTY = ("act_choices", "se_choices", "width_choices")  # may be [] (not elastic), as to_dict leaves them out
 
 
-def space_from_dict(data: Any, where: str) -> SearchSpace:
-    """The space a mapping defines (``base: NAME`` first takes a registered space's fields);
+def space_from_dict(data: Any, where: str, registered: Mapping[str, SearchSpace]) -> SearchSpace:
+    """The space a mapping defines (``base: NAME`` first takes the fields of ``registered[NAME]``);
     ``where`` names its source in every error."""
     if not isinstance(data, Mapping):
         raise SpaceError(f"{where}: a space definition is a mapping of fields, not {type(data).__name__}")
     data = dict(data)
     if "base" in data:
-        from .registry import get_space
-
         base = data.pop("base")
         if not isinstance(base, str) or base.lower().endswith(SPACE_FILE_SUFFIXES):  # a file naming itself would recurse
             raise SpaceError(f"{where}: 'base' must be the name of a registered space, not {base!r}")
+        if base not in registered:
+            raise SpaceError(f"{where}: unknown space '{base}' as 'base'; registered spaces: {', '.join(sorted(registered))}")
         if "name" not in data:
             raise SpaceError(f"{where}: a space changed from '{base}' needs a 'name' of its own")
-        parent = get_space(base)
+        parent = registered[base]
         changed = ", ".join(k for k in data if k not in ("name", "description"))
         data = {**parent.to_dict(), "description": f"{parent.name} with {changed or 'nothing'} changed", **data}
     known = [f.name for f in fields(SearchSpace)]
@@ -141,8 +142,6 @@ def space_from_dict(data: Any, where: str) -> SearchSpace:
         raise SpaceError(f"{where}: {exc}") from None
 
 
-def read_space_file(path: str | Path) -> SearchSpace:
+def read_space_file(path: str | Path, registered: Mapping[str, SearchSpace]) -> SearchSpace:
     """A space definition file (YAML or JSON, which is YAML; ``safe_load`` only)."""
-    from ..io import read_yaml
-
-    return space_from_dict(read_yaml(path, "space file"), f"space file {path}")
+    return space_from_dict(read_yaml(path, "space file"), f"space file {path}", registered)

@@ -43,7 +43,7 @@ def get_space(name: str | SearchSpace, definition: Mapping[str, Any] | None = No
     if isinstance(name, SearchSpace):
         return name
     if definition is not None:
-        space = space_from_dict(definition, f"the definition recorded for space '{name}'")
+        space = space_from_dict(definition, f"the definition recorded for space '{name}'", _SPACES)
         if space.name != name:
             raise SpaceError(f"the definition recorded for space '{name}' names space '{space.name}'")
         if digest is not None and space.digest() != digest:
@@ -56,7 +56,7 @@ def get_space(name: str | SearchSpace, definition: Mapping[str, Any] | None = No
     if name in _SPACES:
         return _SPACES[name]
     if isinstance(name, str) and name.lower().endswith(SPACE_FILE_SUFFIXES):
-        space = read_space_file(name)
+        space = read_space_file(name, _SPACES)
         registered = _SPACES.get(space.name)
         if registered is not None and registered != space:
             raise SpaceError(f"space file {name} defines '{space.name}', but a different space of that name is registered: "
