@@ -1,13 +1,14 @@
 """``edgenas quickstart``: the whole pipeline on the embedded default, offline, on this CPU.
 
-profile this CPU (fp32 and int8 tables of the ``tiny`` space) -> train the supernet on scikit-learn's
+profile the device (fp32 and int8 tables of the ``tiny`` space) -> train the supernet on scikit-learn's
 digits -> fit an accuracy predictor on supernet evaluations -> NSGA-II over top-1, latency, MACs ->
-pick the most accurate model under a latency budget -> export fp32 and int8 -> measure both on this
-CPU against the prediction.  Every step keeps its output in ``--out``; re-running skips what is
-finished (and resumes an interrupted training).
+pick the most accurate model under a latency budget -> export fp32 and int8 -> measure both on the
+device against the prediction.  Every step keeps its output in ``--out``; re-running skips what is
+finished (and resumes an interrupted training).  The device is this CPU unless ``backend`` says
+otherwise (``--device remote --runner CMD``: a board or phone; the rest runs here).
 
 ``checkpoint`` (``quickstart --checkpoint C``; ``--cifar10`` is ``--checkpoint cifar10``) specializes a
-supernet trained elsewhere (on a GPU) for this CPU instead: no training, the tables at its space's largest
+supernet trained elsewhere (on a GPU) for the device instead: no training, the tables at its space's largest
 resolution only, its accuracy predictor (``predictor``; a built-in supernet's shipped one; else one fitted
 here on ``predictor_samples`` of its subnets) and the search settings of ``recipes/cifar10-pretrained.yaml``;
 the exported models are scored on its held-out data (a built-in one's shipped sample).
@@ -26,7 +27,7 @@ from .data import locate_checkpoint_data
 from .deploy import export_subnet, saturating_cpu
 from .errors import EdgeNASError
 from .io import read_json, write_json
-from .latency.backends import LocalBackend
+from .latency.backends import Backend, LocalBackend
 from .latency.profile import profile
 from .pretrained import BUILTIN, resolve_checkpoint, resolve_predictor
 from .search import AccuracyPredictor, SearchRun, load_search_config, pick
@@ -39,6 +40,7 @@ from .train import Trainer, load_config
 __all__ = ["quickstart"]
 
 STEPS = 7
+DEVICE_KEYS = ("device", "cpu_model", "provider", "threads")  # the device a quickstart's models are for, in its result
 
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
@@ -52,11 +54,15 @@ def _say(i: int, text: str, done: bool = False) -> None:
 
 def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", data: str | None = None, epoch_scale: float = 2.5,
                max_latency: float | None = None, predictor_samples: int = 150, seed: int = 0, calibrate: int = 16,
-               checkpoint: str | None = None, predictor: str | None = None) -> dict[str, Any]:
+               checkpoint: str | None = None, predictor: str | None = None, backend: Backend | None = None) -> dict[str, Any]:
     out = Path(out)
     t0 = time.perf_counter()
-    backend = LocalBackend("cpu", 1)
+    backend = backend or LocalBackend("cpu", 1)
+    info = backend.info()  # a remote device's runner is reached once here: one that does not answer fails at once
+    device = f"the device ({info['cpu_model']}, through the runner)" if info.get("device") == "remote" else \
+        f"this CPU ({info['cpu_model']})" if info.get("provider") == "CPUExecutionProvider" else f"{info['provider']} here"
     recipe, resolutions, space_def = RECIPE, None, None
+    pred: AccuracyPredictor | None = None
     if checkpoint is not None:
         ckpt_record = read_checkpoint(checkpoint)
         sp = space_from_checkpoint(ckpt_record)
@@ -66,14 +72,14 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
             predictor = str(checkpoint)
         locate_checkpoint_data(ckpt_record.get("data"), data)  # missing data or a foreign predictor: said before profiling
         if predictor is not None:
-            AccuracyPredictor.load(resolve_predictor(predictor), sp)
+            pred = AccuracyPredictor.load(resolve_predictor(predictor), sp)
     else:
         sp = get_space(space)
     out.mkdir(parents=True, exist_ok=True)
-    _same_source(out, checkpoint, predictor)
+    _same_source(out, checkpoint, predictor, {k: info.get(k) for k in DEVICE_KEYS})
 
     tables = {p: out / f"latency_{space}_{p}.json" for p in ("fp32", "int8")}
-    _say(1, f"profiling this CPU ({backend.info()['cpu_model']}): every block of '{space}', fp32 and int8",
+    _say(1, f"profiling {device}: every block of '{space}', fp32 and int8",
          all(_complete(t) for t in tables.values()))
     for precision, path in tables.items():
         profile(sp, resolutions or sp.resolutions, backend, path, precision=precision, calibrate=calibrate, seed=seed)
@@ -104,7 +110,8 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
         if not pred_path.exists():  # labels are kept as they are measured: a re-run goes on from them
             fit_predictor(sp, ckpt, predictor_samples, data=None if checkpoint is None else data, seed=seed, resolutions=resolutions,
                           labels=labels_path(pred_path)).save(pred_path)
-    pred = AccuracyPredictor.load(pred_path, sp)
+    if pred is None:  # loading refits it from its labels: once is enough
+        pred = AccuracyPredictor.load(pred_path, sp)
 
     search_dir = out / "search"
     _say(4, f"searching the top-1 / latency / MACs front ({recipe.name}: NSGA-II, with a random-search baseline)",
@@ -124,10 +131,10 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     chosen = pick(search_dir, "best", max_latency=budget)
     arch = sp.arch(chosen["arch"])
 
-    bits = 7 if saturating_cpu(backend.info().get("cpu_features") or []) else 8  # the model is for this CPU
+    bits = 7 if saturating_cpu(info.get("cpu_features") or []) else 8  # the model is for the device
     _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images"
-            + (", 7-bit weights: this CPU has no VNNI), then" if bits == 7 else "), then"))
-    _say(7, "measuring both on this CPU against the prediction and on the held-out images")
+            + (", 7-bit weights: the device's CPU has no VNNI), then" if bits == 7 else "), then"))
+    _say(7, f"measuring both on {device.split(' (')[0]} against the prediction, and their top-1 here on the held-out images")
     res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, data=None if checkpoint is None else data, int8=True, int8_weight_bits=bits,
                         check_tables={"fp32": str(tables["fp32"]), "int8": str(tables["int8"])}, backend=backend)
     checks = {Path(c["model"]).name: c for c in res["check"]}
@@ -141,7 +148,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
                    for p, c in zip(("fp32", "int8"), checks.values())},
         "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []), "int8_weight_bits": bits,
         "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
-        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": ckpt,
+        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": ckpt, "device": {k: info.get(k) for k in DEVICE_KEYS},
     }
     result["deploy"] = _faster_precision(result["models"])
     return result
@@ -154,18 +161,20 @@ def _faster_precision(models: dict[str, dict]) -> str:
     return "int8" if int8["measured_ms"] < fp32["measured_ms"] and not lossy else "fp32"
 
 
-def _same_source(out: Path, checkpoint: str | None, predictor: str | None) -> None:
-    """Refuse a working directory kept from another supernet or predictor: its steps would be skipped as done."""
+def _same_source(out: Path, checkpoint: str | None, predictor: str | None, device: dict[str, Any]) -> None:
+    """Refuse a working directory kept from another supernet, predictor or device: its steps would be skipped as done."""
     def name(value: str | None, resolve: Any) -> str | None:  # a built-in by its name: the package may move
         return None if value is None else value if resolve(value) != Path(value) else str(Path(value).resolve())
 
-    source = {"checkpoint": name(checkpoint, resolve_checkpoint), "predictor": name(predictor, resolve_predictor)}
+    source = {"checkpoint": name(checkpoint, resolve_checkpoint), "predictor": name(predictor, resolve_predictor), "device": device}
     path = out / "quickstart.json"
     if path.exists():
         kept = read_json(path, "quickstart record")
+        if isinstance(kept, dict) and "device" not in kept:  # recorded before the device could be chosen: this CPU, 1 thread
+            kept["device"] = {**device, "device": "local", "provider": "CPUExecutionProvider", "threads": 1}
         if kept != source:
-            raise EdgeNASError(f"{out} holds the quickstart of another supernet or predictor ({kept}; none: trained or fitted "
-                               "there); give another --out")
+            raise EdgeNASError(f"{out} holds the quickstart of another supernet, predictor or device ({kept}; none: trained or "
+                               "fitted there); give another --out")
     else:
         write_json(path, source)
 
@@ -198,6 +207,7 @@ def report(result: dict[str, Any]) -> str:
                     + ", ".join(f"{p} {m['drift']:.3f}x" for p, m in drifted.items()) + ";\n  corrected for it, the errors are "
                     + ", ".join(f"{p} {100 * m['drift_corrected_error']:+.1f}%" for p, m in drifted.items()))
     pr = result["predictor"] or {}
+    where = "on the device" if result.get("device", {}).get("device") == "remote" else "here"
     hv = result["search_hypervolume"]
     base = result["baseline_hypervolume"]
     rows += [
@@ -207,8 +217,13 @@ def report(result: dict[str, Any]) -> str:
         f"search hypervolume {hv:.4f} vs random search {base:.4f}",
         f"models: {result['models']['fp32']['path']}, {result['models']['int8']['path']}",
         f"deploy: {result['models'][result['deploy']]['path']} ({result['deploy']}: "
-        + ("int8 is faster here and as accurate)" if result["deploy"] == "int8" else "int8 is not faster here, or loses accuracy)"),
+        + (f"int8 is faster {where} and as accurate)" if result["deploy"] == "int8" else f"int8 is not faster {where}, or loses accuracy)"),
         f"plots:  {result['plot_png']}, {result['plot_html']}",
-        f"done in {result['seconds']:.0f} s; run `python3 deploy/infer.py {result['models'][result['deploy']]['path']} IMAGE` to classify an image",
     ]
+    model = result["models"][result["deploy"]]["path"]
+    if result.get("device", {}).get("device") == "remote":
+        rows.append(f"done in {result['seconds']:.0f} s; copy {model} and deploy/infer.py to the device and run "
+                    "`python3 infer.py MODEL IMAGE` there to classify an image (deploy/README.md)")
+    else:
+        rows.append(f"done in {result['seconds']:.0f} s; run `python3 deploy/infer.py {model} IMAGE` to classify an image")
     return "\n".join(rows)

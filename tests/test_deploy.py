@@ -320,3 +320,13 @@ def test_export_from_a_run_that_chose_int8_writes_and_checks_int8(trained, table
     assert "int8_speedup" in res["check"][0] and "top1_change" in res["check"][0]
     assert res["check"][0]["top1_change"] == res["top1_int8"] - res["top1_fp32"]
     assert sorted(scored) == ["m.int8.onnx", "m.onnx"]  # the check reuses what export scored on the same images
+
+
+def test_a_quickstart_record_from_before_devices_reads_as_this_cpu(tmp_path):
+    from edgenas.quickstart import _same_source
+
+    (tmp_path / "quickstart.json").write_text(json.dumps({"checkpoint": None, "predictor": None}))
+    here = {"device": "local", "cpu_model": "X", "provider": "CPUExecutionProvider", "threads": 1}
+    _same_source(tmp_path, None, None, here)  # the quickstart was this CPU's, one thread, before --device
+    with pytest.raises(EdgeNASError, match="another supernet, predictor or device"):
+        _same_source(tmp_path, None, None, {**here, "threads": 2})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from edgenas.evaluate import reference_logits
 from edgenas.pretrained import ROOT, card, resolve_checkpoint
 from edgenas.search import AccuracyPredictor
 from edgenas.supernet import read_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
 
 CARD = card("cifar10")
 
@@ -114,11 +117,20 @@ def test_missing_training_data_is_a_clear_error(tmp_path):
 
 
 def test_quickstart_cifar10_searches_and_exports_without_training(tmp_path):
+    """For a device reached by a runner command (this machine's agent here; `ssh board ...` for a user): tables, the
+    models' timings and their drift come from the device, the rest runs here."""
+    runner = f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'deploy' / 'agent.py'))}"
     # 4 calibration networks a table (the least the drift check takes), not the default 16: the same pipeline, sooner
-    proc = edgenas("quickstart", "--cifar10", "--calibrate", "4", "--out", str(tmp_path / "qs"), "--json", cwd=tmp_path, timeout=900)
+    proc = edgenas("quickstart", "--cifar10", "--calibrate", "4", "--out", str(tmp_path / "qs"), "--json", "--device", "remote",
+                   "--runner", runner, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout)
     assert res["checkpoint"] == "cifar10" and not (tmp_path / "qs" / "supernet").exists()
+    assert res["device"]["device"] == "remote" and "profiling the device (" in proc.stderr
+    for table in res["tables"].values():
+        assert json.loads(Path(table).read_text())["meta"]["device"]["runner"] == runner
+    again = edgenas("quickstart", "--cifar10", "--calibrate", "4", "--out", str(tmp_path / "qs"), cwd=tmp_path, timeout=300)
+    assert again.returncode == 2 and "another supernet, predictor or device" in again.stderr  # this CPU is not the device
     fp32 = res["models"]["fp32"]
     assert Path(fp32["path"]).is_file() and fp32["drift"] > 0 and abs(fp32["drift_corrected_error"]) < 0.5  # this CPU's drift apart
     assert fp32["top1"] > 0.75  # on the shipped held-out images, after BN recalibration on the shipped training images

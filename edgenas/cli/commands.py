@@ -141,7 +141,7 @@ def quickstart(args: argparse.Namespace) -> int:
                        f"edgenas-quickstart-{checkpoint if checkpoint in BUILTIN else 'checkpoint'}")
     return _print(args, jobs.quickstart(out, max_latency=args.max_latency, epoch_scale=args.epoch_scale, seed=args.seed,
                                         calibrate=args.calibrate, checkpoint=checkpoint, predictor=args.predictor, data=args.data,
-                                        predictor_samples=args.predictor_samples))
+                                        predictor_samples=args.predictor_samples, backend=_backend(args)))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

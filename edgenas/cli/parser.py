@@ -58,12 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "copy it, or write 'base: NAME' and the fields to change, to define your own")
 
     p = add(sub, "quickstart", "quickstart", "the whole pipeline on the offline default (tiny space, digits, this CPU), "
-                                             "or from a trained supernet (--checkpoint, --cifar10) without training")
+                                             "or from a trained supernet (--checkpoint, --cifar10) without training; "
+                                             "--device remote --runner CMD makes the model for a board or phone instead")
     p.add_argument("--cifar10", action="store_true",
-                   help="start from the shipped CIFAR-10 supernet (trained on a GPU): search and export for this CPU, no training "
+                   help="start from the shipped CIFAR-10 supernet (trained on a GPU): search and export for the device, no training "
                         "(the same as --checkpoint cifar10)")
     p.add_argument("--checkpoint", help="start from this trained supernet (or a built-in name) instead of training one: "
-                                        "profile, search and export for this CPU")
+                                        "profile, search and export for the device")
     p.add_argument("--predictor", help="with --checkpoint: its accuracy predictor (default: a built-in supernet's shipped one, "
                                        "else one fitted here on --predictor-samples of its subnets)")
     p.add_argument("--predictor-samples", type=Range(20, 100_000).arg("--predictor-samples"), default=150,
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the 30 `edgenas profile` measures: over the shipped tables, 3.4%% mean error on networks not fitted "
                         "on, against 3.3%% with 25; fewer profile faster and fit the table less well)")
     p.add_argument("--seed", type=SEED, default=0)
+    device_args(p)  # the device the model is for: this CPU, another provider here, or a board or phone (--device remote)
 
     p = add(sub, "stats", "stats", "parameters and MACs of a subnet")
     space_arg(p)
