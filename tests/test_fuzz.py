@@ -185,6 +185,13 @@ for i, reply in enumerate(['{"ok": true}', "[1, 2]", '"ok"', "\x00\x01\x02 garba
     case(f"profile-runner-reply-{i}", "profile", "--device", "remote", "--runner", bad_runner(reply), "--space", "tiny",
          "--out", "{dir}/p.json")
 case("profile-out-proc", "profile", "--device", "cpu", "--space", "tiny", "--out", "/proc/p.json")
+# quickstart for a device: a device it cannot reach is said before anything is written or profiled
+case("quickstart-device-unknown", "quickstart", "--device", "tpu9000", "--out", "{dir}/qs")
+case("quickstart-remote-no-runner", "quickstart", "--cifar10", "--device", "remote", "--out", "{dir}/qs")
+case("quickstart-runner-without-remote", "quickstart", "--cifar10", "--runner", "ssh x", "--out", "{dir}/qs")
+case("quickstart-runner-missing", "quickstart", "--cifar10", "--device", "remote", "--runner", "/nonexistent/agent", "--out", "{dir}/qs")
+for i, reply in enumerate(['{"ok": true, "device": []}', "\x00\x01 garbage", '{"ok": false, "error": "boom"}']):
+    case(f"quickstart-runner-reply-{i}", "quickstart", "--cifar10", "--device", "remote", "--runner", bad_runner(reply), "--out", "{dir}/qs")
 case("profile-out-dir", "profile", "--device", "cpu", "--space", "tiny", "--out", "{dir}")
 case("profile-other-table", "profile", "--device", "cpu", "--space", "cifar-mbv3", "--resolution", "32", "--out", "{table}")
 
@@ -302,7 +309,7 @@ def test_malformed_input_gets_one_clear_line(name, argv, files, capsys):
     assert len(lines) <= 1 and "\x00" not in err
     assert out == "", out  # nothing on stdout: a --json reader sees no half result
     assert not Path(PWNED).exists(), "a file made edgenas run a command"
-    assert not (Path(files["dir"]) / "train-run").exists() and not (Path(files["dir"]) / "search-run").exists()
+    assert not any((Path(files["dir"]) / run).exists() for run in ("train-run", "search-run", "qs"))
 
 
 def test_runner_timeout_kills_the_whole_process_group(tmp_path, capsys):
