@@ -59,8 +59,9 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     t0 = time.perf_counter()
     backend = backend or LocalBackend("cpu", 1)
     info = backend.info()  # a remote device's runner is reached once here: one that does not answer fails at once
-    device = f"the device ({info['cpu_model']}, through the runner)" if info.get("device") == "remote" else \
-        f"this CPU ({info['cpu_model']})" if info.get("provider") == "CPUExecutionProvider" else f"{info['provider']} here"
+    device = {k: info.get(k) for k in DEVICE_KEYS}
+    where = "the device" if info.get("device") == "remote" else "this CPU" if info.get("provider") == "CPUExecutionProvider" \
+        else f"{info['provider']} here"
     recipe, resolutions, space_def = RECIPE, None, None
     pred: AccuracyPredictor | None = None
     if checkpoint is not None:
@@ -76,10 +77,10 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     else:
         sp = get_space(space)
     out.mkdir(parents=True, exist_ok=True)
-    _same_source(out, checkpoint, predictor, {k: info.get(k) for k in DEVICE_KEYS})
+    _same_source(out, checkpoint, predictor, device)
 
     tables = {p: out / f"latency_{space}_{p}.json" for p in ("fp32", "int8")}
-    _say(1, f"profiling {device}: every block of '{space}', fp32 and int8",
+    _say(1, f"profiling {where} ({info['cpu_model']}): every block of '{space}', fp32 and int8",
          all(_complete(t) for t in tables.values()))
     for precision, path in tables.items():
         profile(sp, resolutions or sp.resolutions, backend, path, precision=precision, calibrate=calibrate, seed=seed)
@@ -134,7 +135,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
     bits = 7 if saturating_cpu(info.get("cpu_features") or []) else 8  # the model is for the device
     _say(6, "exporting it (fp32 and int8, int8 calibrated on real training images"
             + (", 7-bit weights: the device's CPU has no VNNI), then" if bits == 7 else "), then"))
-    _say(7, f"measuring both on {device.split(' (')[0]} against the prediction, and their top-1 here on the held-out images")
+    _say(7, f"measuring both on {where} against the prediction, and their top-1 here on the held-out images")
     res = export_subnet(sp, arch, out / "model.onnx", checkpoint=ckpt, data=None if checkpoint is None else data, int8=True, int8_weight_bits=bits,
                         check_tables={"fp32": str(tables["fp32"]), "int8": str(tables["int8"])}, backend=backend)
     checks = {Path(c["model"]).name: c for c in res["check"]}
@@ -148,7 +149,7 @@ def quickstart(out: str | Path = "edgenas-quickstart", *, space: str = "tiny", d
                    for p, c in zip(("fp32", "int8"), checks.values())},
         "int8_speedup": res.get("int8_speedup"), "int8_warnings": res.get("int8_warnings", []), "int8_weight_bits": bits,
         "plot_png": summary["plot_png"], "plot_html": summary["plot_html"], "front": summary["front"],
-        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": ckpt, "device": {k: info.get(k) for k in DEVICE_KEYS},
+        "tables": {k: str(v) for k, v in tables.items()}, "checkpoint": ckpt, "device": device,
     }
     result["deploy"] = _faster_precision(result["models"])
     return result
