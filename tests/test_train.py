@@ -665,7 +665,18 @@ def test_plan_epochs_keeps_proportions_and_fits_the_budget():
     full, kernel = out[0].epochs, out[1].epochs  # default 4 : 2 epochs, kernel steps cost 4x: time, not epochs, scales
     assert full > kernel >= 1 and abs(full / kernel - 2) <= 0.5
     tiny, plan = plan_epochs(phases, sp, 2, 100, probe, budget_s=1)
-    assert all(p.epochs == 1 for p in tiny) and plan["over_budget"]
+    assert all(p.epochs == 1 for p in tiny) and plan["over_budget"] and plan["fits_steps_per_epoch"] == 0  # not even the evaluations
+    # over budget at one epoch a phase: the most steps an epoch that would fit (the hint to train on fewer images)
+    _, plan = plan_epochs(phases, sp, 2, 100, probe, budget_s=10)
+    k = plan["fits_steps_per_epoch"]
+    assert plan["over_budget"] and 0 < k < 100
+    _, fits = plan_epochs(phases, sp, 2, k, probe, budget_s=10)
+    _, over = plan_epochs(phases, sp, 2, k + 1, probe, budget_s=10)
+    assert not fits["over_budget"] and "fits_steps_per_epoch" not in fits and over["over_budget"]
+    from edgenas.train.loop import _fewer_images
+
+    assert _fewer_images(plan, 64) == f"; about --limit {64 * k:,} training images would fit one epoch a phase in the budget"
+    assert _fewer_images(fits, 64) == "" and _fewer_images({"fits_steps_per_epoch": 0}, 64) == ""
 
 
 def test_plan_epochs_costs_a_phase_by_its_networks_and_macs():

@@ -70,6 +70,8 @@ def plan_epochs(phases: list[Phase], space: SearchSpace, random_subnets: int, st
             "steps_per_epoch": steps_per_epoch, **{k: round(v, 5) for k, v in probe.items()},
             "epoch_s": {p.name: round(t, 3) for p, t in zip(phases, epoch_s)},
             "epochs": {p.name: e for p, e in zip(phases, epochs)}, "over_budget": planned > budget_s}
+    if plan["over_budget"]:  # one epoch a phase is the least: this many steps an epoch would fit (fewer images, --limit)
+        plan["fits_steps_per_epoch"] = max(0, int((budget_s - len(phases) * probe["eval_s"]) / sum(step_s)))
     return [replace(p, epochs=e) for p, e in zip(phases, epochs)], plan
 
 

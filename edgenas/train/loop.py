@@ -70,6 +70,14 @@ def compile_errors(active: bool) -> Iterator[None]:
         raise EdgeNASError(f"--compile: torch.compile failed on this machine ({reason[:300]}); train without --compile") from None
 
 
+def _fewer_images(plan: dict[str, Any], images_per_step: int) -> str:
+    """What an over-budget plan's one epoch a phase would fit in: a hint, since the data, not the schedule, is too large."""
+    steps = plan.get("fits_steps_per_epoch", 0)
+    if steps < 1:
+        return ""
+    return f"; about --limit {steps * images_per_step:,} training images would fit one epoch a phase in the budget"
+
+
 class Trainer:
     """Trains one supernet through the progressive-shrinking schedule of ``cfg`` into run directory ``out``.
 
@@ -335,7 +343,8 @@ class Trainer:
             print(f"edgenas: time budget {cfg.time_budget:g} min: one-network step {plan['one_network_step_s'] * 1e3:.1f} ms, "
                   f"sandwich step {plan['sandwich_step_s'] * 1e3:.1f} ms, evaluation {plan['eval_s']:.1f} s -> epochs "
                   + ", ".join(f"{p.name} {p.epochs}" for p in phases) + f" (planned {plan['planned_s'] / 60:.1f} min"
-                  + (", over budget: every phase needs at least one epoch" if plan["over_budget"] else "") + ")", file=sys.stderr)
+                  + (", over budget: every phase needs at least one epoch" if plan["over_budget"] else "") + ")"
+                  + _fewer_images(plan, cfg.batch_size * self.world), file=sys.stderr)
 
     def _replan(self, pi: int, done: int = 0) -> list:
         """With --time-budget: phases ``pi:`` refitted into the time left, ``done`` epochs into phase
