@@ -208,7 +208,8 @@ def report(result: dict[str, Any]) -> str:
                     + ", ".join(f"{p} {m['drift']:.3f}x" for p, m in drifted.items()) + ";\n  corrected for it, the errors are "
                     + ", ".join(f"{p} {100 * m['drift_corrected_error']:+.1f}%" for p, m in drifted.items()))
     pr = result["predictor"] or {}
-    where = "on the device" if result.get("device", {}).get("device") == "remote" else "here"
+    remote = result.get("device", {}).get("device") == "remote"
+    where = "on the device" if remote else "here"
     hv = result["search_hypervolume"]
     base = result["baseline_hypervolume"]
     rows += [
@@ -222,7 +223,7 @@ def report(result: dict[str, Any]) -> str:
         f"plots:  {result['plot_png']}, {result['plot_html']}",
     ]
     model = result["models"][result["deploy"]]["path"]
-    if result.get("device", {}).get("device") == "remote":
+    if remote:
         rows.append(f"done in {result['seconds']:.0f} s; copy {model} and deploy/infer.py to the device and run "
                     "`python3 infer.py MODEL IMAGE` there to classify an image (deploy/README.md)")
     else:

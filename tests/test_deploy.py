@@ -330,3 +330,18 @@ def test_a_quickstart_record_from_before_devices_reads_as_this_cpu(tmp_path):
     _same_source(tmp_path, None, None, here)  # the quickstart was this CPU's, one thread, before --device
     with pytest.raises(EdgeNASError, match="another supernet, predictor or device"):
         _same_source(tmp_path, None, None, {**here, "threads": 2})
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_quickstart_report_says_where_the_model_was_measured_and_runs(remote):
+    from edgenas.quickstart import report
+
+    model = {"top1": 0.9, "measured_ms": 1.0, "predicted_ms": 1.02, "error": 0.02, "size_bytes": 1000, "drift": None}
+    result = {"models": {"fp32": {**model, "path": "qs/model.onnx"}, "int8": {**model, "measured_ms": 0.7, "path": "qs/model.int8.onnx"}},
+              "predictor": {"kendall_tau": 0.8}, "search_hypervolume": 0.6, "baseline_hypervolume": 0.59, "budget_ms": 1.1,
+              "arch": {}, "deploy": "int8", "plot_png": "p.png", "plot_html": "p.html", "seconds": 12.0,
+              "device": {"device": "remote" if remote else "local"}}
+    text = report(result)
+    assert ("int8 is faster on the device" in text) == remote and ("int8 is faster here" in text) != remote
+    assert ("copy qs/model.int8.onnx and deploy/infer.py to the device" in text) == remote
+    assert ("run `python3 deploy/infer.py qs/model.int8.onnx IMAGE`" in text) != remote
