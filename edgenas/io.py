@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,7 @@ from .errors import EdgeNASError
 
 __all__ = [
     "append_text", "atomic_path", "check_writable", "exclusive", "load_settings",
-    "read_json", "read_yaml", "remove_stale_tmp", "run_directory", "write_json",
+    "json_text", "read_json", "read_yaml", "remove_stale_tmp", "run_directory", "write_json",
 ]
 
 
@@ -130,9 +131,21 @@ def run_directory(path: str | os.PathLike, what: str, disposable: Iterable[str] 
         raise
 
 
+_SCALAR = r'(?:"(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null|-?Infinity|NaN)'
+_SCALAR_LIST = re.compile(rf"\[\n\s*{_SCALAR}(?:,\n\s*{_SCALAR})*\n\s*\]")
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON with each list of numbers or strings on one line, so an arch reads as one line a
+    key and a table or front stays a few screens long.  Only whitespace between tokens changes: the
+    pattern needs the newline ``json.dumps`` puts after ``[``, which no JSON string can hold."""
+    text = json.dumps(data, indent=2)
+    return _SCALAR_LIST.sub(lambda m: "[" + ", ".join(re.findall(_SCALAR, m.group())) + "]", text) + "\n"
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(json_text(data))
     return Path(path)
 
 

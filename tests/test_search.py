@@ -274,7 +274,9 @@ def test_pick(tmp_path, table_path, predictor_path, capsys):
     with pytest.raises(SearchError, match="has no front.json"):
         pick(tmp_path)
     assert main(["pick", str(run), "--max-latency", f"{budget}ms", "--out", str(tmp_path / "a.json"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["arch"] == json.loads((tmp_path / "a.json").read_text())
+    arch_text = (tmp_path / "a.json").read_text()
+    assert json.loads(capsys.readouterr().out)["arch"] == json.loads(arch_text)
+    assert len(arch_text.splitlines()) == 2 + len(json.loads(arch_text))  # a line a key, for a person to read and edit
     assert main(["stats", "--space", "tiny", "--arch", f"@{tmp_path / 'a.json'}"]) == 0
 
 
