@@ -4,7 +4,7 @@
         --dest edgenas/pretrained/cifar10 [--predictor OTHER/predictor.json] [--gpu-results OTHER/results.json]
     python benchmarks/pretrained_card.py --dest edgenas/pretrained/cifar10 --replace-predictor NEW/predictor.json [--note ...]
 
-Writes ``supernet.pt`` (the pack's bf16 weights, the data record given its fingerprint so the
+Writes ``supernet.pt`` (the pack's bf16 weights, the data record given its fingerprints so the
 held-out split is found at any path), ``predictor.json``, ``metrics.csv``, ``train-config.yaml``,
 and the model card: top-1 on the held-out split of the largest, smallest and 10 seeded random
 subnets, with and without BN recalibration, measured here on the CPU in fp32 (cached in
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from _report import keep_section, machine, replace_body, update_section  # noqa: E402  (the script's folder is on sys.path)
 
 from edgenas import get_space  # noqa: E402
-from edgenas.data import checkpoint_data, fingerprint, load_images  # noqa: E402
+from edgenas.data import checkpoint_data, data_digests, load_images  # noqa: E402
 from edgenas.evaluate import Evaluator, reference_logits  # noqa: E402
 from edgenas.io import atomic_path, write_json  # noqa: E402
 from edgenas.search import AccuracyPredictor  # noqa: E402
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = torch.load(pack / "supernet.bf16.pt", map_location="cpu", weights_only=True)
     earlier = earlier_sessions(dest, (ckpt.get("config") or {}).get("init_record"))
     images, _, _ = load_images(args.data, size=ckpt["data"].get("size"))  # decoded as training decoded them
-    fp = fingerprint(images)
-    ckpt["data"] = dict(ckpt["data"], fingerprint=fp)
+    digests = data_digests(images)  # decoded content, and the files (the same in memory or streamed)
+    ckpt["data"] = dict(ckpt["data"], **digests)
     with atomic_path(dest / "supernet.pt") as tmp:
         torch.save(ckpt, tmp)
     ckpt = read_checkpoint(dest / "supernet.pt")
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": dest.name, "space": space.name, "space_digest": space.digest(), "num_classes": net.num_classes,
         "classes": ckpt["data"]["classes"],
         "data": {"trained_on": "CIFAR-10 training split (50,000 images)", "held_out": "last 500 images of each class (5,000), never trained on",
-                 "fingerprint": fp, "val_per_class": ckpt["data"].get("val_per_class"), "split": ckpt["data"].get("split")},
+                 **digests, "val_per_class": ckpt["data"].get("val_per_class"), "split": ckpt["data"].get("split")},
         "training": {"gpu": gpu.get("device", "a GPU (its name was not recorded)"), "batch_size": config.get("batch_size"),
                      "time_budget_min": config.get("time_budget"), "recipe": "train-config.yaml",
                      "gpu_minutes": round(sum(v["gpu_minutes"] for v in schedule.values()), 2), "phases": schedule,

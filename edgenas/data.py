@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
-from .pretrained import sample_files
+from .pretrained import data_record, sample_files
 
-__all__ = ["DataError", "DataSplit", "ImageData", "ImageFiles", "Loader", "augment", "batches", "checkpoint_data", "fingerprint",
-           "load_data", "locate_checkpoint_data", "materialize", "split_indices", "working_size"]
+__all__ = ["DataError", "DataSplit", "ImageData", "ImageFiles", "Loader", "augment", "batches", "checkpoint_data", "data_digests", "fingerprint",
+           "load_data", "locate_checkpoint_data", "materialize", "same_data", "split_indices", "working_size"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE = Path(os.environ.get("EDGENAS_CACHE", Path.home() / ".cache" / "edgenas"))
@@ -49,6 +49,7 @@ class ImageData:
     images: torch.Tensor  # uint8 (N, 3, H, W)
     labels: torch.Tensor  # int64 (N,)
     classes: list[str]
+    files_fingerprint: str | None = None  # of the files decoded into it, whole (see ``data_digests``)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -58,7 +59,7 @@ class ImageData:
         return ImageData(self.images[idx], self.labels[idx], self.classes)
 
     def to(self, device: str | torch.device) -> ImageData:
-        return ImageData(self.images.to(device), self.labels.to(device), self.classes)
+        return ImageData(self.images.to(device), self.labels.to(device), self.classes, self.files_fingerprint)
 
 
 @dataclass
@@ -274,7 +275,8 @@ def _image_folder(path: Path, size: int | None = None, stream: bool | None = Non
             if size is None:
                 raise DataError(f"streaming {path} needs a working image size (--image-size); training derives it from the space")
             return ImageFiles(path, files, labels, classes, size)
-        return ImageData(_stack([_fit(_decode(read(f), f), size) for f in files], files), labels, classes)
+        return ImageData(_stack([_fit(_decode(read(f), f), size) for f in files], files), labels, classes,
+                         _files_digest(classes, files, _file_sizes(path, files), labels))
 
 
 def _decoded_bytes(files: list[str], read, size: int | None, probe: int = 8) -> float:
@@ -338,14 +340,36 @@ def fingerprint(data: ImageData | ImageFiles) -> str:
     path and in any container (folder or zip), so its held-out split is rebuilt wherever it lives.
     Streamed data is identified by its class/file names, file sizes and labels instead (it is never
     decoded whole, and a stat per file costs little even for ImageNet)."""
+    return data_digests(data)["fingerprint"]
+
+
+def data_digests(data: ImageData | ImageFiles) -> dict[str, str]:
+    """``fingerprint``, and for images read from files ``files_fingerprint`` (class/file names, sizes and
+    labels: the same whether they were decoded into memory or streamed).  Whether a folder streams
+    depends on the machine's memory, so a supernet trained where it fit in memory must still know its
+    images where they stream: ``same_data`` compares either digest."""
     if isinstance(data, ImageFiles):
+        sizes = _file_sizes(data.source, data.files)
         names = ["/".join(f.split("/")[-2:]) for f in data.files]
-        facts = [data.classes, names, _file_sizes(data.source, data.files), data.labels.tolist(), data.size]
-        return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
+        facts = [data.classes, names, sizes, data.labels.tolist(), data.size]
+        return {"fingerprint": hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16],
+                "files_fingerprint": _files_digest(data.classes, data.files, sizes, data.labels)}
     h = hashlib.sha256(json.dumps([data.classes, list(data.images.shape)]).encode())
     h.update(data.labels.cpu().contiguous().numpy().tobytes())
     h.update(data.images.cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    return {"fingerprint": h.hexdigest()[:16], **({"files_fingerprint": data.files_fingerprint} if data.files_fingerprint else {})}
+
+
+def _files_digest(classes: list[str], files: list[str], sizes: list[int], labels: torch.Tensor) -> str:
+    names = ["/".join(f.split("/")[-2:]) for f in files]  # the class folder and the file: any root, folder or zip
+    return hashlib.sha256(json.dumps(["files", classes, names, sizes, labels.tolist()]).encode()).hexdigest()[:16]
+
+
+def same_data(a: dict, b: dict) -> bool:
+    """Whether two data records (``DataSplit.info``, a checkpoint's ``data``) name the same images, by
+    either digest; a built-in supernet's record is completed from its model card."""
+    a, b = data_record(a), data_record(b)
+    return any(a.get(k) and a.get(k) == b.get(k) for k in ("fingerprint", "files_fingerprint"))
 
 
 def _file_sizes(source: Path, files: list[str]) -> list[int]:
@@ -392,7 +416,7 @@ def _split(data: ImageData | ImageFiles, name: str, flip: bool, spec: str, *, va
     m, s = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     mean, std = (float(m[0]), float(m[1]), float(m[2])), (float(s[0]), float(s[1]), float(s[2]))
     info = {"spec": spec, "val_spec": val_spec, "val_fraction": val_fraction, "val_per_class": val_per_class, "split": split,
-            "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std), "fingerprint": fingerprint(data)}
+            "seed": seed, "classes": list(data.classes), "mean": list(mean), "std": list(std), **data_digests(data)}
     if limit:
         info["limit"] = limit
     if size:
@@ -441,7 +465,7 @@ def checkpoint_data(info: dict | None, spec: str | None = None) -> DataSplit:
         data = load_data(spec, **recorded)
     else:
         images, name, flip = load_images(spec, size=info.get("size"))
-        if info.get("fingerprint") and not info.get("val_spec") and fingerprint(images) == info["fingerprint"]:
+        if not info.get("val_spec") and same_data(info, data_digests(images)):
             data = _split(images, name, flip, spec, **recorded)  # the training data at another path: the same split
         else:
             data = DataSplit(images, images, (0.5,) * 3, (0.25,) * 3, flip, name, dict(info), own=False)

@@ -11,7 +11,18 @@ import pytest
 import torch
 from PIL import Image
 
-from edgenas.data import DataError, ImageData, ImageFiles, Loader, fingerprint, load_data, load_images, materialize
+from edgenas.data import (
+    DataError,
+    ImageData,
+    ImageFiles,
+    Loader,
+    checkpoint_data,
+    fingerprint,
+    load_data,
+    load_images,
+    materialize,
+    same_data,
+)
 from edgenas.evaluate import Evaluator
 from edgenas.supernet import Supernet
 from edgenas.train import Trainer, load_config
@@ -78,6 +89,27 @@ def test_streamed_data_is_fingerprinted_alike_in_a_folder_and_a_zip_and_apart_wh
     other = make_folder(tmp_path / "other" / "imgs")
     Image.fromarray(np.zeros((36, 40, 3), dtype=np.uint8)).save(other / "class1" / "003.png")  # same name, other pixels
     assert fingerprint(load_images(f"imagefolder:{other}", size=20, stream=True)[0]) != fingerprint(as_folder)
+
+
+def test_training_data_is_known_whether_it_was_decoded_into_memory_or_streamed(tmp_path, monkeypatch):
+    """Whether a folder streams depends on the machine's memory: a supernet trained where its data fit in memory finds
+    its held-out split where the same files stream (and the other way round), and other files stay other data."""
+    folder = make_folder(tmp_path / "imgs")
+    kept = load_data(f"imagefolder:{folder}", val_per_class=2, split="random", seed=3, size=20, stream=False)
+    streamed = load_data(f"imagefolder:{zip_folder(folder, tmp_path / 'imgs.zip')}", val_per_class=2, split="random", seed=3, size=20,
+                         stream=True)
+    assert isinstance(kept.train, ImageData) and isinstance(streamed.train, ImageFiles)
+    assert kept.info["fingerprint"] != streamed.info["fingerprint"] and same_data(kept.info, streamed.info)
+    monkeypatch.setattr("edgenas.data.default_memory_budget", lambda: 0.0)  # this machine streams what the first held
+    moved = checkpoint_data(kept.info, f"imagefolder:{tmp_path / 'imgs.zip'}")
+    assert moved.own and isinstance(moved.val, ImageFiles) and torch.equal(materialize(moved.val).images, kept.val.images)
+    monkeypatch.undo()
+    back = checkpoint_data(streamed.info, f"imagefolder:{folder}")
+    assert back.own and isinstance(back.val, ImageData) and torch.equal(back.val.images, materialize(streamed.val).images)
+    changed = make_folder(tmp_path / "other" / "imgs")
+    Image.fromarray(np.zeros((30, 30, 3), dtype=np.uint8)).save(changed / "class1" / "003.png")  # another file under that name
+    other = load_data(f"imagefolder:{changed}", val_per_class=2, split="random", seed=3, size=20, stream=True)
+    assert not same_data(kept.info, other.info) and not checkpoint_data(kept.info, f"imagefolder:{changed}").own
 
 
 def test_imagenet_layout_validates_on_its_val_folder(tmp_path):

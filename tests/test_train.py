@@ -388,6 +388,9 @@ def test_continue_recipe_starts_from_the_shipped_supernet_on_its_split():
     assert torch.equal(net.state_dict()["head.classifier.weight"], shipped["state_dict"]["head.classifier.weight"].float())
     with pytest.raises(EdgeNASError, match="another held-out split"):
         load_init(Supernet(cfg.space, 10), "cifar10", {**shipped["data"], "val_per_class": 100})
+    streamed = {**shipped["data"], "fingerprint": "0" * 16, "files_fingerprint": card("cifar10")["data"]["files_fingerprint"]}
+    with pytest.raises(EdgeNASError, match="another held-out split"):  # the same files streamed: the card knows them
+        load_init(Supernet(cfg.space, 10), "cifar10", {**streamed, "val_per_class": 100})
 
     # at the H100's measured step times, 5 minutes of epochs (one session's) split about half and half
     from edgenas.train.budget import plan_epochs, step_work

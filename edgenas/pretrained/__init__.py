@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTIN", "card", "resolve_checkpoint", "resolve_predictor", "sample_files"]
+__all__ = ["BUILTIN", "card", "data_record", "resolve_checkpoint", "resolve_predictor", "sample_files"]
 
 ROOT = Path(__file__).resolve().parent
 BUILTIN = ("cifar10",)
@@ -45,11 +45,25 @@ def card(name: str) -> dict[str, Any]:
     return json.loads((ROOT / name / "card.json").read_text())
 
 
+def _trained_on(info: dict[str, Any]) -> str | None:
+    """The built-in supernet trained on the data ``info`` records (by its fingerprint), or None."""
+    for name in BUILTIN:
+        if info.get("fingerprint") and (ROOT / name / "card.json").is_file() and card(name)["data"]["fingerprint"] == info["fingerprint"]:
+            return name
+    return None
+
+
+def data_record(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` (a data record), with the digests the model card of the built-in supernet trained on that
+    data adds (those recorded after its weights shipped, such as ``files_fingerprint``)."""
+    name = _trained_on(info)
+    if name is None:
+        return info
+    return {**{k: v for k, v in card(name)["data"].items() if k.endswith("fingerprint")}, **info}
+
+
 def sample_files(info: dict[str, Any]) -> tuple[str, Path, Path] | None:
     """(name, calibration.zip, heldout.zip) of the built-in supernet trained on the data ``info``
     records (matched by the data's fingerprint, never by a path from the file), or None."""
-    for name in BUILTIN:
-        folder = ROOT / name
-        if info.get("fingerprint") and (folder / "card.json").is_file() and card(name)["data"]["fingerprint"] == info["fingerprint"]:
-            return name, folder / "calibration.zip", folder / "heldout.zip"
-    return None
+    name = _trained_on(info)
+    return None if name is None else (name, ROOT / name / "calibration.zip", ROOT / name / "heldout.zip")

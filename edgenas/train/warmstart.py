@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..data import same_data
 from ..errors import CheckpointError, EdgeNASError
 from ..space import SearchSpace
 from ..supernet import Supernet, read_checkpoint
@@ -39,7 +40,7 @@ def load_init(net: Supernet, spec: str, data_info: dict[str, Any]) -> dict[str, 
     except CheckpointError as exc:
         raise CheckpointError(f"--init: {exc}") from None
     theirs = ckpt.get("data") or {}
-    if theirs.get("fingerprint") and theirs.get("fingerprint") == data_info.get("fingerprint") and not data_info.get("val_spec"):
+    if same_data(theirs, data_info) and not data_info.get("val_spec"):
         if _holdout(theirs) != _holdout(data_info):
             raise EdgeNASError(
                 f"--init {spec} was trained on these same images with another held-out split ({_describe(theirs)}); this run "
