@@ -21,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import onnxruntime as ort
@@ -136,8 +136,9 @@ def make_session(model, provider: str = "CPUExecutionProvider", threads: int = 1
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
-    providers = ["CPUExecutionProvider"] if provider == "CPUExecutionProvider" else [
-        (provider, provider_options(provider, threads)), "CPUExecutionProvider"]
+    providers: List[Union[str, Tuple[str, Dict[str, str]]]] = ["CPUExecutionProvider"]
+    if provider != "CPUExecutionProvider":
+        providers.insert(0, (provider, provider_options(provider, threads)))
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so, providers=providers)
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import EdgeNASError
 
@@ -151,7 +151,7 @@ class ModelBuilder:
                 busy[h.done] = (h, key)
         while busy:
             for conn in wait(list(busy)):
-                h, key = busy.pop(conn)  # type: ignore[call-overload]
+                h, key = busy.pop(cast(Connection, conn))  # wait() returns what it was given
                 out[key] = self._receive(h)
                 if todo:
                     nxt = todo.pop()
