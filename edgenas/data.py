@@ -276,7 +276,7 @@ def _image_folder(path: Path, size: int | None = None, stream: bool | None = Non
                 raise DataError(f"streaming {path} needs a working image size (--image-size); training derives it from the space")
             return ImageFiles(path, files, labels, classes, size)
         return ImageData(_stack([_fit(_decode(read(f), f), size) for f in files], files), labels, classes,
-                         _files_digest(classes, files, _file_sizes(path, files), labels))
+                         _files_digest(classes, _names(files), _file_sizes(path, files), labels))
 
 
 def _decoded_bytes(files: list[str], read, size: int | None, probe: int = 8) -> float:
@@ -349,19 +349,22 @@ def data_digests(data: ImageData | ImageFiles) -> dict[str, str]:
     depends on the machine's memory, so a supernet trained where it fit in memory must still know its
     images where they stream: ``same_data`` compares either digest."""
     if isinstance(data, ImageFiles):
-        sizes = _file_sizes(data.source, data.files)
-        names = ["/".join(f.split("/")[-2:]) for f in data.files]
+        sizes, names = _file_sizes(data.source, data.files), _names(data.files)
         facts = [data.classes, names, sizes, data.labels.tolist(), data.size]
         return {"fingerprint": hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16],
-                "files_fingerprint": _files_digest(data.classes, data.files, sizes, data.labels)}
+                "files_fingerprint": _files_digest(data.classes, names, sizes, data.labels)}
     h = hashlib.sha256(json.dumps([data.classes, list(data.images.shape)]).encode())
     h.update(data.labels.cpu().contiguous().numpy().tobytes())
     h.update(data.images.cpu().contiguous().numpy().tobytes())
     return {"fingerprint": h.hexdigest()[:16], **({"files_fingerprint": data.files_fingerprint} if data.files_fingerprint else {})}
 
 
-def _files_digest(classes: list[str], files: list[str], sizes: list[int], labels: torch.Tensor) -> str:
-    names = ["/".join(f.split("/")[-2:]) for f in files]  # the class folder and the file: any root, folder or zip
+def _names(files: list[str]) -> list[str]:
+    """Each file as its class folder and name: the same under any root, in a folder or a zip."""
+    return ["/".join(f.split("/")[-2:]) for f in files]
+
+
+def _files_digest(classes: list[str], names: list[str], sizes: list[int], labels: torch.Tensor) -> str:
     return hashlib.sha256(json.dumps(["files", classes, names, sizes, labels.tolist()]).encode()).hexdigest()[:16]
 
 
